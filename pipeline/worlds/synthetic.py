@@ -1,0 +1,263 @@
+"""The synthetic concept world: known ground truth for every method's claim.
+
+A world has K concepts, a Gaussian mixture in a latent space. Every *group*
+(one underlying thing) draws a latent from its concept and shows up in each
+modality: ``captions_per_item`` text observations, one image, one audio, ...
+An observation is ``[R_m z + noise ; private_m]``: a modality-specific rotation
+of the shared latent plus modality-private dimensions that carry no concept
+information (what the papers call modality-private information).
+
+Encoders are deterministic functions of observations:
+
+* a *bimodal* encoder (CLIP/CLAP-like) has a text tower and a modal tower that
+  map the shared latent into one content subspace, add a mild nonlinearity and
+  a deterministic "noise" term, and then put each tower in its own cone: a
+  shared cone centre plus a constant per-tower offset along a gap direction
+  orthogonal to the content subspace. This reproduces the modality gap that
+  the papers measure on real encoders (consistent direction, orthogonal to
+  intra-modal variation).
+* an *anchor* encoder (the "LLM anchor") is a single high-fidelity text tower
+  with no gap; ``weak`` removes a fraction of the latent dimensions from it.
+
+Everything is seeded: the same config gives bit-identical arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+TEXT = "text"
+
+
+def _rng(*keys: object) -> np.random.Generator:
+    """A generator seeded by a stable hash of ``keys`` (independent streams)."""
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _orthonormal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((rows, cols)))
+    return q[:, :cols]
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Shape of a world. Defaults run in well under a second."""
+
+    seed: int = 0
+    concepts: int = 10
+    latent_dim: int = 16
+    private_dim: int = 8
+    concept_scale: float = 1.0
+    within_concept: float = 0.6
+    obs_noise: float = 0.15
+    groups: int = 2000
+    captions_per_item: int = 1
+    modalities: tuple[str, ...] = (TEXT, "image", "audio")
+    test_fraction: float = 0.25
+    prompt_templates: int = 4
+    template_noise: float = 0.1
+
+    @property
+    def obs_dim(self) -> int:
+        return self.latent_dim + self.private_dim
+
+
+@dataclass
+class Observations:
+    """Rows of one modality: columnar arrays, one entry per row."""
+
+    modality: str
+    ids: np.ndarray  # str
+    groups: np.ndarray  # str
+    labels: np.ndarray  # str
+    splits: np.ndarray  # str
+    vectors: np.ndarray  # float32 [n, obs_dim]
+    concepts: np.ndarray  # int [n]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class World:
+    """A seeded world: concepts, groups, and per-modality observations."""
+
+    def __init__(self, config: WorldConfig) -> None:
+        if TEXT not in config.modalities:
+            raise ValueError("a synthetic world needs the 'text' modality")
+        self.config = config
+
+    # -- ground truth -------------------------------------------------------
+    @cached_property
+    def concept_means(self) -> np.ndarray:
+        c = self.config
+        return c.concept_scale * _rng(c.seed, "means").standard_normal((c.concepts, c.latent_dim))
+
+    @cached_property
+    def group_concepts(self) -> np.ndarray:
+        c = self.config
+        return _rng(c.seed, "concepts").integers(0, c.concepts, c.groups)
+
+    @cached_property
+    def group_latents(self) -> np.ndarray:
+        c = self.config
+        eps = _rng(c.seed, "latents").standard_normal((c.groups, c.latent_dim))
+        return self.concept_means[self.group_concepts] + c.within_concept * eps
+
+    @cached_property
+    def group_splits(self) -> np.ndarray:
+        c = self.config
+        test = _rng(c.seed, "splits").random(c.groups) < c.test_fraction
+        return np.where(test, "test", "train")
+
+    def rotation(self, modality: str) -> np.ndarray:
+        """The modality's orthogonal map from latent to observation space."""
+        return _orthonormal(_rng(self.config.seed, "rotation", modality), self.config.latent_dim,
+                            self.config.latent_dim)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [f"concept-{k:02d}" for k in range(self.config.concepts)]
+
+    # -- observations -------------------------------------------------------
+    def _observe(self, modality: str, latents: np.ndarray, salt: str) -> np.ndarray:
+        c = self.config
+        rng = _rng(c.seed, "obs", modality, salt)
+        shared = latents @ self.rotation(modality).T
+        shared = shared + c.obs_noise * rng.standard_normal(shared.shape)
+        private = rng.standard_normal((len(latents), c.private_dim))
+        return np.concatenate([shared, private], axis=1).astype(np.float32)
+
+    def observations(self, modality: str) -> Observations:
+        """Every row of ``modality``: text has ``captions_per_item`` per group."""
+        c = self.config
+        if modality not in c.modalities:
+            raise KeyError(f"modality {modality!r} not in world modalities {list(c.modalities)}")
+        repeat = c.captions_per_item if modality == TEXT else 1
+        group_index = np.repeat(np.arange(c.groups), repeat)
+        copy_index = np.tile(np.arange(repeat), c.groups)
+        groups = np.char.add("g", np.char.zfill(group_index.astype(str), 6))
+        ids = np.char.add(np.char.add(f"{modality}-", groups), np.char.add("-", copy_index.astype(str)))
+        concepts = self.group_concepts[group_index]
+        labels = np.asarray(self.label_names)[concepts]
+        return Observations(
+            modality=modality,
+            ids=ids.astype(str),
+            groups=groups.astype(str),
+            labels=labels,
+            splits=self.group_splits[group_index],
+            vectors=self._observe(modality, self.group_latents[group_index], "rows"),
+            concepts=concepts,
+        )
+
+    def prompts(self) -> Observations:
+        """Class prompts: ``prompt_templates`` text observations per concept.
+
+        A template is a fixed small offset in latent space, the synthetic
+        analogue of "a photo of a {}" versus "a sketch of a {}".
+        """
+        c = self.config
+        rng = _rng(c.seed, "templates")
+        offsets = c.template_noise * rng.standard_normal((c.prompt_templates, c.latent_dim))
+        concepts = np.repeat(np.arange(c.concepts), c.prompt_templates)
+        template = np.tile(np.arange(c.prompt_templates), c.concepts)
+        latents = self.concept_means[concepts] + offsets[template]
+        labels = np.asarray(self.label_names)[concepts]
+        ids = np.char.add(np.char.add("prompt-", labels), np.char.add("-", template.astype(str)))
+        obs = self._observe(TEXT, latents, "prompts")
+        obs[:, c.latent_dim:] = 0.0  # a prompt carries no private detail
+        return Observations(TEXT, ids.astype(str), labels, labels, np.full(len(ids), "prompt"),
+                            obs, concepts)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A synthetic encoder. ``kind`` is ``bimodal`` or ``anchor``.
+
+    ``gap`` is the length of the constant offset between the two towers' cones
+    (before normalisation), ``cone`` the weight of the shared cone centre,
+    ``noise`` the deterministic per-item distortion, ``nonlinearity`` the tanh
+    mixing weight, ``weak`` the fraction of latent dimensions the encoder
+    cannot see, ``private_weight`` how much modality-private detail leaks in.
+    """
+
+    kind: str = "bimodal"
+    towers: tuple[str, ...] = (TEXT, "image")
+    dim: int = 64
+    gap: float = 0.8
+    cone: float = 0.6
+    noise: float = 0.1
+    nonlinearity: float = 0.3
+    weak: float = 0.0
+    private_weight: float = 0.3
+    seed: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SyntheticEncoder:
+    """Deterministic towers over a world's observations (see module doc)."""
+
+    def __init__(self, world: World, config: EncoderConfig) -> None:
+        wc = world.config
+        if config.kind not in ("bimodal", "anchor"):
+            raise ValueError(f"synthetic encoder kind must be 'bimodal' or 'anchor', got {config.kind!r}")
+        if config.kind == "anchor" and tuple(config.towers) != (TEXT,):
+            raise ValueError("an anchor encoder has exactly one tower: text")
+        needed = wc.latent_dim + wc.private_dim + 2
+        if config.dim < needed:
+            raise ValueError(f"synthetic encoder dim must be >= {needed} for this world, got {config.dim}")
+        for tower in config.towers:
+            if tower not in wc.modalities:
+                raise ValueError(f"tower {tower!r} is not a modality of the world {list(wc.modalities)}")
+        self.world, self.config = world, config
+        rng = _rng(wc.seed, "encoder", config.seed, config.kind)
+        basis = _orthonormal(rng, config.dim, wc.latent_dim + wc.private_dim + 2)
+        self._content = basis[:, : wc.latent_dim]  # [dim, latent]
+        self._private = basis[:, wc.latent_dim: wc.latent_dim + wc.private_dim]
+        self._cone_centre = basis[:, -2]
+        self._gap_direction = basis[:, -1]
+        visible = np.ones(wc.latent_dim)
+        visible[: int(round(config.weak * wc.latent_dim))] = 0.0
+        self._visible = visible
+        self._distort = rng.standard_normal((wc.latent_dim, wc.latent_dim)) / np.sqrt(wc.latent_dim)
+        self._scale = 1.0 / (wc.concept_scale + wc.within_concept) / np.sqrt(wc.latent_dim) * 2.0
+
+    @property
+    def towers(self) -> tuple[str, ...]:
+        return tuple(self.config.towers)
+
+    def tower_offset(self, tower: str) -> np.ndarray:
+        """The constant offset that puts ``tower`` in its own cone."""
+        c = self.config
+        if c.kind == "anchor":
+            return np.zeros(c.dim)
+        sign = 1.0 if tower == TEXT else -1.0
+        return c.cone * self._cone_centre + sign * 0.5 * c.gap * self._gap_direction
+
+    def encode(self, tower: str, observations: np.ndarray) -> np.ndarray:
+        """Embed observations of ``tower``'s modality: float32 [n, dim], unit norm."""
+        c, wc = self.config, self.world.config
+        if tower not in c.towers:
+            raise KeyError(f"encoder has no tower {tower!r}; towers: {list(c.towers)}")
+        obs = np.asarray(observations, dtype=np.float64)
+        if obs.ndim != 2 or obs.shape[1] != wc.obs_dim:
+            raise ValueError(f"expected observations of shape [n, {wc.obs_dim}], got {list(obs.shape)}")
+        latent = obs[:, : wc.latent_dim] @ self.world.rotation(tower)  # undo the modality rotation
+        latent = latent * self._visible * self._scale
+        latent = (1 - c.nonlinearity) * latent + c.nonlinearity * np.tanh(2.0 * latent)
+        latent = latent + c.noise * np.sin(7.0 * latent @ self._distort + 3.0 * obs[:, wc.latent_dim:wc.latent_dim + 1])
+        h = latent @ self._content.T + c.private_weight * self._scale * obs[:, wc.latent_dim:] @ self._private.T
+        h = _normalize(h) + self.tower_offset(tower)
+        return _normalize(h).astype(np.float32)
