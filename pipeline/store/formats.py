@@ -1,0 +1,102 @@
+"""Shard file formats: Parquet and HDF5, same columns, same guarantees.
+
+A shard holds ``id``, ``label``, ``split``, ``group`` (strings) and
+``embedding`` (``[rows, dim]`` float16 or float32). Each format has a writer
+that takes numpy columns and a reader that returns them; embeddings are
+stored uncompressed because embedding floats do not compress and decompression
+would cost read speed.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Protocol
+
+import h5py
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+META_COLUMNS = ("id", "label", "split", "group")
+
+
+class ShardFormat(Protocol):
+    suffix: str
+
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None: ...
+
+    def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]: ...
+
+    def read_embedding(self, source: Path | bytes) -> np.ndarray: ...
+
+
+def _open(source: Path | bytes):
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+
+
+def _parquet_source(source: Path | bytes):
+    return pa.BufferReader(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+
+
+class ParquetFormat:
+    """``embedding`` as ``fixed_size_binary[dim * itemsize]``, one row per vector.
+
+    The field metadata records ``dtype`` and ``dim``. A Parquet LIST column
+    (arrow's fixed_size_list) would be self-describing to other tools, but
+    decoding its repetition levels reads 20x slower than this column, which
+    is a plain memcpy into numpy (measured in benchmarks/store.py).
+    """
+
+    suffix = ".parquet"
+
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None:
+        rows, dim = embedding.shape
+        blob = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(dim * embedding.itemsize), rows, [None, pa.py_buffer(np.ascontiguousarray(embedding))])
+        field = pa.field("embedding", blob.type, nullable=False,
+                         metadata={"dtype": embedding.dtype.name, "dim": str(dim)})
+        arrays = [pa.array(columns[name].astype(str), pa.string()) for name in META_COLUMNS] + [blob]
+        schema = pa.schema([pa.field(name, pa.string()) for name in META_COLUMNS] + [field])
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path),
+                       compression={"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
+                       use_dictionary=list(META_COLUMNS[1:]), write_statistics=False,
+                       row_group_size=max(rows, 1))
+
+    def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
+        table = pq.read_table(_parquet_source(source), columns=list(META_COLUMNS))
+        return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=str)
+                for name in META_COLUMNS}
+
+    def read_embedding(self, source: Path | bytes) -> np.ndarray:
+        table = pq.read_table(_parquet_source(source), columns=["embedding"], memory_map=True)
+        meta = table.schema.field("embedding").metadata
+        dtype, dim = np.dtype(meta[b"dtype"].decode()), int(meta[b"dim"])
+        parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk) * dim,
+                               offset=chunk.offset * dim * dtype.itemsize).reshape(len(chunk), dim)
+                 for chunk in table.column("embedding").chunks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class HDF5Format:
+    """Datasets ``embedding`` (contiguous, so a full read is one memcpy) and string columns."""
+
+    suffix = ".h5"
+
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None:
+        text = h5py.string_dtype("utf-8")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("embedding", data=np.ascontiguousarray(embedding))
+            for name in META_COLUMNS:
+                f.create_dataset(name, data=columns[name].astype(object), dtype=text)
+
+    def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
+        with h5py.File(_open(source), "r") as f:
+            return {name: f[name].asstr()[()].astype(str) for name in META_COLUMNS}
+
+    def read_embedding(self, source: Path | bytes) -> np.ndarray:
+        with h5py.File(_open(source), "r") as f:
+            return f["embedding"][()]
+
+
+FORMATS: dict[str, ShardFormat] = {"parquet": ParquetFormat(), "hdf5": HDF5Format()}

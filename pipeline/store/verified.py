@@ -1,0 +1,45 @@
+"""Remember which shards were already checked, so a set is hashed once, not on every read.
+
+Like DVC's state database: a shard whose (path, size, mtime, inode) and
+expected sha256 were verified before is trusted without re-hashing; any
+rewrite, truncation or bit flip through the file system changes the stat and
+forces a fresh check. The record lives in the user's cache directory, outside
+DVC outputs; losing it only costs a re-check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pipeline.store.atomic import atomic_write_json
+
+
+def _state_file() -> Path:
+    root = os.environ.get("BRIDGE_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "bridge")
+    return Path(root) / "verified.json"
+
+
+def _key(path: Path, sha256: str) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{sha256}"
+
+
+def is_verified(path: Path, sha256: str) -> bool:
+    try:
+        return _key(path, sha256) in json.loads(_state_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
+def mark_verified(paths_and_hashes: list[tuple[Path, str]]) -> None:
+    state_file = _state_file()
+    try:
+        state = json.loads(state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        state = {}
+    state.update({_key(p, h): 1 for p, h in paths_and_hashes})
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(state_file, state)
