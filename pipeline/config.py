@@ -1,0 +1,241 @@
+"""Typed, validated ``params.yaml``: every error names its key path and suggests a fix.
+
+One section per stage (``extract``, ``fit``, ``eval``) plus the things they
+refer to by name (``worlds``, ``datasets``, ``encoders``). ``load_params``
+reads the file, applies ``key.path=value`` overrides from the command line,
+validates, checks cross-references, and returns a frozen ``Params``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import BridgeError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Strict):
+    """A source: ``synthetic`` (a world), a table, a folder, or packaged data."""
+
+    source: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    class_prompts: list[str] = Field(default_factory=list,
+                                     description="templates with '{}' for the class name (real sources)")
+
+
+class EncoderSpec(Strict):
+    model: str = Field(description="'<family>:<model>', e.g. 'st:sentence-transformers/all-MiniLM-L6-v2'")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SetRef(Strict):
+    dataset: str
+    encoder: str
+    tower: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.dataset}/{self.encoder}/{self.tower}"
+
+
+class ExtractSection(Strict):
+    format: Literal["parquet", "hdf5"] = "parquet"
+    dtype: Literal["float16", "float32"] = "float16"
+    shard_rows: int = Field(250_000, gt=0)
+    batch_size: int = Field(256, gt=0)
+    normalize: bool = True
+    on_error: Literal["fail", "skip"] = "fail"
+    sets: dict[str, SetRef] = Field(default_factory=dict)
+
+
+class BridgeSpec(Strict):
+    method: str
+    dataset: str
+    inputs: dict[str, str] = Field(description="role -> '<encoder>/<tower>' within the dataset")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FitSection(Strict):
+    bridges: dict[str, BridgeSpec] = Field(default_factory=dict)
+
+
+class TaskSide(Strict):
+    set: str = Field(description="'<encoder>/<tower>' within the task's dataset")
+    bridge: str | None = None
+    split: str = "test"
+
+
+class TaskSpec(Strict):
+    kind: Literal["zeroshot", "retrieval", "gap"]
+    dataset: str
+    query: TaskSide
+    gallery: TaskSide | None = Field(None, description="retrieval gallery, class prompts, or gap partner")
+    reference: str | None = Field(None, description="task whose score is the preservation reference")
+
+
+class EvalSection(Strict):
+    index: Literal["exact", "ivf", "hnsw", "auto"] = "exact"
+    ks: list[int] = Field(default_factory=lambda: [1, 5, 10])
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+
+
+class Params(Strict):
+    worlds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
+    encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
+    extract: ExtractSection = Field(default_factory=ExtractSection)
+    fit: FitSection = Field(default_factory=FitSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read, override, validate and cross-check ``path``; raise BridgeError naming the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise BridgeError(f"{path}: params file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BridgeError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise BridgeError(f"{path}: top level must be a mapping of sections")
+    for item in overrides or []:
+        _apply_override(raw, item, path)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as e:
+        raise BridgeError(_describe(e, path, raw)) from None
+    _check_references(params, path)
+    return params
+
+
+def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
+    """``fit.bridges.x.params.lr=0.01``: the value is parsed as YAML."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise BridgeError(f"override {item!r}: expected KEY.PATH=VALUE")
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise BridgeError(f"override {item!r}: {part!r} in {path} is not a mapping")
+    node[leaf] = yaml.safe_load(value)
+
+
+_TYPE_WORDS = {"float_parsing": "a number", "int_parsing": "an integer", "bool_parsing": "true or false",
+               "string_type": "a string", "dict_type": "a mapping", "list_type": "a list",
+               "int_from_float": "an integer", "float_type": "a number", "int_type": "an integer",
+               "model_type": "a mapping", "bool_type": "true or false"}
+
+
+def _describe(error: ValidationError, path: Path, raw: dict[str, Any], prefix: tuple = (),
+              model: type[BaseModel] = Params) -> str:
+    """The first validation error as one line: ``params.yaml: a.b.c: expected ..., got ...``."""
+    err = error.errors()[0]
+    loc = prefix + tuple(err["loc"])
+    where = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(model, tuple(err["loc"])[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"{path}: {where}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: {where}: required key is missing"
+    got = err.get("input")
+    if kind in _TYPE_WORDS:
+        return f"{path}: {where}: expected {_TYPE_WORDS[kind]}, got {got!r}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        close = difflib.get_close_matches(str(got), [s.strip(" '") for s in expected.replace(" or ", ",").split(",")],
+                                          n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{path}: {where}: expected one of {expected}, got {got!r}{hint}"
+    return f"{path}: {where}: {err['msg']}, got {got!r}"
+
+
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """Field names of the model found at ``loc`` under ``model`` (dict keys are skipped over)."""
+    node: Any = model
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str) \
+                and part in node.model_fields:
+            node = node.model_fields[part].annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        else:
+            return []
+        node = next((a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)), node) \
+            if typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else node
+    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _unknown(kind: str, name: str, known: typing.Iterable[str], where: str, path: Path) -> BridgeError:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; defined: {', '.join(known) or 'none'}"
+    return BridgeError(f"{path}: {where}: unknown {kind} {name!r}{hint}")
+
+
+def _check_references(params: Params, path: Path) -> None:
+    """Names used in one section must be defined in another; method params must validate."""
+    from pipeline.bridges.base import method_class
+    from pipeline.encoders.registry import split_model
+
+    for name, spec in params.encoders.items():
+        try:
+            split_model(spec.model)
+        except BridgeError as e:
+            raise BridgeError(f"{path}: encoders.{name}.model: {e}") from None
+        world = spec.options.get("world")
+        if spec.model.startswith("synthetic:") and world not in params.worlds:
+            raise _unknown("world", str(world), params.worlds, f"encoders.{name}.options.world", path)
+    for name, ref in params.extract.sets.items():
+        if ref.dataset not in params.datasets:
+            raise _unknown("dataset", ref.dataset, params.datasets, f"extract.sets.{name}.dataset", path)
+        if ref.encoder not in params.encoders:
+            raise _unknown("encoder", ref.encoder, params.encoders, f"extract.sets.{name}.encoder", path)
+    extracted = {(r.dataset, f"{r.encoder}/{r.tower}") for r in params.extract.sets.values()}
+    for name, spec in params.fit.bridges.items():
+        where = f"fit.bridges.{name}"
+        try:
+            cls = method_class(spec.method)
+        except BridgeError as e:
+            raise BridgeError(f"{path}: {where}.method: {e}") from None
+        try:
+            cls.Params.model_validate(spec.params)
+        except ValidationError as e:
+            raise BridgeError(_describe(e, path, {}, (*where.split("."), "params"), cls.Params)) from None
+        for role, space in spec.inputs.items():
+            if (spec.dataset, space) not in extracted:
+                raise _unknown("embedding set", f"{spec.dataset}/{space}",
+                               [f"{d}/{s}" for d, s in sorted(extracted)], f"{where}.inputs.{role}", path)
+    for name, task in params.eval.tasks.items():
+        for side_name in ("query", "gallery"):
+            side = getattr(task, side_name)
+            if side is None:
+                continue
+            where = f"eval.tasks.{name}.{side_name}"
+            if (task.dataset, side.set) not in extracted:
+                raise _unknown("embedding set", f"{task.dataset}/{side.set}",
+                               [f"{d}/{s}" for d, s in sorted(extracted)], f"{where}.set", path)
+            if side.bridge is not None and side.bridge not in params.fit.bridges:
+                raise _unknown("bridge", side.bridge, params.fit.bridges, f"{where}.bridge", path)
+        if task.kind != "gap" and task.gallery is None:
+            raise BridgeError(f"{path}: eval.tasks.{name}.gallery: required for a {task.kind} task")
+        if task.reference is not None and task.reference not in params.eval.tasks:
+            raise _unknown("task", task.reference, params.eval.tasks, f"eval.tasks.{name}.reference", path)

@@ -1,0 +1,103 @@
+"""Stage 3: run one evaluation task and write its metrics and plot data.
+
+A task reads test rows of one or two embedding sets, maps each side into a
+shared space through its bridge (or leaves it in its encoder's space), and
+scores it:
+
+* ``zeroshot``: query rows against class vectors built from the gallery
+  set's ``prompt`` rows (CLIP_benchmark: normalise, average, re-normalise);
+* ``retrieval``: query rows against gallery rows, positives share a group,
+  both directions;
+* ``gap``: modality-gap statistics of paired rows (query = the modal side,
+  gallery = the text side), before and (when bridges are given) after
+  bridging.
+
+Outputs: ``artifacts/metrics/<task>.json`` (flat numbers for ``dvc metrics``)
+and ``artifacts/plots/<task>.csv`` (for ``dvc plots``): per-class accuracy,
+recall@k, or the gap statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.bridges.base import Bridge, Vectors, pair_by_group
+from pipeline.config import Params, TaskSide, TaskSpec
+from pipeline.errors import BridgeError
+from pipeline.evaluate import gap, metrics
+from pipeline.extract import EMBEDDINGS
+from pipeline.fit import BRIDGES
+from pipeline.sources.base import PROMPT_SPLIT
+from pipeline.store.atomic import atomic_write, atomic_write_json
+from pipeline.store.vectors import load_vectors
+
+METRICS = Path("artifacts/metrics")
+PLOTS = Path("artifacts/plots")
+
+
+def _side(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None) -> tuple[Vectors, np.ndarray]:
+    """The side's rows of ``split`` and their vectors mapped through its bridge."""
+    rows = load_vectors(root / EMBEDDINGS / task.dataset / side.set, (split or side.split,))
+    if side.bridge is None:
+        return rows, rows.vectors
+    bridge = Bridge.load(root / BRIDGES / side.bridge)
+    return rows, bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
+
+
+def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, float]:
+    """Evaluate ``eval.tasks.<name>``; writes and returns its flat metrics."""
+    if name not in params.eval.tasks:
+        raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
+    task = params.eval.tasks[name]
+    plot: list[dict[str, object]] = []
+    query, q = _side(root, task, task.query)
+    if task.kind == "zeroshot":
+        prompts, p = _side(root, task, task.gallery, PROMPT_SPLIT)
+        names, class_vecs = metrics.class_vectors(p, prompts.labels)
+        result = metrics.zeroshot_classification(q, query.labels, class_vecs, names)
+        per_class = result.pop("per_class", {})
+        plot = [{"class": c, "accuracy": a} for c, a in per_class.items()]
+    elif task.kind == "retrieval":
+        gallery, g = _side(root, task, task.gallery)
+        ks = tuple(params.eval.ks)
+        forward = metrics.retrieval(q, query.groups, g, gallery.groups, ks=ks, index=params.eval.index)
+        backward = metrics.retrieval(g, gallery.groups, q, query.groups, ks=ks, index=params.eval.index)
+        result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
+        plot = [{"k": k, "recall_q2g": forward[f"R@{k}"], "recall_g2q": backward[f"R@{k}"]} for k in ks]
+    else:
+        result = _gap(root, task, query, q)
+        plot = [{"statistic": k, "value": v} for k, v in result.items()]
+    result = {k: float(v) for k, v in result.items() if np.isscalar(v)}
+    _write(root, name, result, plot)
+    return result
+
+
+def _gap(root: Path, task: TaskSpec, query: Vectors, q: np.ndarray) -> dict[str, float]:
+    """Gap statistics of paired rows, raw and (if bridges are given) bridged."""
+    if task.gallery is None:
+        raise BridgeError("a gap task needs a gallery side (the paired modality)")
+    raw_gallery, g = _side(root, task, task.gallery)
+    iq, ig = pair_by_group(query, raw_gallery)
+    if len(iq) == 0:
+        raise BridgeError(f"gap task: no rows of {task.query.set} and {task.gallery.set} share a group")
+    out = {f"raw/{k}": v for k, v in gap.gap_statistics(raw_gallery.vectors[ig], query.vectors[iq]).items()}
+    if task.query.bridge or task.gallery.bridge:
+        out.update({f"bridged/{k}": v for k, v in gap.gap_statistics(g[ig], q[iq]).items()})
+    return out
+
+
+def _write(root: Path, name: str, result: dict[str, float], plot: list[dict[str, object]]) -> None:
+    for folder in (METRICS, PLOTS):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / METRICS / f"{name}.json", result)
+    atomic_write(root / PLOTS / f"{name}.csv", lambda tmp: _write_csv(tmp, plot))
+
+
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["empty"])
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,26 @@
+"""Load an embedding set (or one split of it) into memory for fitting and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.bridges.base import Space, Vectors
+from pipeline.errors import BridgeError
+from pipeline.store.embedding_set import EmbeddingSet
+
+
+def load_vectors(path: Path, splits: tuple[str, ...] | None = None) -> Vectors:
+    """Rows of the set at ``path`` whose split is in ``splits`` (all rows if None), as float32."""
+    eset = EmbeddingSet(path)
+    meta = eset.meta
+    encoder = eset.manifest["encoder"]
+    space = Space(encoder["name"], encoder["tower"], eset.dim)
+    vectors = eset.vectors(np.float32)
+    keep = np.arange(len(vectors)) if splits is None else np.flatnonzero(np.isin(meta["split"], list(splits)))
+    if len(keep) == 0:
+        raise BridgeError(f"{path}: no rows with split in {list(splits or [])}; "
+                          f"splits present: {sorted(set(meta['split'].tolist()))}")
+    return Vectors(space, meta["id"][keep], meta["label"][keep], meta["group"][keep], meta["split"][keep],
+                   vectors[keep], eset.fingerprint)

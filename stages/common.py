@@ -1,0 +1,41 @@
+"""What every command shares: params loading, progress bars, and the one-line error policy."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pipeline.config import Params, load_params
+
+console = Console(stderr=True)
+
+ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="Params file to read.")
+SetOption = typer.Option(None, "--set", "-s", help="Override one key: KEY.PATH=VALUE (repeatable).")
+
+
+def params_from(path: Path, overrides: list[str] | None) -> Params:
+    return load_params(path, overrides or [])
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator:
+    """A rich progress bar on a terminal; silent when output is piped or logged."""
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done, total_: bar.update(task, completed=done, total=total_)
+
+
+def exit_with(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)

@@ -1,0 +1,35 @@
+"""`bridge eval`: score tasks with FAISS and print a results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stages.common import ParamsOption, SetOption, params_from
+
+HEADLINE = ("top1", "top5", "balanced_accuracy", "q2g/R@1", "q2g/R@5", "g2q/R@1", "q2g/MRR",
+            "raw/gap_length", "bridged/gap_length")
+
+
+def evaluate(
+    names: list[str] = typer.Argument(None, help="Tasks from eval.tasks (default: all)."),
+    params: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Reads params.yaml (eval), artifacts/embeddings/ and artifacts/bridges/;
+    writes artifacts/metrics/<task>.json and artifacts/plots/<task>.csv, and prints a table."""
+    from pipeline.evaluate.run import run_task  # imports faiss: only when evaluating
+
+    cfg = params_from(params, overrides)
+    results = {name: run_task(cfg, name) for name in names or sorted(cfg.eval.tasks)}
+    table = Table(title="bridge eval")
+    table.add_column("task")
+    shown = [m for m in HEADLINE if any(m in r for r in results.values())]
+    for metric in shown:
+        table.add_column(metric, justify="right")
+    for name, result in results.items():
+        table.add_row(name, *(f"{result[m]:.4f}" if m in result else "" for m in shown))
+    Console().print(table)

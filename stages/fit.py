@@ -1,0 +1,26 @@
+"""`bridge fit`: fit a bridge on cached training vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipeline.fit import fit_bridge
+from stages.common import ParamsOption, SetOption, console, params_from
+
+
+def fit(
+    names: list[str] = typer.Argument(None, help="Bridges from fit.bridges (default: all)."),
+    params: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Reads params.yaml (fit.bridges) and artifacts/embeddings/; writes artifacts/bridges/<name>/.
+
+    Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
+    """
+    cfg = params_from(params, overrides)
+    for name in names or sorted(cfg.fit.bridges):
+        with console.status(f"fitting {name}"):
+            out = fit_bridge(cfg, name)
+        console.print(f"fitted [bold]{name}[/bold] ({cfg.fit.bridges[name].method}) -> {out}")
