@@ -28,8 +28,8 @@ def split_model(spec: str) -> tuple[str, str]:
                           f"with family one of {sorted(FAMILIES)}")
     if family not in FAMILIES:
         close = difflib.get_close_matches(family, FAMILIES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise BridgeError(f"unknown encoder family {family!r} in {spec!r}{hint}; known: {sorted(FAMILIES)}")
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(FAMILIES))}"
+        raise BridgeError(f"unknown encoder family {family!r} in {spec!r}{hint}")
     return family, model
 
 

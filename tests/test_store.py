@@ -1,0 +1,143 @@
+"""Embedding store: round trips, crash-safe resume, checksum detection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import BridgeError
+from pipeline.store import formats
+from pipeline.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the verified-shards record of each test apart from the user's."""
+    monkeypatch.setenv("BRIDGE_STATE_DIR", str(tmp_path / "state"))
+
+
+def make_rows(n: int, dim: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    columns = {
+        "id": np.array([f"row-{i}" for i in range(n)]),
+        "label": np.array([f"class-{i % 3}" if i % 4 else "" for i in range(n)]),
+        "split": np.where(np.arange(n) % 5 == 0, "test", "train"),
+        "group": np.array([f"g{i // 2}" for i in range(n)]),
+    }
+    return columns, rng.standard_normal((n, dim)).astype(np.float32)
+
+
+def header(fmt: str, dtype: str, shard_rows: int, dim: int = 8) -> dict:
+    return {"encoder": {"name": "e", "tower": "t", "dim": dim}, "source": {"fingerprint": "abc"},
+            "dtype": dtype, "format": fmt, "shard_rows": shard_rows}
+
+
+def write_all(path: Path, hdr: dict, columns: dict, vectors: np.ndarray, stop_after: int | None = None) -> None:
+    writer = SetWriter(path, hdr)
+    rows = hdr["shard_rows"]
+    for index, start in enumerate(range(0, len(vectors), rows)):
+        if stop_after is not None and index >= stop_after:
+            return
+        if writer.done(index):
+            continue
+        sl = slice(start, start + rows)
+        writer.write_shard(index, {k: v[sl] for k, v in columns.items()}, vectors[sl])
+    writer.finish()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "hdf5"])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_round_trip(tmp_path: Path, fmt: str, dtype: str) -> None:
+    columns, vectors = make_rows(103, 8)
+    write_all(tmp_path / "set", header(fmt, dtype, 25), columns, vectors)
+    eset = EmbeddingSet(tmp_path / "set")
+    assert eset.rows == 103 and eset.dim == 8 and len(eset.manifest["shards"]) == 5
+    for name, column in columns.items():
+        assert eset.meta[name].tolist() == column.tolist()
+    expected = vectors.astype(dtype).astype(np.float32)
+    assert np.array_equal(eset.vectors(np.float32), expected)
+    batches = list(eset.batches())
+    assert [len(b) for b in batches] == [25, 25, 25, 25, 3] and batches[0].dtype == np.dtype(dtype)
+
+
+def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    columns, vectors = make_rows(100, 8)
+    hdr = header("parquet", "float32", 30)
+    path = tmp_path / "set"
+    real_write = formats.ParquetFormat.write
+    calls = {"n": 0}
+
+    def dies_in_third_shard(self, file, cols, emb):  # a kill half-way through writing shard 2
+        calls["n"] += 1
+        if calls["n"] == 3:
+            Path(file).write_bytes(b"PAR1 half a shard")
+            raise KeyboardInterrupt
+        real_write(self, file, cols, emb)
+
+    monkeypatch.setattr(formats.ParquetFormat, "write", dies_in_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        write_all(path, hdr, columns, vectors)
+    manifest = json.loads((path / MANIFEST).read_text())
+    assert [s["index"] for s in manifest["shards"]] == [0, 1] and not manifest["complete"]
+    assert sorted(p.name for p in path.iterdir()) == [MANIFEST, "part-00000.parquet", "part-00001.parquet"]
+
+    monkeypatch.setattr(formats.ParquetFormat, "write", real_write)
+    before = (path / "part-00000.parquet").stat().st_mtime_ns
+    write_all(path, hdr, columns, vectors)
+    assert (path / "part-00000.parquet").stat().st_mtime_ns == before  # finished shards were kept
+    eset = EmbeddingSet(path)
+    assert eset.ids.tolist() == columns["id"].tolist()
+    assert np.array_equal(eset.vectors(), vectors)
+
+
+def test_resume_redoes_a_shard_whose_checksum_no_longer_matches(tmp_path: Path) -> None:
+    columns, vectors = make_rows(60, 8)
+    hdr = header("hdf5", "float32", 30)
+    write_all(tmp_path / "set", hdr, columns, vectors, stop_after=2)
+    shard = tmp_path / "set" / "part-00001.h5"
+    shard.write_bytes(shard.read_bytes()[:-10])  # truncated behind the writer's back
+    writer = SetWriter(tmp_path / "set", hdr)
+    assert writer.done(0) and not writer.done(1)
+
+
+def test_changed_header_starts_over(tmp_path: Path) -> None:
+    columns, vectors = make_rows(60, 8)
+    write_all(tmp_path / "set", header("parquet", "float32", 30), columns, vectors, stop_after=1)
+    writer = SetWriter(tmp_path / "set", header("parquet", "float16", 30))
+    assert not writer.done(0) and list((tmp_path / "set").iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "hdf5"])
+def test_bit_flip_is_reported_naming_the_shard(tmp_path: Path, fmt: str) -> None:
+    columns, vectors = make_rows(60, 8)
+    write_all(tmp_path / "set", header(fmt, "float32", 30), columns, vectors)
+    EmbeddingSet(tmp_path / "set").vectors()  # verified once: later reads trust the stat
+    shard = tmp_path / "set" / f"part-00001{formats.FORMATS[fmt].suffix}"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    with pytest.raises(BridgeError, match=r"part-00001.*checksum mismatch"):
+        EmbeddingSet(tmp_path / "set").vectors()
+
+
+def test_incomplete_and_missing_sets_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(BridgeError, match="no embedding set here"):
+        EmbeddingSet(tmp_path / "nothing")
+    columns, vectors = make_rows(60, 8)
+    write_all(tmp_path / "set", header("parquet", "float32", 30), columns, vectors, stop_after=1)
+    with pytest.raises(BridgeError, match="incomplete"):
+        EmbeddingSet(tmp_path / "set")
+
+
+def test_manifest_paths_cannot_escape_the_set(tmp_path: Path) -> None:
+    columns, vectors = make_rows(30, 8)
+    write_all(tmp_path / "set", header("parquet", "float32", 30), columns, vectors)
+    manifest = json.loads((tmp_path / "set" / MANIFEST).read_text())
+    manifest["shards"][0]["file"] = "../../etc/passwd"
+    (tmp_path / "set" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BridgeError, match="escapes the set directory"):
+        EmbeddingSet(tmp_path / "set")
