@@ -10,7 +10,7 @@ from rich.table import Table
 
 from stages.common import ParamsOption, SetOption, params_from
 
-HEADLINE = ("top1", "top5", "balanced_accuracy", "q2g/R@1", "q2g/R@5", "g2q/R@1", "q2g/MRR",
+HEADLINE = ("top1", "top5", "balanced_accuracy", "q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr",
             "raw/gap_length", "bridged/gap_length")
 
 

@@ -66,7 +66,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         forward = metrics.retrieval(q, query.groups, g, gallery.groups, ks=ks, index=params.eval.index)
         backward = metrics.retrieval(g, gallery.groups, q, query.groups, ks=ks, index=params.eval.index)
         result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
-        plot = [{"k": k, "recall_q2g": forward[f"R@{k}"], "recall_g2q": backward[f"R@{k}"]} for k in ks]
+        plot = [{"k": k, "recall_q2g": forward[f"recall@{k}"], "recall_g2q": backward[f"recall@{k}"]} for k in ks]
     else:
         result = _gap(root, task, query, q)
         plot = [{"statistic": k, "value": v} for k, v in result.items()]

@@ -1,0 +1,67 @@
+"""The default pipeline as a user runs it: `dvc repro` in a fresh clone, then again, then after a param change."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def sh(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of the working tree (committed or not), as a new user gets it."""
+    dest = tmp_path_factory.mktemp("clone") / "bridge"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    sh(dest, "git", "init", "-q")
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone")
+    return dest
+
+
+def test_repro_twice_and_a_fit_param_change(clone: Path) -> None:
+    out = sh(clone, "dvc", "repro")
+    assert "bridge eval" in out and "top1" in out  # the results table is printed
+    tasks = yaml.safe_load((clone / "params.yaml").read_text())["eval"]["tasks"]
+    for task in tasks:
+        metrics = json.loads((clone / "artifacts" / "metrics" / f"{task}.json").read_text())
+        assert metrics and all(isinstance(v, float) for v in metrics.values())
+    raw = json.loads((clone / "artifacts/metrics/clip-zeroshot-raw.json").read_text())
+    linear = json.loads((clone / "artifacts/metrics/clip-zeroshot-linear.json").read_text())
+    assert 0.1 < raw["top1"] <= 1.0 and linear["top1"] > 0.1
+
+    again = sh(clone, "dvc", "repro")
+    assert "Running stage" not in again and "up to date" in again
+
+    shown = sh(clone, "dvc", "metrics", "show")
+    assert "clip-zeroshot-raw.json" in shown and "top1" in shown
+
+    sh(clone, "dvc", "repro", "--dry")  # nothing pending before the change
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["fit"]["bridges"]["clip-linear"]["params"]["alpha"] = 1.0
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rerun = sh(clone, "dvc", "repro")
+    ran = {line.split("'")[1] for line in rerun.splitlines() if line.startswith("Running stage")}
+    assert "fit@clip-linear" in ran
+    assert not any(s.startswith("extract@") for s in ran) and "fit@clip-offset" not in ran
+    assert ran <= {"fit@clip-linear"} | {f"eval@{t}" for t in tasks} | {"report"}
