@@ -32,4 +32,7 @@ def evaluate(
         table.add_column(metric, justify="right")
     for name, result in results.items():
         table.add_row(name, *(f"{result[m]:.4f}" if m in result else "" for m in shown))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # logs and `dvc repro` output: don't squeeze the columns
+        console = Console(width=220)
+    console.print(table)
