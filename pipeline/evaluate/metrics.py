@@ -1,0 +1,226 @@
+"""Zero-shot classification and retrieval metrics (CLIP_benchmark conventions).
+
+Pure functions: numpy in, a flat ``dict[str, float]`` out (ready for a metrics
+JSON), except where a docstring names a nested key.
+
+Ties are part of the protocol, so they are explicit. Every rank here is the
+rank of the true class / best positive among ALL candidates, computed by
+``search.ranks_of_positives`` with ``ties="optimistic"`` (rank = 1 + number
+of candidates scoring strictly higher; a tie goes to the truth) or
+``"pessimistic"`` (every tied wrong candidate counts as ahead). top-k,
+R@k, MRR@k, full MRR, median and mean rank all derive from that one rank, so
+they agree with each other on ties by construction: R@k = mean(rank <= k).
+FAISS top-k lists are not used for exact metrics, because FAISS's choice
+among tied items is unspecified; only approximate indexes fall back on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.evaluate.search import group_codes, ranks_of_positives, search
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def class_vectors(prompt_vectors: np.ndarray, prompt_labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """One zero-shot classifier vector per class from its prompt templates.
+
+    Each template vector is normalised (so a long prompt does not outweigh a
+    short one), the class mean taken, and the mean re-normalised. Classes are
+    in order of first appearance in ``prompt_labels``. Returns
+    ``(class_names, vectors [K, d] float32)``.
+    """
+    labels = np.asarray(prompt_labels)
+    if len(labels) != len(prompt_vectors):
+        raise ValueError(f"{len(prompt_vectors)} prompt vectors but {len(labels)} prompt labels")
+    names, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # unique() sorts by name; restore first-appearance order
+    rank_of = np.empty_like(order)
+    rank_of[order] = np.arange(len(order))
+    sums = np.zeros((len(names), prompt_vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, rank_of[inverse], _normalize(prompt_vectors))
+    # the mean and the sum have the same direction: re-normalising the sum is the re-normalised mean
+    return [str(n) for n in names[order]], _normalize(sums)
+
+
+def _known_labels(labels: np.ndarray, class_names: Sequence[str]) -> None:
+    unknown = np.setdiff1d(labels, np.asarray(class_names))
+    if len(unknown):
+        raise ValueError(f"{len(unknown)} query labels are not class names (e.g. {unknown[0]!r}); "
+                         f"classes: {list(class_names)[:10]}")
+
+
+def zeroshot_classification(query_vectors: np.ndarray, query_labels: Sequence[str], class_vectors: np.ndarray,
+                            class_names: Sequence[str], ties: str = "optimistic") -> dict:
+    """Single-label zero-shot classification by cosine to the class vectors.
+
+    Returns flat floats ``top1``, ``top5`` (top-k with k clipped to the number
+    of classes K), ``balanced_accuracy`` (mean over the classes present in
+    ``query_labels`` of their top-1 accuracy), plus one nested key,
+    ``per_class: {class name: top-1 accuracy}`` for those classes: pop it
+    before writing the flat metrics. Ties: see the module doc.
+    """
+    labels = np.asarray(query_labels)
+    _known_labels(labels, class_names)
+    ranks = ranks_of_positives(_normalize(query_vectors), _normalize(class_vectors), labels,
+                               np.asarray(class_names), ties=ties)
+    correct = ranks == 1
+    present, inverse = np.unique(labels, return_inverse=True)
+    per_class = np.bincount(inverse, weights=correct) / np.bincount(inverse)
+    return {
+        "top1": float(correct.mean()),
+        "top5": float((ranks <= min(5, len(class_names))).mean()),
+        "balanced_accuracy": float(per_class.mean()),
+        "per_class": {str(name): float(acc) for name, acc in zip(present, per_class)},
+    }
+
+
+def label_matrix(labels: Sequence[str], class_names: Sequence[str], sep: str = "|") -> np.ndarray:
+    """Multi-label strings (``"cat|dog"``) as a bool matrix [n, K] over ``class_names``."""
+    split = [str(label).split(sep) if label else [] for label in labels]
+    flat = np.asarray([name for names in split for name in names], dtype=object)
+    rows = np.repeat(np.arange(len(split)), [len(names) for names in split])
+    index = {name: k for k, name in enumerate(class_names)}
+    unknown = sorted({name for name in flat if name not in index})
+    if unknown:
+        raise ValueError(f"{len(unknown)} labels are not class names (e.g. {unknown[0]!r})")
+    out = np.zeros((len(split), len(class_names)), dtype=bool)
+    out[rows, np.asarray([index[name] for name in flat], dtype=np.int64)] = True
+    return out
+
+
+def _average_precision_columns(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """AP of each column; NaN for a column with no positive.
+
+    Ties follow scikit-learn: items with equal scores enter the ranking
+    together, so each positive contributes the precision at the *end* of its
+    tie group (AP = sum over distinct thresholds of recall step x precision).
+    """
+    order = np.argsort(-scores, axis=0, kind="stable")
+    s = np.take_along_axis(scores, order, axis=0)
+    t = np.take_along_axis(truth, order, axis=0)
+    n = len(s)
+    precision = np.cumsum(t, axis=0) / np.arange(1, n + 1)[:, None]
+    # index of the last row of each row's tie group: next group end at or below it
+    is_end = np.ones_like(s, dtype=bool)
+    is_end[:-1] = s[:-1] != s[1:]
+    end = np.where(is_end, np.arange(n)[:, None], n)
+    end = np.flip(np.minimum.accumulate(np.flip(end, axis=0), axis=0), axis=0)
+    at_end = np.take_along_axis(precision, end, axis=0)
+    positives = t.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(positives > 0, (at_end * t).sum(axis=0) / positives, np.nan)
+
+
+def multilabel_map(scores: np.ndarray, label_matrix: np.ndarray, average: str = "class") -> float:
+    """Mean average precision: over classes (``class``, default) or over samples (``sample``).
+
+    ``scores`` and ``label_matrix`` are [n, K]. Classes (resp. samples) with no
+    positive label have no AP and are left out of the mean. Matches
+    ``sklearn.metrics.average_precision_score(average="macro" | "samples")``,
+    ties included.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(label_matrix, dtype=bool)
+    if scores.shape != truth.shape or scores.ndim != 2:
+        raise ValueError(f"scores {list(scores.shape)} and label matrix {list(truth.shape)} must be the same [n, K]")
+    if average not in ("class", "sample"):
+        raise ValueError(f"average must be 'class' or 'sample', got {average!r}")
+    ap = _average_precision_columns(scores, truth) if average == "class" else \
+        _average_precision_columns(scores.T, truth.T)
+    if np.isnan(ap).all():
+        raise ValueError(f"no {average} has a positive label: mAP is undefined")
+    return float(np.nanmean(ap))
+
+
+def zeroshot_multilabel(query_vectors: np.ndarray, query_labels: Sequence[str], class_vectors: np.ndarray,
+                        class_names: Sequence[str], average: str = "class") -> dict:
+    """Multi-label zero-shot: ``{"map": mAP}`` of cosine scores; labels like ``"cat|dog"``."""
+    scores = _normalize(query_vectors) @ _normalize(class_vectors).T
+    return {"map": multilabel_map(scores, label_matrix(query_labels, class_names), average)}
+
+
+def _from_ranks(ranks: np.ndarray, ks: Sequence[int], mrr_k: int) -> dict:
+    out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
+    out[f"mrr@{mrr_k}"] = float(np.where(ranks <= mrr_k, 1.0 / ranks, 0.0).mean())
+    return out
+
+
+def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
+              gallery_groups: np.ndarray, ks: Sequence[int] = (1, 5, 10), index: str = "exact",
+              mrr_k: int = 10, ties: str = "optimistic", **index_params: float) -> dict:
+    """Multi-positive retrieval, one direction (call it twice for both).
+
+    Positives of a query are the gallery rows with its group key (an image
+    with 5 captions has 5). ``recall@k``: fraction of queries with a positive
+    in the top k; ``mrr@{mrr_k}``: mean of 1/rank, 0 beyond ``mrr_k``; ``mrr``
+    (full), ``median_rank``, ``mean_rank``: over the rank of the first
+    positive among all gallery rows. ``index="exact"`` computes exact ranks
+    with the stated tie rule (module doc). An approximate index (``ivf``,
+    ``hnsw``, a factory spec) reports only ``recall@k`` and ``mrr@k``, from its
+    top-max(ks, mrr_k) lists (ties in list order), since full ranks need the
+    exhaustive pass it exists to avoid.
+    """
+    qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
+    if index == "exact":
+        ranks = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties=ties)
+        out = _from_ranks(ranks, ks, mrr_k)
+        out.update(mrr=float((1.0 / ranks).mean()), median_rank=float(np.median(ranks)),
+                   mean_rank=float(ranks.mean()))
+        return out
+    depth = max(*ks, mrr_k)
+    _, found = search(qv, gv, depth, index=index, **index_params)
+    qcodes, gcodes = group_codes(query_groups, gallery_groups)
+    hit = (found >= 0) & (gcodes[found] == qcodes[:, None])
+    ranks = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.iinfo(np.int64).max)
+    return _from_ranks(ranks, ks, mrr_k)
+
+
+def candidate_accuracy(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
+                       gallery_groups: np.ndarray, candidates: int = 10, seed: int = 0) -> dict:
+    """Accuracy among ``candidates`` (T) items: the true item against T-1 distractors.
+
+    For each query, the true item is one of its positives (seeded uniform
+    choice when there are several) and the T-1 distractors are distinct
+    gallery rows outside its group, drawn uniformly (seeded). A query counts
+    as correct when no distractor scores strictly higher than the true item
+    (optimistic ties, as everywhere here). Returns
+    ``{"candidate_accuracy": acc, "candidates": T}``.
+    """
+    qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
+    qcodes, gcodes = group_codes(query_groups, gallery_groups)
+    order = np.argsort(gcodes, kind="stable")  # a query's positives: order[lo : lo + count]
+    lo = np.searchsorted(gcodes[order], qcodes, side="left")
+    counts = np.searchsorted(gcodes[order], qcodes, side="right") - lo
+    if (counts == 0).any():
+        raise ValueError(f"{int((counts == 0).sum())} queries have no positive in the gallery")
+    negatives = (len(gv) - counts)[:, None]
+    if not 2 <= candidates <= negatives.min() + 1:
+        raise ValueError(f"candidates must be in [2, {negatives.min() + 1}] for this gallery, got {candidates}")
+    rng = np.random.default_rng(seed)
+    true = order[lo + (rng.random(len(qv)) * counts).astype(np.int64)]
+    # distinct draws from [0, negatives): redraw repeats, all queries at once, until none is left
+    u = (rng.random((len(qv), candidates - 1)) * negatives).astype(np.int64)
+    while True:
+        perm = np.argsort(u, axis=1, kind="stable")
+        ranked = np.take_along_axis(u, perm, axis=1)
+        repeat = np.zeros(u.shape, dtype=bool)
+        np.put_along_axis(repeat, perm[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
+        if not repeat.any():
+            break
+        u[repeat] = (rng.random(int(repeat.sum())) * np.broadcast_to(negatives, u.shape)[repeat]).astype(np.int64)
+    # the i-th negative in group order skips the query's own positives
+    distractors = order[np.where(u < lo[:, None], u, u + counts[:, None])]
+    items = np.concatenate([true[:, None], distractors], axis=1)
+    step = max(1, (1 << 24) // (candidates * gv.shape[1]))  # bounds the gathered [step, T, d] block
+    correct = np.empty(len(qv), dtype=bool)
+    for a in range(0, len(qv), step):
+        scores = np.einsum("nd,ntd->nt", qv[a:a + step], gv[items[a:a + step]])
+        correct[a:a + step] = scores[:, 1:].max(axis=1) <= scores[:, 0]
+    return {"candidate_accuracy": float(correct.mean()), "candidates": float(candidates)}
