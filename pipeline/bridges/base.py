@@ -100,14 +100,20 @@ class Bridge(ABC):
 
     method: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
-    #: role names this method needs, in order
+    #: role names this method needs, in order; an empty tuple means the method is
+    #: *variadic*: it takes any role names the user chooses (one per space, e.g. the M
+    #: modalities of CentroBind or the chain of cycle heads), at least ``min_roles`` of them
     roles: ClassVar[tuple[str, ...]]
+    min_roles: ClassVar[int] = 1
 
     def __init__(self, params: MethodParams, spaces: dict[str, Space]) -> None:
         missing = [r for r in self.roles if r not in spaces]
         if missing:
             raise BridgeError(f"method {self.method!r} needs inputs for roles {list(self.roles)}; "
                               f"missing {missing}")
+        if not self.roles and len(spaces) < self.min_roles:
+            raise BridgeError(f"method {self.method!r} needs at least {self.min_roles} input spaces, "
+                              f"got {len(spaces)} ({sorted(spaces)})")
         self.params = params
         self.spaces = spaces
         self.curve: list[float] = []
@@ -237,8 +243,8 @@ def method_class(method: str) -> type[Bridge]:
         import difflib
 
         close = difflib.get_close_matches(method, METHODS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise BridgeError(f"unknown bridge method {method!r}{hint}; known: {sorted(METHODS)}")
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(METHODS))}"
+        raise BridgeError(f"unknown bridge method {method!r}{hint}")
     module, _, name = METHODS[method].partition(":")
     return getattr(importlib.import_module(module), name)
 

@@ -37,7 +37,7 @@ class LinearBridge(Bridge):
         gram = xc.T @ xc + self.params.alpha * np.eye(x.shape[1])
         self.weight = np.linalg.lstsq(gram, xc.T @ yc, rcond=None)[0]
         residual = yc - xc @ self.weight
-        self.info.update(target=self.spaces["target"].key, pairs=int(len(ia)),
+        self.info.update(target=self.spaces["target"].key, pairs=len(ia),
                          train_r2=float(1 - (residual ** 2).sum() / max((yc ** 2).sum(), 1e-12)))
 
     def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""Closed-form baselines: naive PCA, orthogonal Procrustes after centring, CCA.
+
+All numpy, fitted in float64, applied in float32. They are the post-hoc
+baselines the papers compare against (METHODS.md, "Common baselines").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from pipeline.bridges.base import MethodParams, Space, Vectors, pair_by_group
+from pipeline.bridges.common import ArrayBridge, require_pairs
+from pipeline.bridges.offset import normalize
+from pipeline.errors import BridgeError
+
+
+def _paired(inputs: dict[str, Vectors], method: str) -> tuple[np.ndarray, np.ndarray]:
+    src, tgt = inputs["source"], inputs["target"]
+    i, j = pair_by_group(src, tgt)
+    require_pairs(i, method, src, tgt)
+    return src.vectors[i].astype(np.float64), tgt.vectors[j].astype(np.float64)
+
+
+class PCANaiveParams(MethodParams):
+    standardize: bool = True
+    max_samples: int = Field(50000, ge=2, description="rows used to fit each PCA (seeded)")
+    seed: int = 42
+
+
+class PCANaiveBridge(ArrayBridge):
+    """TextME's naive baseline: each space reduced by its own PCA to the anchor dim, no alignment.
+
+    Roles: ``modal`` (e.g. ``clap/audio``) and ``anchor`` (the anchor text space).
+    Each side is standardised (z-scored per feature) and projected on its own
+    top ``k = min(modal dim, anchor dim)`` principal axes; nothing ties the
+    two bases together, which is the point: it measures what you get without
+    learning an alignment. Outputs are L2-normalised ``k``-dim vectors.
+    """
+
+    method = "pca_naive"
+    Params = PCANaiveParams
+    params: PCANaiveParams
+    roles = ("modal", "anchor")
+
+    def fit(self, inputs: dict[str, Vectors]) -> None:
+        p = self.params
+        k = min(self.spaces["modal"].dim, self.spaces["anchor"].dim)
+        self.arrays = {}
+        for role in self.roles:
+            x = inputs[role].vectors
+            if len(x) > p.max_samples:
+                x = x[np.random.default_rng(p.seed).choice(len(x), p.max_samples, replace=False)]
+            x = x.astype(np.float64)
+            mean, std = x.mean(0), (x.std(0) + 1e-12 if p.standardize else np.ones(x.shape[1]))
+            _, _, vt = np.linalg.svd((x - mean) / std, full_matrices=False)
+            components = np.zeros((x.shape[1], k))
+            components[:, : min(k, len(vt))] = vt[:k].T
+            self.arrays.update({f"mean_{role}": mean, f"std_{role}": std, f"components_{role}": components})
+        self.info.update(target=f"pca{k}", dim=k)
+
+    def expected_arrays(self) -> tuple[str, ...]:
+        return tuple(f"{a}_{r}" for r in self.roles for a in ("mean", "std", "components"))
+
+    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        return normalize(((vectors - a[f"mean_{role}"]) / a[f"std_{role}"]) @ a[f"components_{role}"])
+
+
+class ProcrustesParams(MethodParams):
+    renormalize: bool = True
+
+
+class ProcrustesBridge(ArrayBridge):
+    """Orthogonal Procrustes after centring: rotate the centred source onto the centred target.
+
+    Roles: ``source`` and ``target`` (paired by group). ``W = U V^T`` from the
+    SVD of ``X_c^T Y_c`` (semi-orthogonal when the dims differ). Source maps to
+    ``(n(x) - mu_s) W + mu_t``; target vectors pass through (``n(y)``), so the
+    shared space is the target tower's own space, as for ``linear``.
+    """
+
+    method = "procrustes"
+    Params = ProcrustesParams
+    params: ProcrustesParams
+    roles = ("source", "target")
+
+    def fit(self, inputs: dict[str, Vectors]) -> None:
+        x, y = _paired(inputs, "procrustes")
+        x, y = normalize(x), normalize(y)
+        mu_x, mu_y = x.mean(0), y.mean(0)
+        u, _, vt = np.linalg.svd((x - mu_x).T @ (y - mu_y), full_matrices=False)
+        weight = u @ vt
+        residual = (x - mu_x) @ weight - (y - mu_y)
+        self.arrays = {"weight": weight, "mu_source": mu_x, "mu_target": mu_y}
+        self.info.update(target=self.spaces["target"].key, pairs=len(x),
+                         train_relative_error=float(np.linalg.norm(residual) / np.linalg.norm(y - mu_y)))
+
+    def expected_arrays(self) -> tuple[str, ...]:
+        return ("weight", "mu_source", "mu_target")
+
+    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+        if role == "target":
+            return normalize(vectors)
+        a = self.arrays
+        out = (normalize(vectors) - a["mu_source"]) @ a["weight"] + a["mu_target"]
+        return normalize(out) if self.params.renormalize else out
+
+
+class CCAParams(MethodParams):
+    components: int = Field(0, ge=0, description="shared dims; 0 means min(source dim, target dim)")
+    reg: float = Field(1e-4, ge=0, description="ridge added to each covariance, relative to its trace")
+    scale_by_correlation: bool = Field(False, description="weight canonical dims by their correlation")
+
+
+class CCABridge(ArrayBridge):
+    """Canonical correlation analysis: both sides map into a shared ``k``-dim canonical space.
+
+    Roles: ``source`` and ``target`` (paired by group). Whitening each side with
+    its regularised covariance and taking the SVD of the whitened
+    cross-covariance gives the canonical directions; outputs are the
+    L2-normalised canonical coordinates ``(x - mean) W``.
+    """
+
+    method = "cca"
+    Params = CCAParams
+    params: CCAParams
+    roles = ("source", "target")
+
+    def __init__(self, params: CCAParams, spaces: dict[str, Space]) -> None:
+        super().__init__(params, spaces)
+        limit = min(spaces["source"].dim, spaces["target"].dim)
+        if params.components > limit:
+            raise BridgeError(f"cca: components={params.components} exceeds min(source, target dim)={limit}")
+
+    def fit(self, inputs: dict[str, Vectors]) -> None:
+        x, y = _paired(inputs, "cca")
+        k = self.params.components or min(x.shape[1], y.shape[1])
+        mx, my = x.mean(0), y.mean(0)
+        xc, yc = x - mx, y - my
+        n = len(x) - 1
+        wx, wy = self._inv_sqrt(xc.T @ xc / n), self._inv_sqrt(yc.T @ yc / n)
+        u, corr, vt = np.linalg.svd(wx @ (xc.T @ yc / n) @ wy)
+        scale = corr[:k] if self.params.scale_by_correlation else np.ones(k)
+        self.arrays = {"mean_source": mx, "mean_target": my, "weight_source": wx @ u[:, :k] * scale,
+                       "weight_target": wy @ vt[:k].T * scale, "correlations": corr[:k]}
+        self.info.update(target=f"cca{k}", pairs=len(x), top_correlations=[round(float(c), 4) for c in corr[:5]])
+
+    def _inv_sqrt(self, cov: np.ndarray) -> np.ndarray:
+        cov = cov + self.params.reg * np.trace(cov) / len(cov) * np.eye(len(cov))
+        vals, vecs = np.linalg.eigh(cov)
+        return vecs @ np.diag(1.0 / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+
+    def expected_arrays(self) -> tuple[str, ...]:
+        return ("mean_source", "mean_target", "weight_source", "weight_target")
+
+    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+        return normalize((vectors - self.arrays[f"mean_{role}"]) @ self.arrays[f"weight_{role}"])
