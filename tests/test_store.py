@@ -61,6 +61,14 @@ def test_round_trip(tmp_path: Path, fmt: str, dtype: str) -> None:
     assert np.array_equal(eset.vectors(np.float32), expected)
     batches = list(eset.batches())
     assert [len(b) for b in batches] == [25, 25, 25, 25, 3] and batches[0].dtype == np.dtype(dtype)
+    # the memory-mapped fast path and the format's own decoder agree
+    manifest_file = tmp_path / "set" / MANIFEST
+    manifest = json.loads(manifest_file.read_text())
+    assert all(isinstance(s["embedding_offset"], int) for s in manifest["shards"])
+    for shard in manifest["shards"]:
+        del shard["embedding_offset"]
+    manifest_file.write_text(json.dumps(manifest))
+    assert np.array_equal(EmbeddingSet(tmp_path / "set").vectors(np.float32), expected)
 
 
 def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def fsync_dir(path: Path) -> None:
@@ -21,12 +23,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)``, fsync it, and rename it over ``path``."""
+def atomic_write(path: Path, write: Callable[[Path], T]) -> T:
+    """Call ``write(tmp_path)``, fsync it, rename it over ``path``; returns what ``write`` returned."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        write(tmp)
+        result = write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -34,6 +36,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         if tmp.exists():
             tmp.unlink()
     fsync_dir(path.parent)
+    return result
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.errors import BridgeError
 from pipeline.store.atomic import atomic_write, atomic_write_json, sha256_file
-from pipeline.store.formats import FORMATS, META_COLUMNS
+from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
 from pipeline.store.verified import is_verified, mark_verified
 
 SCHEMA_VERSION = 1
@@ -89,9 +89,9 @@ class SetWriter:
         """Atomically write shard ``index`` and record it in the manifest."""
         file = self.path / shard_file(index, self.fmt)
         embedding = np.ascontiguousarray(embedding, dtype=self.dtype)
-        atomic_write(file, lambda tmp: FORMATS[self.fmt].write(tmp, columns, embedding))
+        offset = atomic_write(file, lambda tmp: FORMATS[self.fmt].write(tmp, columns, embedding))
         entry = {"index": index, "file": file.name, "rows": int(len(embedding)), "sha256": sha256_file(file),
-                 "skipped": list(skipped or [])}
+                 "embedding_offset": offset, "skipped": list(skipped or [])}
         shards = [s for s in self.manifest["shards"] if s["index"] != index] + [entry]
         self.manifest["shards"] = sorted(shards, key=lambda s: s["index"])
         atomic_write_json(self.path / MANIFEST, self.manifest)
@@ -163,8 +163,13 @@ class EmbeddingSet:
     def _read(self, shard: dict[str, Any], what: str) -> Any:
         fmt = FORMATS[self.fmt]
         source = self._source(shard)
+        offset = shard.get("embedding_offset")
         try:
-            return fmt.read_meta(source) if what == "meta" else fmt.read_embedding(source)
+            if what == "meta":
+                return fmt.read_meta(source)
+            if offset is not None:
+                return map_embedding(source, offset, shard["rows"], self.dim, self.manifest["dtype"])
+            return fmt.read_embedding(source)
         except BridgeError:
             raise
         except Exception as e:  # noqa: BLE001 - any decoder failure means a bad shard

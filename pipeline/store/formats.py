@@ -5,6 +5,12 @@ A shard holds ``id``, ``label``, ``split``, ``group`` (strings) and
 that takes numpy columns and a reader that returns them; embeddings are
 stored uncompressed because embedding floats do not compress and decompression
 would cost read speed.
+
+Both formats lay the embedding block out as one contiguous C-order run of
+bytes. ``write`` returns its byte offset (after checking the bytes there are
+the vectors), the manifest records it, and readers memory-map the block
+directly: a read costs what ``np.load(mmap_mode="r")`` costs. Without a
+recorded offset, readers fall back to the format's own decoder.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 META_COLUMNS = ("id", "label", "split", "group")
+MAX_PAGE = (1 << 31) - 1  # Parquet page sizes are int32: bigger shards fall back to the decoder
 
 
 class ShardFormat(Protocol):
     suffix: str
 
-    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None: ...
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> int | None: ...
 
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]: ...
 
@@ -50,7 +57,7 @@ class ParquetFormat:
 
     suffix = ".parquet"
 
-    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None:
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> int | None:
         rows, dim = embedding.shape
         blob = pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(dim * embedding.itemsize), rows, [None, pa.py_buffer(np.ascontiguousarray(embedding))])
@@ -61,7 +68,11 @@ class ParquetFormat:
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path),
                        compression={"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
                        use_dictionary=list(META_COLUMNS[1:]), write_statistics=False,
-                       row_group_size=max(rows, 1))
+                       row_group_size=max(rows, 1), data_page_size=min(embedding.nbytes + (1 << 20), MAX_PAGE))
+        # one uncompressed PLAIN page: the vectors are the last nbytes of the column chunk
+        chunk = pq.ParquetFile(path).metadata.row_group(0).column(len(META_COLUMNS))
+        return _checked_offset(path, chunk.data_page_offset + chunk.total_compressed_size - embedding.nbytes,
+                               embedding)
 
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
         table = pq.read_table(_parquet_source(source), columns=list(META_COLUMNS))
@@ -83,12 +94,14 @@ class HDF5Format:
 
     suffix = ".h5"
 
-    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> None:
+    def write(self, path: Path, columns: dict[str, np.ndarray], embedding: np.ndarray) -> int | None:
         text = h5py.string_dtype("utf-8")
         with h5py.File(path, "w") as f:
-            f.create_dataset("embedding", data=np.ascontiguousarray(embedding))
+            dataset = f.create_dataset("embedding", data=np.ascontiguousarray(embedding))
             for name in META_COLUMNS:
                 f.create_dataset(name, data=columns[name].astype(object), dtype=text)
+            offset = dataset.id.get_offset()
+        return None if offset is None else _checked_offset(path, offset, embedding)
 
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
         with h5py.File(_open(source), "r") as f:
@@ -97,6 +110,21 @@ class HDF5Format:
     def read_embedding(self, source: Path | bytes) -> np.ndarray:
         with h5py.File(_open(source), "r") as f:
             return f["embedding"][()]
+
+
+def _checked_offset(path: Path, offset: int, embedding: np.ndarray) -> int | None:
+    """``offset`` if the file holds exactly ``embedding``'s bytes there, else None."""
+    if embedding.size == 0 or offset < 0:
+        return None
+    stored = np.fromfile(path, dtype=embedding.dtype, count=embedding.size, offset=offset)
+    return offset if np.array_equal(stored.reshape(embedding.shape), embedding, equal_nan=True) else None
+
+
+def map_embedding(source: Path | bytes, offset: int, rows: int, dim: int, dtype: str) -> np.ndarray:
+    """The raw embedding block at ``offset``: a read-only memory map, or a view of ``source`` bytes."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return np.frombuffer(source, dtype=dtype, count=rows * dim, offset=offset).reshape(rows, dim)
+    return np.memmap(source, dtype=dtype, mode="r", offset=offset, shape=(rows, dim))
 
 
 FORMATS: dict[str, ShardFormat] = {"parquet": ParquetFormat(), "hdf5": HDF5Format()}
