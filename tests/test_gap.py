@@ -47,6 +47,26 @@ def test_a_pure_offset_gap_has_exact_statistics(rng: np.random.Generator) -> Non
     assert gap_statistics(3 * text, 0.5 * modal, pairs=2000) == pytest.approx(got)
 
 
+def test_alignment_noise_is_what_is_left_after_the_group_gap(rng: np.random.Generator) -> None:
+    # t_k = [cos(a) u_k, sin(a), 0], x_k = [cos(a) u_k, -sin(a) cos(b_k), s_k sin(a) sin(b_k)], all unit;
+    # b_k in {.3, .9} and s_k = +-1 in four equal blocks, so x_k - t_k = sin(a) [0, -(1 + cos b_k), s_k sin b_k],
+    # g = sin(a) [0, -(1 + c), 0] with c = mean cos b, eps_k = sin(a) [0, c - cos b_k, s_k sin b_k]
+    a, b, s = 0.4, np.repeat([0.3, 0.9, 0.3, 0.9], 1000), np.repeat([1.0, 1.0, -1.0, -1.0], 1000)
+    u = rng.standard_normal((4000, 15))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    text = np.hstack([np.cos(a) * u, np.full((4000, 1), np.sin(a)), np.zeros((4000, 1))])
+    modal = np.hstack([np.cos(a) * u, -np.sin(a) * np.cos(b)[:, None], (s * np.sin(a) * np.sin(b))[:, None]])
+    got = gap_statistics(text, modal, pairs=1000)
+    c = np.cos([0.3, 0.9]).mean()
+    eps = np.sin(a) * np.sqrt((c - np.cos([0.3, 0.9])) ** 2 + np.sin([0.3, 0.9]) ** 2)  # the two values of |eps_k|
+    assert got["gap_length"] == pytest.approx(np.sin(a) * (1 + c))
+    assert got["alignment_noise_mean"] == pytest.approx(eps.mean())
+    assert got["alignment_noise_std"] == pytest.approx(abs(eps[0] - eps[1]) / 2)  # two equal halves
+    # cos(x_k - t_k, g) = (1 + cos b_k) / sqrt((1 + cos b_k)^2 + sin^2 b_k)
+    inst = (1 + np.cos([0.3, 0.9])) / np.sqrt((1 + np.cos([0.3, 0.9])) ** 2 + np.sin([0.3, 0.9]) ** 2)
+    assert got["instance_gap_consistency"] == pytest.approx(inst.mean())
+
+
 def test_synthetic_encoder_gap_is_consistent_and_orthogonal(world: World) -> None:
     text, image = _towers(world, EncoderConfig())
     got = gap_statistics(text, image)

@@ -192,6 +192,16 @@ def test_candidate_accuracy_with_every_negative_is_recall_at_1(rng: np.random.Ge
         candidate_accuracy(queries, groups, gallery, groups, candidates=61)
 
 
+def test_candidate_accuracy_never_draws_a_positive_as_distractor(rng: np.random.Generator) -> None:
+    # 100 groups of 3 tight items around a centre; the query is the centre. Against every negative
+    # (T - 1 = 297) the true item always wins; a distractor drawn from its own group would win ~2/3 of the time
+    centres = rng.standard_normal((100, 16))
+    gallery = np.repeat(centres, 3, axis=0) + 0.01 * rng.standard_normal((300, 16))
+    groups = np.arange(100)
+    got = candidate_accuracy(centres, groups, gallery, np.repeat(groups, 3), candidates=298)
+    assert got == {"candidate_accuracy": 1.0, "candidates": 298.0}
+
+
 def test_candidate_accuracy_two_candidates_matches_its_expectation(rng: np.random.Generator) -> None:
     gallery_groups = rng.integers(0, 300, 1500)  # ~5 positives per group
     query_groups = rng.choice(np.unique(gallery_groups), 3000)
