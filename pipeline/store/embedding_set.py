@@ -9,21 +9,29 @@ Every shard is written under a temp name, fsynced and renamed, then the
 manifest is rewritten atomically: a kill at any moment leaves a set whose
 manifest lists only complete, checksummed shards. Resuming keeps exactly the
 shards the manifest lists with a matching checksum and redoes the rest.
+
+A shard is trusted only when its file agrees with its manifest entry in
+every way a reader relies on: sha256, row count and the byte offset of the
+vectors (``verify_shard``). The same check serves the reader (one line
+naming the file), the resuming writer (drop and redo the shard) and
+``set_problems`` (is a finished set still intact, or what must be redone).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from pipeline.errors import BridgeError
-from pipeline.store.atomic import atomic_write, atomic_write_json, sha256_file
+from pipeline.store.atomic import atomic_write, atomic_write_json, fsync_dir, sha256_file
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
 from pipeline.store.verified import is_verified, mark_verified
 
@@ -43,36 +51,150 @@ def shard_file(index: int, fmt: str) -> str:
     return f"part-{index:05d}{FORMATS[fmt].suffix}"
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of the set directory ``path``, or None when there is none or it is not JSON."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def same_header(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
+    """Whether ``manifest`` was written for ``header`` (extra manifest keys, e.g. a partition, are ignored)."""
+    return all(manifest.get(key) == value for key, value in header.items())
+
+
+def _is_entry(shard: Any) -> bool:
+    return isinstance(shard, dict) and isinstance(shard.get("index"), int) and isinstance(shard.get("rows"), int) \
+        and isinstance(shard.get("file"), str) and isinstance(shard.get("sha256"), str)
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """Why a complete manifest contradicts itself or its source (entries, order, row totals), or None.
+
+    Catches an entry that was dropped or edited even when every listed shard
+    is intact: the shard rows must add up to the manifest's rows, and those
+    plus the skipped rows to the source's rows.
+    """
+    if manifest.get("format") not in FORMATS or manifest.get("dtype") not in DTYPES:
+        return f"unknown format {manifest.get('format')!r} or dtype {manifest.get('dtype')!r}"
+    shards = manifest.get("shards")
+    if not isinstance(shards, list) or not all(_is_entry(s) for s in shards):
+        return "shards must be a list of {index, file, rows, sha256} entries"
+    indices = [s["index"] for s in shards]
+    if indices != list(range(len(shards))):
+        return f"shard indices {indices} are not 0..{len(shards) - 1} (an entry is missing or repeated)"
+    total = sum(s["rows"] for s in shards)
+    if manifest.get("rows") != total:
+        return f"says {manifest.get('rows')} rows, its shards hold {total}"
+    source_rows = (manifest.get("source") or {}).get("rows")
+    skipped = len(manifest.get("skipped") or [])
+    if source_rows is not None and source_rows != total + skipped:
+        return f"lists {total} rows + {skipped} skipped, its source has {source_rows}"
+    return None
+
+
+def shard_path(directory: Path, shard: dict[str, Any]) -> Path:
+    """The file of a manifest entry; a name that is not a plain file name in ``directory`` is refused.
+
+    Checked on the name, not the resolved path, so shards that are symlinks
+    into a DVC cache (``cache.type symlink``) are fine.
+    """
+    name = shard.get("file")
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise BridgeError(f"{directory / MANIFEST}: shard path {name!r} escapes the set directory")
+    return directory / name
+
+
+def verify_shard(directory: Path, shard: dict[str, Any], fmt: str, keep_bytes: bool = False) -> Path | bytes:
+    """Check a manifest entry against its file; a disagreement is a BridgeError naming the file.
+
+    A file checked before with the same stat is trusted (``verified.py``).
+    Returns the file, or with ``keep_bytes`` the bytes that had to be read
+    for the check, so a reader parses them from memory instead of reading twice.
+    """
+    file = shard_path(directory, shard)
+    if not file.exists():
+        raise BridgeError(f"{file}: shard listed in the manifest is missing")
+    expected = f"{shard['sha256']}|{shard['rows']}|{shard.get('embedding_offset')}"
+    if is_verified(file, expected):
+        return file
+    data = file.read_bytes() if keep_bytes else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(file)
+    if digest != shard["sha256"]:
+        raise BridgeError(f"{file}: checksum mismatch with manifest (shard is corrupt or truncated, "
+                          f"{file.stat().st_size} bytes); rerun `bridge extract` to redo it")
+    try:
+        rows, offset = FORMATS[fmt].layout(file if data is None else data)
+    except Exception as e:  # noqa: BLE001 - any decoder failure means a bad shard
+        raise BridgeError(f"{file}: cannot read shard ({type(e).__name__}: {e})") from None
+    if rows != shard["rows"]:
+        raise BridgeError(f"{directory / MANIFEST}: lists {shard['rows']} rows for {file.name}, "
+                          f"the shard holds {rows}; rerun `bridge extract` to repair the set")
+    if shard.get("embedding_offset") not in (None, offset):
+        raise BridgeError(f"{directory / MANIFEST}: embedding_offset {shard['embedding_offset']} of {file.name} "
+                          f"does not match the shard ({offset}); rerun `bridge extract` to repair the set")
+    mark_verified([(file, expected)])
+    return file if data is None else data
+
+
+def set_problems(path: Path, header: dict[str, Any]) -> list[str]:
+    """Why ``path`` is not a complete, intact set made for ``header``; an empty list means it is.
+
+    ``extract`` uses this to leave an intact set alone and to say what it repairs.
+    """
+    manifest = read_manifest(path)
+    if manifest is None:
+        return [f"{Path(path) / MANIFEST}: missing or not valid JSON"]
+    if not same_header(manifest, header):
+        return [f"{path}: made with other settings"]
+    if not manifest.get("complete"):
+        return [f"{Path(path) / MANIFEST}: set is incomplete"]
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        return [f"{Path(path) / MANIFEST}: {problem}"]
+    problems = []
+    for shard in manifest["shards"]:
+        try:
+            verify_shard(Path(path), shard, manifest["format"])
+        except BridgeError as e:
+            problems.append(str(e))
+    return problems
+
+
 class SetWriter:
     """Writes one embedding set shard by shard; resumes a set interrupted earlier.
 
     ``header`` holds what identifies the set's content (encoder, source,
     dtype, format, shard_rows). A resumed run keeps finished shards only if
-    the header is identical and the shard's sha256 matches the manifest.
+    the header is identical and the shard passes ``verify_shard``.
     """
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
+        self.header = header
         self.fmt, self.dtype = header["format"], DTYPES[header["dtype"]]
         self.manifest = {"schema_version": SCHEMA_VERSION, **header, "shards": [], "skipped": [],
                          "complete": False, "written_by": bridge_version()}
-        previous = self._previous_manifest()
-        if previous is not None and all(previous.get(k) == v for k, v in header.items()):
-            self.manifest["shards"] = [s for s in previous["shards"] if self._shard_ok(s)]
+        previous = read_manifest(self.path)
+        if previous is not None and same_header(previous, header):
+            kept = {s["index"]: s for s in previous.get("shards") or [] if self._shard_ok(self.path, s)}
+            self.manifest["shards"] = [kept[i] for i in sorted(kept)]
         elif self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._remove_strays()
 
-    def _previous_manifest(self) -> dict[str, Any] | None:
+    def _shard_ok(self, directory: Path, shard: Any) -> bool:
+        """A well-formed entry, named as this writer names shard ``index``, whose file checks out."""
+        if not _is_entry(shard) or shard["file"] != shard_file(shard["index"], self.fmt):
+            return False
         try:
-            return json.loads((self.path / MANIFEST).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def _shard_ok(self, shard: dict[str, Any]) -> bool:
-        file = self.path / shard["file"]
-        return file.exists() and sha256_file(file) == shard["sha256"]
+            verify_shard(directory, shard, self.fmt)
+        except BridgeError:
+            return False
+        return True
 
     def _remove_strays(self) -> None:
         """Delete temp files and shards the manifest does not vouch for."""
@@ -84,13 +206,43 @@ class SetWriter:
     def done(self, index: int) -> bool:
         return any(s["index"] == index for s in self.manifest["shards"])
 
+    def adopt(self, source: Path) -> list[int]:
+        """Take the intact shards this set still lacks from ``source``, a set directory with the same header.
+
+        ``source`` is a partition's part (merging) or a damaged earlier copy
+        of this set (repairing). Shards are hard-linked, so nothing is
+        re-encoded or copied, and ``source`` stays valid until it is removed;
+        a kill before the manifest is rewritten leaves only strays the next
+        writer deletes. Returns the indices taken.
+        """
+        previous = read_manifest(source)
+        if previous is None or not same_header(previous, self.header):
+            return []
+        taken = []
+        for shard in previous.get("shards") or []:
+            if not self._shard_ok(source, shard) or self.done(shard["index"]):
+                continue
+            origin, target = source / shard["file"], self.path / shard["file"]
+            target.unlink(missing_ok=True)
+            try:
+                os.link(origin, target)
+            except OSError:  # another file system, or links not allowed: copy
+                atomic_write(target, lambda tmp, origin=origin: shutil.copyfile(origin, tmp))
+            self.manifest["shards"].append(shard)
+            taken.append(shard["index"])
+        if taken:
+            fsync_dir(self.path)
+            self.manifest["shards"].sort(key=lambda s: s["index"])
+            atomic_write_json(self.path / MANIFEST, self.manifest)
+        return taken
+
     def write_shard(self, index: int, columns: dict[str, np.ndarray], embedding: np.ndarray,
                     skipped: list[dict[str, str]] | None = None) -> None:
         """Atomically write shard ``index`` and record it in the manifest."""
         file = self.path / shard_file(index, self.fmt)
         embedding = np.ascontiguousarray(embedding, dtype=self.dtype)
         offset = atomic_write(file, lambda tmp: FORMATS[self.fmt].write(tmp, columns, embedding))
-        entry = {"index": index, "file": file.name, "rows": int(len(embedding)), "sha256": sha256_file(file),
+        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": sha256_file(file),
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         shards = [s for s in self.manifest["shards"] if s["index"] != index] + [entry]
         self.manifest["shards"] = sorted(shards, key=lambda s: s["index"])
@@ -108,10 +260,11 @@ class SetWriter:
 class EmbeddingSet:
     """Read side of a set: metadata columns on first use, vectors shard by shard.
 
-    ``verify=True`` checks each shard's sha256 against the manifest the first
-    time it is read (one pass over the bytes, which are then parsed from
-    memory; see ``verified.py`` for why later reads skip the hash), so a
-    truncated or bit-flipped shard is reported by name.
+    ``verify=True`` checks each shard against the manifest the first time it
+    is read (``verify_shard``: one pass over the bytes, which are then parsed
+    from memory; see ``verified.py`` for why later reads skip the hash), so a
+    truncated or bit-flipped shard, or a manifest that disagrees with its
+    shards, is reported by name.
     """
 
     def __init__(self, path: str | Path, verify: bool = True) -> None:
@@ -124,14 +277,15 @@ class EmbeddingSet:
             raise BridgeError(f"{manifest_file}: no embedding set here (run `bridge extract` first)") from None
         except json.JSONDecodeError as e:
             raise BridgeError(f"{manifest_file}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        if not self.manifest.get("complete"):
+        if not isinstance(self.manifest, dict) or not self.manifest.get("complete"):
             raise BridgeError(f"{manifest_file}: set is incomplete (extraction was interrupted; rerun it)")
+        problem = manifest_problem(self.manifest)
+        if problem is not None:
+            raise BridgeError(f"{manifest_file}: {problem}; rerun `bridge extract` to repair the set")
         self.fmt = self.manifest["format"]
         self._meta: dict[str, np.ndarray] | None = None
         for shard in self.manifest["shards"]:
-            file = (self.path / shard["file"]).resolve()
-            if file.parent != self.path.resolve():
-                raise BridgeError(f"{manifest_file}: shard path {shard['file']!r} escapes the set directory")
+            shard_path(self.path, shard)
 
     @property
     def dim(self) -> int:
@@ -147,18 +301,13 @@ class EmbeddingSet:
         return hashlib.sha256("".join(s["sha256"] for s in self.manifest["shards"]).encode()).hexdigest()[:16]
 
     def _source(self, shard: dict[str, Any]) -> Path | bytes:
-        """The shard's file, or its bytes after a sha256 check when not verified before."""
-        file = self.path / shard["file"]
+        """The shard's file, or its bytes after a check when not verified before."""
+        if self.verify:
+            return verify_shard(self.path, shard, self.fmt, keep_bytes=True)
+        file = shard_path(self.path, shard)
         if not file.exists():
             raise BridgeError(f"{file}: shard listed in the manifest is missing")
-        if not self.verify or is_verified(file, shard["sha256"]):
-            return file
-        data = file.read_bytes()
-        if hashlib.sha256(data).hexdigest() != shard["sha256"]:
-            raise BridgeError(f"{file}: checksum mismatch with manifest (shard is corrupt or truncated, "
-                              f"{len(data)} bytes); rerun `bridge extract` to redo it")
-        mark_verified([(file, shard["sha256"])])
-        return data
+        return file
 
     def _read(self, shard: dict[str, Any], what: str) -> Any:
         fmt = FORMATS[self.fmt]

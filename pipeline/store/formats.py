@@ -37,6 +37,8 @@ class ShardFormat(Protocol):
 
     def read_embedding(self, source: Path | bytes) -> np.ndarray: ...
 
+    def layout(self, source: Path | bytes) -> tuple[int, int | None]: ...
+
 
 def _open(source: Path | bytes):
     return io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
@@ -69,10 +71,18 @@ class ParquetFormat:
                        compression={"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
                        use_dictionary=list(META_COLUMNS[1:]), write_statistics=False,
                        row_group_size=max(rows, 1), data_page_size=min(embedding.nbytes + (1 << 20), MAX_PAGE))
-        # one uncompressed PLAIN page: the vectors are the last nbytes of the column chunk
-        chunk = pq.ParquetFile(path).metadata.row_group(0).column(len(META_COLUMNS))
-        return _checked_offset(path, chunk.data_page_offset + chunk.total_compressed_size - embedding.nbytes,
-                               embedding)
+        return _checked_offset(path, self.layout(path)[1], embedding)
+
+    def layout(self, source: Path | bytes) -> tuple[int, int | None]:
+        """(rows, offset of the vectors) from the footer alone: with one uncompressed PLAIN page
+        (what ``write`` makes), the vectors are the last ``rows * dim * itemsize`` bytes of the chunk."""
+        metadata = pq.ParquetFile(_parquet_source(source)).metadata
+        if metadata.num_row_groups != 1:
+            return metadata.num_rows, None
+        field = metadata.schema.to_arrow_schema().field("embedding").metadata
+        nbytes = metadata.num_rows * int(field[b"dim"]) * np.dtype(field[b"dtype"].decode()).itemsize
+        chunk = metadata.row_group(0).column(len(META_COLUMNS))
+        return metadata.num_rows, chunk.data_page_offset + chunk.total_compressed_size - nbytes
 
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
         table = pq.read_table(_parquet_source(source), columns=list(META_COLUMNS))
@@ -111,10 +121,16 @@ class HDF5Format:
         with h5py.File(_open(source), "r") as f:
             return f["embedding"][()]
 
+    def layout(self, source: Path | bytes) -> tuple[int, int | None]:
+        """(rows, file offset of the contiguous ``embedding`` dataset) from the HDF5 object headers."""
+        with h5py.File(_open(source), "r") as f:
+            dataset = f["embedding"]
+            return int(dataset.shape[0]), dataset.id.get_offset()
 
-def _checked_offset(path: Path, offset: int, embedding: np.ndarray) -> int | None:
+
+def _checked_offset(path: Path, offset: int | None, embedding: np.ndarray) -> int | None:
     """``offset`` if the file holds exactly ``embedding``'s bytes there, else None."""
-    if embedding.size == 0 or offset < 0:
+    if embedding.size == 0 or offset is None or offset < 0:
         return None
     stored = np.fromfile(path, dtype=embedding.dtype, count=embedding.size, offset=offset)
     return offset if np.array_equal(stored.reshape(embedding.shape), embedding, equal_nan=True) else None

@@ -1,10 +1,14 @@
 """Remember which shards were already checked, so a set is hashed once, not on every read.
 
-Like DVC's state database: a shard whose (path, size, mtime, inode) and
-expected sha256 were verified before is trusted without re-hashing; any
-rewrite, truncation or bit flip through the file system changes the stat and
-forces a fresh check. The record lives in the user's cache directory, outside
-DVC outputs; losing it only costs a re-check.
+Like DVC's state database: a file whose (device, inode, size, mtime) and
+expected description (sha256, rows, layout) were verified before is trusted
+without re-hashing; any rewrite, truncation or bit flip through the file
+system changes the stat and forces a fresh check, and so does a manifest
+edit, which changes the description. The path is not part of the key, so a
+shard moved or hard-linked between a set, its partial copy and partition
+parts (all renames and links on one file system) stays verified. The record
+lives in the user's cache directory, outside DVC outputs; losing it only
+costs a re-check.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ def _state_file() -> Path:
     return Path(root) / "verified.json"
 
 
-def _key(path: Path, sha256: str) -> str:
+def _key(path: Path, expected: str) -> str:
     st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{sha256}"
+    return f"{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{expected}"
 
 
-def is_verified(path: Path, sha256: str) -> bool:
+def is_verified(path: Path, expected: str) -> bool:
     try:
-        return _key(path, sha256) in json.loads(_state_file().read_text())
+        return _key(path, expected) in json.loads(_state_file().read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return False
 
