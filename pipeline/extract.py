@@ -4,29 +4,62 @@ Work happens in ``.bridge/partial/<dataset>/<encoder>/<tower>`` (outside DVC
 outputs, which DVC deletes when a stage reruns) and the finished set is
 promoted to ``artifacts/embeddings/...`` with one rename. A killed run resumes
 from the shards its manifest lists.
+
+An intact finished set is left alone. A damaged one (a truncated or
+bit-flipped shard, a manifest that disagrees with its shards) is repaired,
+not redone: its intact shards are hard-linked into the partial directory and
+only the bad ones are encoded again, then the set is promoted as usual. The
+same adoption assembles ``--partition I/N`` parts (``partition.py``), and
+``--backend ray`` encodes the shards on Ray actors (``ray_backend.py``); both
+write through the same ``SetWriter``, so every route gives the same bytes.
+One writer per set at a time: ``lock.py``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.config import Params
+from pipeline.config import ExtractSection, Params, SetRef
 from pipeline.encoders.base import Tower
 from pipeline.encoders.registry import load_encoder
 from pipeline.errors import BridgeError
+from pipeline.lock import hold
+from pipeline.partition import PARTS, Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
 from pipeline.sources.base import Rows
 from pipeline.sources.registry import load_source
-from pipeline.store.embedding_set import SetWriter
+from pipeline.store.embedding_set import SetWriter, set_problems
 
 EMBEDDINGS = Path("artifacts/embeddings")
 PARTIAL = Path(".bridge/partial")
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
+Notify = Callable[[str], None]  # a line for the person running the extraction
+
+
+@dataclass
+class SetPlan:
+    """What extracting one set means: built the same way by every process that runs any of it
+    (a whole run, a partition, a Ray actor), so they all agree on shards and header."""
+
+    name: str
+    ref: SetRef
+    cfg: ExtractSection
+    tower: Tower
+    rows: Rows
+    header: dict[str, Any]
+
+    @property
+    def shards(self) -> int:
+        return max(1, -(-len(self.rows) // self.cfg.shard_rows))
+
+    def shard(self, index: int) -> Rows:
+        return self.rows.take(slice(index * self.cfg.shard_rows, (index + 1) * self.cfg.shard_rows))
 
 
 def resolve_world(params: Params, options: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +92,8 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     return keep, vectors, skipped
 
 
-def extract_set(params: Params, name: str, root: Path = Path("."), progress: Progress | None = None) -> Path:
-    """Extract the set ``extract.sets.<name>``; returns its directory."""
+def plan_set(params: Params, name: str) -> SetPlan:
+    """Load the source rows and the encoder tower of ``extract.sets.<name>`` and describe its set."""
     cfg = params.extract
     if name not in cfg.sets:
         raise BridgeError(f"no set {name!r} in extract.sets; defined: {', '.join(sorted(cfg.sets)) or 'none'}")
@@ -84,10 +117,72 @@ def extract_set(params: Params, name: str, root: Path = Path("."), progress: Pro
         "format": cfg.format,
         "shard_rows": cfg.shard_rows,
     }
+    return SetPlan(name, ref, cfg, tower, rows, header)
+
+
+def encode_shard(plan: SetPlan, index: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """(kept row positions, vectors, skipped) of shard ``index``, as a Ray actor computes it."""
+    cfg = plan.cfg
+    return encode_rows(plan.tower, plan.shard(index), cfg.batch_size, cfg.normalize, cfg.on_error)
+
+
+def shard_columns(plan: SetPlan, index: int, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The metadata columns of the kept rows of shard ``index``."""
+    kept = plan.shard(index).take(keep)
+    return {"id": kept.ids, "label": kept.labels, "split": kept.splits, "group": kept.groups}
+
+
+def extract_set(params: Params, name: str, root: Path = Path("."), progress: Progress | None = None,
+                partition: Partition | None = None, merge: bool = False, backend: str = "local",
+                notify: Notify | None = None) -> Path:
+    """Extract the set ``extract.sets.<name>``; returns its directory.
+
+    With ``partition``, only that part's shards are written, into the part's
+    directory (returned). With ``merge``, finished parts are assembled and
+    nothing is encoded: a shard no part holds is an error. Without either,
+    parts found on disk are used too and the rest is encoded.
+    """
+    if backend not in ("local", "ray"):
+        raise BridgeError(f"--backend {backend!r}: expected 'local' or 'ray'")
+    if partition is not None and merge:
+        raise BridgeError("--partition and --merge do not go together: run the partitions, then --merge")
+    plan = plan_set(params, name)
+    if partition is None:
+        lock, what = set_lock(root, plan.ref.path), f"embedding set {plan.ref.path}"
+    else:
+        lock, what = part_lock(root, plan.ref.path, partition.dirname), f"partition {partition} of {plan.ref.path}"
+    with hold(lock, what):
+        return _extract(params, plan, root, progress, partition, merge, backend, notify)
+
+
+def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | None, partition: Partition | None,
+             merge: bool, backend: str, notify: Notify | None) -> Path:
+    """``extract_set`` under its lock."""
+    cfg, name, ref, tower, rows, header = params.extract, plan.name, plan.ref, plan.tower, plan.rows, plan.header
     final, partial = root / EMBEDDINGS / ref.path, root / PARTIAL / ref.path
-    writer = SetWriter(partial, header)
-    n_shards = max(1, -(-len(rows) // cfg.shard_rows))
-    for index in range(n_shards):
+    if partition is not None:
+        writer = SetWriter(part_dir(root, ref.path, partition), {**header, **partition.header})
+        todo = [i for i in partition.shards(plan.shards) if not writer.done(i)]
+    else:
+        problems = set_problems(final, header)
+        if not problems:
+            return final
+        writer = SetWriter(partial, header)
+        kept = writer.adopt(final) if final.exists() else []
+        parts = adopt_parts(writer, root, ref.path)
+        todo = [i for i in range(plan.shards) if not writer.done(i)]
+        if final.exists() and notify:
+            notify(f"{name}: {'; '.join(problems)} -> keeping {len(kept)} intact shards, redoing {len(todo)}")
+        if merge and todo:
+            more = ", ..." if len(todo) > 8 else ""
+            raise BridgeError(f"cannot merge {name}: shards {', '.join(map(str, todo[:8]))}{more} of {plan.shards} "
+                              f"are in no finished part under {root / PARTS / ref.path}; "
+                              f"run the missing `bridge extract {name} --partition I/N` first")
+    if backend == "ray":
+        from pipeline.ray_backend import write_shards_ray
+
+        write_shards_ray(writer, plan, params, todo, progress)
+    for index in todo:
         if writer.done(index):
             continue
         shard = rows.take(slice(index * cfg.shard_rows, (index + 1) * cfg.shard_rows))
@@ -98,13 +193,28 @@ def extract_set(params: Params, name: str, root: Path = Path("."), progress: Pro
         if progress:
             progress(min((index + 1) * cfg.shard_rows, len(rows)), len(rows))
     writer.finish()
+    if partition is not None:
+        return writer.path
     promote(partial, final)
+    remove_parts(root, ref.path, parts)
     return final
 
 
 def promote(partial: Path, final: Path) -> None:
-    """Replace ``final`` by the finished ``partial`` directory with renames only."""
+    """Replace ``final`` by the finished ``partial`` directory with renames only.
+
+    The old set is renamed aside (beside ``partial``, outside DVC outputs)
+    and deleted last, so a kill at any moment leaves the old set, the new
+    one, or, between the two renames, the finished new set still in
+    ``partial``, which the next run promotes without encoding anything.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
+    old = partial.with_name(f".{partial.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
     if final.exists():
-        shutil.rmtree(final)
+        try:
+            os.replace(final, old)
+        except OSError:  # artifacts/ on another file system than .bridge/
+            shutil.rmtree(final)
     os.replace(partial, final)
+    shutil.rmtree(old, ignore_errors=True)
