@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.search import approximate_recall, ranks_of_positives, search
+from pipeline.evaluate.search import approximate_recall, build_index, ranks_of_positives, search
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -94,6 +94,9 @@ def test_approximate_recall_on_clustered_data(clustered: tuple[np.ndarray, np.nd
     assert recall["IVF64,SQ8 nprobe=16"] > 0.85
     # one probed list out of 256 misses most neighbours: the measure must see it
     assert recall["ivf nprobe=1"] < 0.7
+    # an index built once is measured as is: the same number as building it inside
+    built = build_index(gallery, "ivf", nlist=256, nprobe=1)
+    assert approximate_recall(queries, gallery, 10, built) == recall["ivf nprobe=1"]
 
 
 def test_auto_is_exact_for_small_galleries(clustered: tuple[np.ndarray, np.ndarray]) -> None:

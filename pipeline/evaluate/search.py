@@ -210,22 +210,27 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int, index: str = "exact
     return search_index(build_index(gallery, index, **index_params), queries, k, chunk)
 
 
-def approximate_recall(queries: np.ndarray, gallery: np.ndarray, k: int = 10, index: str = "ivf",
+def approximate_recall(queries: np.ndarray, gallery: np.ndarray, k: int = 10, index: str | faiss.Index = "ivf",
                        sample: int = 1000, seed: int = 0, **index_params: float) -> float:
     """k-recall@k of an approximate index against exact search.
 
     The mean over (at most ``sample`` seeded) queries of
     ``|approximate top-k  intersect  exact top-k| / k``: 1.0 means the index
-    returns exactly the true neighbours. Exactly tied scores at the k-th place
-    can make even an exact index score below 1 (which tied item is kept is
-    unspecified), so measure on data without ties.
+    returns exactly the true neighbours. ``index`` is a kind or spec for
+    ``search`` (built here with ``index_params``) or an index already built
+    over ``gallery`` (e.g. by ``build_index``), searched as is. Exactly tied
+    scores at the k-th place can make even an exact index score below 1
+    (which tied item is kept is unspecified), so measure on data without ties.
     """
     _check(queries, gallery, k)
     if len(queries) > sample:
         queries = queries[np.sort(np.random.default_rng(seed).choice(len(queries), sample, replace=False))]
     k = min(k, len(gallery))
     _, truth = search(queries, gallery, k, "exact")
-    _, found = search(queries, gallery, k, index, **index_params)
+    if isinstance(index, faiss.Index):
+        _, found = search_index(index, queries, k)
+    else:
+        _, found = search(queries, gallery, k, index, **index_params)
     # a row's ids are distinct, so matches per row = |found & truth|; -1 (not found) never matches
     hits = (found[:, :, None] == truth[:, None, :]).any(axis=2).sum(axis=1)
     return float(hits.mean() / k)
