@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import ExtractSection, Params, SetRef
 from pipeline.encoders.base import Tower
+from pipeline.encoders.pool import default_workers, prepared_batches
 from pipeline.encoders.registry import load_encoder
 from pipeline.errors import BridgeError
 from pipeline.lock import hold
@@ -69,22 +72,44 @@ def resolve_world(params: Params, options: dict[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
-def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_error: str
+def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_error: str, workers: int = 0,
+                progress: Callable[[int], None] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
-    """Embed ``rows`` in batches: (kept row positions, float32 vectors, skipped items)."""
-    blocks = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows.take(slice(start, start + batch_size))
-        blocks.append(np.asarray(tower.encode(tower.prepare(batch.payload)), dtype=np.float32))
-    vectors = np.concatenate(blocks) if blocks else np.zeros((0, tower.dim), np.float32)
-    if vectors.shape[1:] != (tower.dim,):
-        raise BridgeError(f"tower {tower.name!r} returned vectors of shape {list(vectors.shape)}, "
-                          f"expected [n, {tower.dim}]")
-    bad = ~np.isfinite(vectors).all(axis=1)
-    skipped = [{"id": str(i), "reason": "non-finite vector (NaN or inf)"} for i in rows.ids[bad]]
-    if skipped and on_error == "fail":
-        raise BridgeError(f"row {skipped[0]['id']!r}: encoder produced a NaN/inf vector "
-                          f"({len(skipped)} such rows in this shard; set extract.on_error: skip to drop them)")
+    """Embed ``rows``: (kept row positions, float32 vectors in row order, skipped items).
+
+    Texts are batched by length (longest first, as sentence-transformers
+    does) so padding is minimal, and vectors are put back in row order.
+    Preprocessing runs ``workers`` batches ahead in other processes for
+    towers that decode files (``tower.parallel``). A bad item (missing or
+    corrupt file, empty text, NaN/inf vector) stops the run naming it when
+    ``on_error`` is ``fail``, else is left out and returned with its reason.
+    """
+    payload = rows.payload if isinstance(rows.payload, np.ndarray) else np.array(rows.payload, dtype=object)
+    lengths = tower.lengths(payload)
+    order = np.arange(len(rows)) if lengths is None else np.argsort(-lengths, kind="stable")
+    batches = [order[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    vectors = np.zeros((len(rows), tower.dim), dtype=np.float32)
+    reasons = np.full(len(rows), "", dtype=object)
+    done = 0
+    for index, prepared in prepared_batches(tower.preprocess, payload, batches, workers if tower.parallel else 0):
+        reasons[index] = prepared.reasons
+        good = index[prepared.ok]
+        if len(good):
+            out = np.asarray(tower.encode(prepared.data), dtype=np.float32)
+            if out.shape != (len(good), tower.dim):
+                raise BridgeError(f"tower {tower.name!r} returned vectors of shape {list(out.shape)} for "
+                                  f"{len(good)} items, expected [{len(good)}, {tower.dim}]")
+            vectors[good] = out
+            reasons[good[~np.isfinite(out).all(axis=1)]] = "non-finite vector (NaN or inf) from the encoder"
+        bad = index[reasons[index] != ""]
+        if len(bad) and on_error == "fail":
+            raise BridgeError(f"row {rows.ids[bad[0]]!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
+                              f"set extract.on_error: skip to record and drop them)")
+        done += len(index)
+        if progress:
+            progress(done)
+    bad = reasons != ""
+    skipped = [{"id": i, "reason": r} for i, r in zip(rows.ids[bad].tolist(), reasons[bad].tolist())]
     keep = np.flatnonzero(~bad)
     vectors = vectors[keep]
     if normalize:
@@ -182,16 +207,24 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
         from pipeline.ray_backend import write_shards_ray
 
         write_shards_ray(writer, plan, params, todo, progress)
-    for index in todo:
-        if writer.done(index):
-            continue
-        shard = rows.take(slice(index * cfg.shard_rows, (index + 1) * cfg.shard_rows))
-        keep, vectors, skipped = encode_rows(tower, shard, cfg.batch_size, cfg.normalize, cfg.on_error)
-        kept = shard.take(keep)
-        writer.write_shard(index, {"id": kept.ids, "label": kept.labels, "split": kept.splits,
-                                   "group": kept.groups}, vectors, skipped)
-        if progress:
-            progress(min((index + 1) * cfg.shard_rows, len(rows)), len(rows))
+    workers = default_workers()
+    with ThreadPoolExecutor(1) as io:  # shard i is written while shard i + 1 is encoded
+        writing: Future[None] | None = None
+        for index in todo:
+            if writer.done(index):
+                continue
+            start = index * cfg.shard_rows
+            report = (lambda done, start=start: progress(start + done, len(rows))) if progress else None
+            try:
+                keep, vectors, skipped = encode_rows(tower, plan.shard(index), cfg.batch_size, cfg.normalize,
+                                                     cfg.on_error, workers, report)
+            except BridgeError as e:
+                raise BridgeError(f"extract.sets.{name} ({ref.dataset}): {e}") from None
+            if writing is not None:
+                writing.result()
+            writing = io.submit(writer.write_shard, index, shard_columns(plan, index, keep), vectors, skipped)
+        if writing is not None:
+            writing.result()
     writer.finish()
     if partition is not None:
         return writer.path

