@@ -17,11 +17,12 @@ With a GPU build of faiss and a GPU, exact search runs on the GPU and indexes
 are moved to all GPUs (index types without a GPU implementation, e.g. HNSW,
 stay on the CPU).
 
-Ties: FAISS neither orders exactly tied scores by gallery index nor says which
-of several tied items makes the k-th place (``tests/test_search.py`` shows
-both), so a top-k list cannot give tie-exact metrics. ``ranks_of_positives``
-counts instead, with a stated tie rule; ``pipeline.evaluate.metrics`` builds
-its exact metrics on it.
+Ties: FAISS does not order exactly tied scores by gallery index (faiss 1.15
+returns ids 3, 1, 0 for a query tied with gallery rows 0, 1 and 3), and which
+of several tied items fill the last places of a top-k is not the lowest ids
+either; a top-k list therefore cannot give tie-exact metrics.
+``ranks_of_positives`` counts instead, with a stated tie rule, and
+``pipeline.evaluate.metrics`` builds its exact metrics on it.
 """
 
 from __future__ import annotations
@@ -51,10 +52,9 @@ _DEFAULTS = {
 TIES = ("optimistic", "pessimistic")
 
 
-def _as_2d(name: str, x: np.ndarray) -> np.ndarray:
+def _as_2d(name: str, x: np.ndarray) -> None:
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty [n, d] array, got shape {list(x.shape)}")
-    return x
 
 
 def _check(queries: np.ndarray, gallery: np.ndarray, k: int) -> None:
@@ -193,7 +193,8 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int, index: str = "exact
     Returns ``(scores [nq, k] float32, indices [nq, k] int64)``, best first,
     with ``k`` clipped to the gallery size. ``index``: ``exact`` (param
     ``block``: gallery rows per brute-force block), ``ivf``, ``hnsw``,
-    ``auto`` or a FAISS factory spec (see ``build_index``). Queries go
+    ``auto`` (IVF params are ignored when it picks exact) or a FAISS factory
+    spec (see ``build_index``). Queries go
     ``chunk`` at a time, so memory is bounded by the chunk, not by ``nq``.
     """
     _check(queries, gallery, k)
@@ -258,8 +259,9 @@ def ranks_of_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: n
     Exact, by brute force: scores come from one float32 matmul per chunk of
     queries (``chunk`` rows; default keeps a chunk's scores under
     ``SCORE_BUDGET`` elements) and ``b`` is read from the same score matrix,
-    so a positive and a negative with identical vectors tie exactly. A query
-    with no positive in the gallery is an error.
+    so a positive and a negative with identical vectors tie exactly. The
+    gallery is held as one float32 array (converted once if it is not). A
+    query with no positive in the gallery is an error.
     """
     _check(queries, gallery, 1)
     if ties not in TIES:
