@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from pipeline.extract import extract_set
+from pipeline.partition import Partition
 from stages.common import ParamsOption, SetOption, console, params_from, progress_bar
 
 
 def extract(
-    names: list[str] = typer.Argument(None, help="Sets from extract.sets (default: all)."),
+    names: Annotated[list[str] | None, typer.Argument(help="Sets from extract.sets (default: all).")] = None,
     params: Path = ParamsOption,
     overrides: list[str] = SetOption,
+    partition: Annotated[str | None, typer.Option(
+        "--partition", metavar="I/N", help="Write only part I of N (shards whose index % N == I) into "
+        ".bridge/parts/; run every part (any scheduler, any machines), then --merge.")] = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Assemble the finished parts into the set; "
+                                                        "encode nothing.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="local, or ray: encode on Ray actors (pip install "
+                                         "'bridge\\[ray]'; joins RAY_ADDRESS or starts a local Ray).")] = "local",
 ) -> None:
     """Reads params.yaml (datasets, encoders, extract); writes artifacts/embeddings/<dataset>/<encoder>/<tower>/.
 
-    Resumes an interrupted run from its finished shards (kept in .bridge/partial/).
+    Resumes an interrupted run from its finished shards (kept in .bridge/partial/), leaves an intact set alone,
+    and repairs a damaged one by redoing only its bad shards. One run per set at a time (a lock in .bridge/locks/).
     """
+    part = Partition.parse(partition) if partition is not None else None
     cfg = params_from(params, overrides)
     for name in names or sorted(cfg.extract.sets):
         with progress_bar(f"extract {name}") as progress:
-            out = extract_set(cfg, name, progress=progress)
-        console.print(f"extracted [bold]{name}[/bold] -> {out}")
+            out = extract_set(cfg, name, progress=progress, partition=part, merge=merge, backend=backend,
+                              notify=console.print)
+        what = f"partition {part} of [bold]{name}[/bold]" if part else f"[bold]{name}[/bold]"
+        console.print(f"extracted {what} -> {out}")
