@@ -34,6 +34,6 @@ def extract(
     for name in names or sorted(cfg.extract.sets):
         with progress_bar(f"extract {name}") as progress:
             out = extract_set(cfg, name, progress=progress, partition=part, merge=merge, backend=backend,
-                              notify=console.print)
+                              notify=lambda line: console.print(line, soft_wrap=True, highlight=False))
         what = f"partition {part} of [bold]{name}[/bold]" if part else f"[bold]{name}[/bold]"
         console.print(f"extracted {what} -> {out}")

@@ -1,0 +1,108 @@
+"""A small bridge project on disk for the reliability tests, and ways to run the real CLI in it.
+
+The params are the repository's ``params.yaml`` reduced to the synthetic lane
+(no model files, seconds to run), so the tests exercise what users run.
+``cli`` runs ``bridge`` in-process (fast: for tables of cases); ``command``
+gives the argv of the installed ``bridge`` script for real subprocesses
+(kills, parallel partitions). Both keep the verified-shard record inside the
+project, away from the user's ``~/.cache``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = ".bridge/state"
+
+
+def synthetic_lane(tasks: Iterable[str] = (), sets: Iterable[str] = (), groups: int = 400,
+                   extract: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``params.yaml`` cut down to ``tasks`` (with the bridges and sets they need) plus ``sets``.
+
+    Only synthetic datasets are kept; ``groups`` sizes the world and
+    ``extract`` overrides keys of the extract section (e.g. ``shard_rows``).
+    """
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    all_tasks = params["eval"]["tasks"]
+    keep_tasks = set(tasks)
+    while missing := {all_tasks[t]["reference"] for t in keep_tasks if all_tasks[t].get("reference")} - keep_tasks:
+        keep_tasks |= missing
+    task_specs = {n: all_tasks[n] for n in sorted(keep_tasks)}
+    sides = [s for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s]
+    bridges = {n: b for n, b in params["fit"]["bridges"].items() if n in {s.get("bridge") for s in sides}}
+    needed = {(t["dataset"], s["set"]) for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s}
+    needed |= {(b["dataset"], space) for b in bridges.values() for space in b["inputs"].values()}
+    set_specs = {n: s for n, s in params["extract"]["sets"].items()
+                 if n in set(sets) or (s["dataset"], f"{s['encoder']}/{s['tower']}") in needed}
+    datasets = {s["dataset"] for s in set_specs.values()}
+    assert all(params["datasets"][d]["source"] == "synthetic" for d in datasets), datasets
+    params["datasets"] = {d: params["datasets"][d] for d in datasets}
+    params["encoders"] = {e: params["encoders"][e] for e in {s["encoder"] for s in set_specs.values()}}
+    params["extract"] = {**params["extract"], **(extract or {}), "sets": set_specs}
+    params["fit"] = {"bridges": bridges}
+    params["eval"]["tasks"] = task_specs
+    for world in params["worlds"].values():
+        world["groups"] = groups
+    return params
+
+
+def write_params(project: Path, params: dict[str, Any]) -> Path:
+    project.mkdir(parents=True, exist_ok=True)
+    path = project / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def env(project: Path) -> dict[str, str]:
+    """The environment of a ``bridge`` subprocess in ``project``."""
+    return {**os.environ, "BRIDGE_STATE_DIR": str(project / STATE), "HF_HUB_OFFLINE": "1",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def command(*args: str) -> list[str]:
+    """argv of the installed ``bridge`` script (the one users run)."""
+    return [str(Path(sys.executable).parent / "bridge"), *args]
+
+
+@contextlib.contextmanager
+def _patched(argv: list[str], state: Path) -> Iterator[None]:
+    saved_argv, saved_state = sys.argv, os.environ.get("BRIDGE_STATE_DIR")
+    sys.argv, os.environ["BRIDGE_STATE_DIR"] = argv, str(state)
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        if saved_state is None:
+            del os.environ["BRIDGE_STATE_DIR"]
+        else:
+            os.environ["BRIDGE_STATE_DIR"] = saved_state
+
+
+def cli(project: Path, *args: str) -> tuple[int, str]:
+    """Run ``bridge ARGS`` in-process with ``project`` as the working directory: (exit code, stderr)."""
+    err = io.StringIO()
+    with contextlib.chdir(project), contextlib.redirect_stderr(err), _patched(["bridge", *args], project / STATE):
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    return code, err.getvalue()
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """sha256 of every file under ``path`` by relative name: equal digests mean byte-identical trees."""
+    return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(path.rglob("*")) if f.is_file()}
