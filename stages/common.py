@@ -9,6 +9,7 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.config import Params, load_params
@@ -37,5 +38,6 @@ def progress_bar(description: str, total: int | None = None) -> Iterator:
 
 
 def exit_with(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: <message>`` on one line; the message is escaped so ``[n, 7]`` is not read as rich markup."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(2)
