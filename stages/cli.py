@@ -11,6 +11,7 @@ from stages.common import exit_with
 from stages.evaluate import evaluate
 from stages.extract import extract
 from stages.fit import fit
+from stages.report import report
 
 app = typer.Typer(
     help="Precompute frozen-encoder embeddings, fit bridges between embedding spaces, evaluate with FAISS.\n\n"
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("extract")(extract)
 app.command("fit")(fit)
 app.command("eval")(evaluate)
+app.command("report")(report)
 
 _debug = {"on": False}
 

@@ -38,7 +38,7 @@ METRICS = Path("artifacts/metrics")
 PLOTS = Path("artifacts/plots")
 
 
-def _side(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None) -> tuple[Vectors, np.ndarray]:
+def side_vectors(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None) -> tuple[Vectors, np.ndarray]:
     """The side's rows of ``split`` and their vectors mapped through its bridge."""
     rows = load_vectors(root / EMBEDDINGS / task.dataset / side.set, (split or side.split,))
     if side.bridge is None:
@@ -53,15 +53,15 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
     task = params.eval.tasks[name]
     plot: list[dict[str, object]] = []
-    query, q = _side(root, task, task.query)
+    query, q = side_vectors(root, task, task.query)
     if task.kind == "zeroshot":
-        prompts, p = _side(root, task, task.gallery, PROMPT_SPLIT)
+        prompts, p = side_vectors(root, task, task.gallery, PROMPT_SPLIT)
         names, class_vecs = metrics.class_vectors(p, prompts.labels)
         result = metrics.zeroshot_classification(q, query.labels, class_vecs, names)
         per_class = result.pop("per_class", {})
         plot = [{"class": c, "accuracy": a} for c, a in per_class.items()]
     elif task.kind == "retrieval":
-        gallery, g = _side(root, task, task.gallery)
+        gallery, g = side_vectors(root, task, task.gallery)
         ks = tuple(params.eval.ks)
         forward = metrics.retrieval(q, query.groups, g, gallery.groups, ks=ks, index=params.eval.index)
         backward = metrics.retrieval(g, gallery.groups, q, query.groups, ks=ks, index=params.eval.index)
@@ -79,7 +79,7 @@ def _gap(root: Path, task: TaskSpec, query: Vectors, q: np.ndarray) -> dict[str,
     """Gap statistics of paired rows, raw and (if bridges are given) bridged."""
     if task.gallery is None:
         raise BridgeError("a gap task needs a gallery side (the paired modality)")
-    raw_gallery, g = _side(root, task, task.gallery)
+    raw_gallery, g = side_vectors(root, task, task.gallery)
     iq, ig = pair_by_group(query, raw_gallery)
     if len(iq) == 0:
         raise BridgeError(f"gap task: no rows of {task.query.set} and {task.gallery.set} share a group")
