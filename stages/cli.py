@@ -44,7 +44,7 @@ def main() -> None:
         exit_with(str(e))
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # noqa: BLE001 - a bug: say so briefly, traceback on --debug
+    except Exception as e:
         if _debug["on"]:
             raise
         exit_with(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")

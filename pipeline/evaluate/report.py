@@ -16,12 +16,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from pipeline.config import Params, TaskSpec  # noqa: E402
-from pipeline.errors import BridgeError  # noqa: E402
-from pipeline.evaluate.run import METRICS, PLOTS, side_vectors  # noqa: E402
+from pipeline.config import Params, TaskSpec
+from pipeline.errors import BridgeError
+from pipeline.evaluate.run import METRICS, PLOTS, side_vectors
 
 REPORT = Path("artifacts/report")
 #: the number a task is judged by, per kind
@@ -80,9 +80,10 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
         lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.dataset} | {r.spec.query.set} -> {gallery} | "
                      f"{r.method} | {HEADLINE[r.spec.kind]} | {r.score:.4f} | "
                      f"{f'{kept:.1f}% of {r.spec.reference}' if kept is not None else ''} |")
-    lines += ["", "Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
-              "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
-              "exact FAISS inner-product search on L2-normalised vectors.", ""]
+    protocol = ("Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
+                "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
+                "exact FAISS inner-product search on L2-normalised vectors.")
+    lines += ["", protocol, ""]
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
     index = out / "index.md"

@@ -229,7 +229,7 @@ class SyntheticEncoder:
         self._cone_centre = basis[:, -2]
         self._gap_direction = basis[:, -1]
         visible = np.ones(wc.latent_dim)
-        visible[: int(round(config.weak * wc.latent_dim))] = 0.0
+        visible[: round(config.weak * wc.latent_dim)] = 0.0
         self._visible = visible
         self._distort = rng.standard_normal((wc.latent_dim, wc.latent_dim)) / np.sqrt(wc.latent_dim)
         self._scale = 1.0 / (wc.concept_scale + wc.within_concept) / np.sqrt(wc.latent_dim) * 2.0
