@@ -103,7 +103,7 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
             reasons[good[~np.isfinite(out).all(axis=1)]] = "non-finite vector (NaN or inf) from the encoder"
         bad = index[reasons[index] != ""]
         if len(bad) and on_error == "fail":
-            raise BridgeError(f"row {rows.ids[bad[0]]!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
+            raise BridgeError(f"row {str(rows.ids[bad[0]])!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
                               f"set extract.on_error: skip to record and drop them)")
         done += len(index)
         if progress:

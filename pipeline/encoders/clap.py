@@ -17,7 +17,7 @@ import numpy as np
 from pipeline.encoders.base import Encoder, Tower, parse_options
 from pipeline.encoders.preprocess import AudioPreprocess
 from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import Runtime, TokenizedTextTower, TorchOptions
+from pipeline.encoders.runtime import Runtime, TokenizedTextTower, TorchOptions, quiet_transformers
 
 
 class ClapOptions(TorchOptions):
@@ -71,6 +71,7 @@ class ClapEncoder(Encoder):
         from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
 
         resolved = resolve(spec, options.revision)
+        quiet_transformers()
         runtime = Runtime(options)
         model = runtime.prepare(ClapModel.from_pretrained(str(resolved.path)))
         tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))

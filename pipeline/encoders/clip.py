@@ -27,7 +27,13 @@ import numpy as np
 from pipeline.encoders.base import Encoder, Tower, parse_options
 from pipeline.encoders.preprocess import ImagePreprocess
 from pipeline.encoders.resolve import files_sha256, resolve
-from pipeline.encoders.runtime import TEXT_INPUTS, Runtime, TokenizedTextTower, TorchOptions
+from pipeline.encoders.runtime import (
+    TEXT_INPUTS,
+    Runtime,
+    TokenizedTextTower,
+    TorchOptions,
+    quiet_transformers,
+)
 from pipeline.errors import BridgeError
 
 
@@ -93,6 +99,7 @@ class ClipEncoder(Encoder):
         from transformers import AutoModel, AutoTokenizer
 
         resolved = resolve(spec, options.revision)
+        quiet_transformers()
         self._identity.update(resolved.identity)
         model = self._runtime.prepare(AutoModel.from_pretrained(str(resolved.path)))
         tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.encoders.base import Encoder, Options, TextTower, parse_options
 from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import tokenize
+from pipeline.encoders.runtime import quiet_transformers, tokenize
 from pipeline.errors import BridgeError
 
 
@@ -43,6 +43,8 @@ class OnnxTextTower(TextTower):
     def encode(self, prepared: list[str]) -> np.ndarray:
         feed = tokenize(self._tokenizer, prepared, self._options.max_length, True, self._inputs, tensors="np")
         feed = {k: v.astype(np.int64) for k, v in feed.items()}
+        if "token_type_ids" in self._inputs and "token_type_ids" not in feed:  # tokenizer omits them: BERT's 0s
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         (out,) = self._session.run([self._output], feed)
         if out.ndim == 2:
             return out.astype(np.float32)
@@ -60,6 +62,7 @@ class OnnxEncoder(Encoder):
         from transformers import AutoTokenizer
 
         resolved = resolve(spec, options.revision)
+        quiet_transformers()
         graph = resolved.path / options.file
         if not graph.exists():
             raise BridgeError(f"{graph}: no ONNX graph (set options.file to the exported .onnx file)")

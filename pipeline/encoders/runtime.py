@@ -100,3 +100,10 @@ class TokenizedTextTower(TextTower):
             return self._runtime.run(self._forward, self._tokenizer(prepared))
         return self._runtime.run(self._forward, **tokenize(self._tokenizer, prepared, self._max_length,
                                                            self._padding, self._inputs))
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' own progress bars ("Loading weights ..."): `bridge` shows one bar, for the rows."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()

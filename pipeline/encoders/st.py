@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.encoders.base import Encoder, TextTower, parse_options
 from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import Runtime, TorchOptions
+from pipeline.encoders.runtime import Runtime, TorchOptions, quiet_transformers
 
 
 class STOptions(TorchOptions):
@@ -26,7 +26,9 @@ class STOptions(TorchOptions):
 class STTextTower(TextTower):
     def __init__(self, model: Any, runtime: Runtime) -> None:
         self._model, self._runtime = model, runtime
-        self.dim = int(model.get_sentence_embedding_dimension())
+        # renamed get_embedding_dimension in sentence-transformers 6; the old name warns there
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
 
     def encode(self, prepared: list[str]) -> np.ndarray:
         return self._runtime.run(self._model.encode, prepared, batch_size=len(prepared), convert_to_tensor=True,
@@ -40,6 +42,7 @@ class STEncoder(Encoder):
         from sentence_transformers import SentenceTransformer
 
         resolved = resolve(spec, options.revision)
+        quiet_transformers()
         runtime = Runtime(options)
         model = SentenceTransformer(str(resolved.path), device=str(runtime.device))
         if options.max_seq_length is not None:

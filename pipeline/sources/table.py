@@ -148,7 +148,8 @@ class TableSource(Source):
         root = Path(self._opts.root) if self._opts.root else self.path.parent
         rel = values[row]
         absolute = np.char.startswith(rel, "/")
-        paths = np.where(absolute, rel, np.char.add(f"{root.as_posix()}/", rel)).astype(object)
+        prefix = "" if root == Path(".") else f"{root.as_posix()}/"
+        paths = np.where(absolute, rel, np.char.add(prefix, rel)).astype(object)
         return Rows(modality, self._ids[row], paths, self._labels[row], self._splits[row], self._groups[row])
 
 
