@@ -8,15 +8,17 @@ validates, checks cross-references, and returns a frozen ``Params``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from pipeline.errors import BridgeError
+from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
 class Strict(BaseModel):
@@ -149,7 +151,9 @@ def _describe(error: ValidationError, path: Path, raw: dict[str, Any], prefix: t
     loc = prefix + tuple(err["loc"])
     where = ".".join(str(p) for p in loc)
     kind = err["type"]
-    if kind == "extra_forbidden":
+    if kind == "value_error":
+        return f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}"
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         known = _fields_at(model, tuple(err["loc"])[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else (f"; known keys: {', '.join(known)}" if known else "")
@@ -181,6 +185,8 @@ def _fields_at(model: Any, loc: tuple) -> list[str]:
             return []
         node = next((a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)), node) \
             if typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else node
+    if dataclasses.is_dataclass(node):
+        return sorted(f.name for f in dataclasses.fields(node))
     return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
 
 
@@ -191,19 +197,43 @@ def _unknown(kind: str, name: str, known: typing.Iterable[str], where: str, path
     return BridgeError(f"{path}: {where}: unknown {kind} {name!r}{hint}")
 
 
+def _validated(cls: type, options: dict[str, Any], where: tuple[str, ...], path: Path) -> Any:
+    """``cls(**options)`` through pydantic, errors named by their key path."""
+    try:
+        return TypeAdapter(cls).validate_python(options)
+    except ValidationError as e:
+        raise BridgeError(_describe(e, path, {}, where, cls)) from None
+
+
+def _check_synthetic_encoder(name: str, kind: str, options: dict[str, Any], worlds: dict[str, WorldConfig],
+                             path: Path) -> None:
+    """A synthetic encoder's options must fit its world (dims, towers); checked before any work starts."""
+    where = ("encoders", name, "options")
+    world = options.get("world")
+    if world not in worlds:
+        raise _unknown("world", str(world), worlds, ".".join(where) + ".world", path)
+    config = _validated(EncoderConfig, {"kind": kind, **{k: v for k, v in options.items() if k != "world"}},
+                        where, path)
+    try:
+        SyntheticEncoder(World(worlds[world]), config)
+    except ValueError as e:
+        raise BridgeError(f"{path}: {'.'.join(where)}: {e}") from None
+
+
 def _check_references(params: Params, path: Path) -> None:
     """Names used in one section must be defined in another; method params must validate."""
     from pipeline.bridges.base import method_class
     from pipeline.encoders.registry import split_model
 
+    worlds = {name: _validated(WorldConfig, options, ("worlds", name), path)
+              for name, options in params.worlds.items()}
     for name, spec in params.encoders.items():
         try:
-            split_model(spec.model)
+            family, model = split_model(spec.model)
         except BridgeError as e:
             raise BridgeError(f"{path}: encoders.{name}.model: {e}") from None
-        world = spec.options.get("world")
-        if spec.model.startswith("synthetic:") and world not in params.worlds:
-            raise _unknown("world", str(world), params.worlds, f"encoders.{name}.options.world", path)
+        if family == "synthetic":
+            _check_synthetic_encoder(name, model, spec.options, worlds, path)
     for name, ref in params.extract.sets.items():
         if ref.dataset not in params.datasets:
             raise _unknown("dataset", ref.dataset, params.datasets, f"extract.sets.{name}.dataset", path)

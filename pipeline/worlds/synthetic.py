@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
+from pydantic import ConfigDict
 
 TEXT = "text"
 
@@ -53,6 +54,8 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 class WorldConfig:
     """Shape of a world. Defaults run in well under a second."""
 
+    __pydantic_config__ = ConfigDict(extra="forbid")  # params.yaml validation names unknown keys
+
     seed: int = 0
     concepts: int = 10
     latent_dim: int = 16
@@ -66,6 +69,15 @@ class WorldConfig:
     test_fraction: float = 0.25
     prompt_templates: int = 4
     template_noise: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("concepts", "latent_dim", "groups", "captions_per_item", "prompt_templates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.private_dim < 0 or not 0.0 <= self.test_fraction <= 1.0:
+            raise ValueError("private_dim must be >= 0 and test_fraction in [0, 1]")
+        if TEXT not in self.modalities:
+            raise ValueError(f"modalities must include 'text', got {list(self.modalities)}")
 
     @property
     def obs_dim(self) -> int:
@@ -92,8 +104,6 @@ class World:
     """A seeded world: concepts, groups, and per-modality observations."""
 
     def __init__(self, config: WorldConfig) -> None:
-        if TEXT not in config.modalities:
-            raise ValueError("a synthetic world needs the 'text' modality")
         self.config = config
 
     # -- ground truth -------------------------------------------------------
@@ -200,7 +210,8 @@ class EncoderConfig:
     weak: float = 0.0
     private_weight: float = 0.3
     seed: int = 1
-    extra: dict = field(default_factory=dict)
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -211,6 +222,8 @@ class SyntheticEncoder:
 
     def __init__(self, world: World, config: EncoderConfig) -> None:
         wc = world.config
+        if not 0.0 <= config.weak <= 1.0:
+            raise ValueError(f"weak must be in [0, 1], got {config.weak}")
         if config.kind not in ("bimodal", "anchor"):
             raise ValueError(f"synthetic encoder kind must be 'bimodal' or 'anchor', got {config.kind!r}")
         if config.kind == "anchor" and tuple(config.towers) != (TEXT,):
