@@ -29,19 +29,29 @@ from pipeline.store.embedding_set import SetWriter
 
 
 class ShardEncoder:
-    """A Ray Data actor: one encoder tower, loaded once, encoding whole shards."""
+    """A Ray Data actor: one encoder tower, loaded once, encoding whole shards.
+
+    A user error (a bad item with ``on_error: fail``) comes back as data in
+    the ``error`` column: raised inside the actor it would reach the driver
+    wrapped by Ray with its message buried in a remote traceback.
+    """
 
     def __init__(self, params: Params, name: str) -> None:
         self.plan = plan_set(params, name)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out: dict[str, list[Any]] = {"index": [], "keep": [], "vectors": [], "skipped": []}
+        out: dict[str, list[Any]] = {"index": [], "keep": [], "vectors": [], "skipped": [], "error": []}
         for index in batch["index"].tolist():
-            keep, vectors, skipped = encode_shard(self.plan, index)
+            try:
+                keep, vectors, skipped = encode_shard(self.plan, index)
+                error = ""
+            except BridgeError as e:
+                keep, vectors, skipped, error = np.zeros(0), np.zeros(0), [], str(e)
             out["index"].append(index)
             out["keep"].append(np.asarray(keep, dtype=np.int64).tobytes())
             out["vectors"].append(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
             out["skipped"].append(json.dumps(skipped))
+            out["error"].append(error)
         return {"index": np.asarray(out["index"], dtype=np.int64),
                 **{k: np.asarray(v, dtype=object) for k, v in out.items() if k != "index"}}
 
@@ -68,28 +78,13 @@ def write_shards_ray(writer: SetWriter, plan: SetPlan, params: Params, indices: 
         ShardEncoder, fn_constructor_kwargs={"params": params, "name": plan.name}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
     done = sum(len(plan.shard(i)) for i in range(plan.shards) if writer.done(i))
-    try:
-        for row in shards.iter_rows():
-            index = int(row["index"])
-            keep = np.frombuffer(row["keep"], dtype=np.int64)
-            vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(keep), plan.tower.dim)
-            writer.write_shard(index, shard_columns(plan, index, keep), vectors, json.loads(row["skipped"]))
-            done += len(plan.shard(index))
-            if progress:
-                progress(done, len(plan.rows))
-    except Exception as e:  # a user error raised inside an actor arrives wrapped by Ray
-        cause = _user_error(e)
-        if cause is None:
-            raise
-        raise BridgeError(str(cause)) from None
-
-
-def _user_error(error: BaseException | None) -> BridgeError | None:
-    """The innermost BridgeError behind Ray's wrappers (RayTaskError, UserCodeException), if any."""
-    found, seen = None, set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, BridgeError):
-            found = error
-        error = getattr(error, "cause", None) or error.__cause__
-    return found
+    for row in shards.iter_rows():
+        if row["error"]:
+            raise BridgeError(f"extract.sets.{plan.name} ({plan.ref.dataset}): {row['error']}")
+        index = int(row["index"])
+        keep = np.frombuffer(row["keep"], dtype=np.int64)
+        vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(keep), plan.tower.dim)
+        writer.write_shard(index, shard_columns(plan, index, keep), vectors, json.loads(row["skipped"]))
+        done += len(plan.shard(index))
+        if progress:
+            progress(done, len(plan.rows))

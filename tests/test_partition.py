@@ -3,6 +3,7 @@ that picks up finished parts, and the Ray backend all give the bytes of one sing
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,11 +59,53 @@ def test_plain_extract_takes_finished_parts_and_encodes_only_the_rest(project: P
     assert {name for name, inode in final.items() if part.get(name) == inode} == set(part)  # linked, not redone
 
 
+NAN_ENCODER = """
+import numpy as np
+from pipeline.encoders.base import Encoder, Tower
+
+
+class NaNTower(Tower):
+    name = modality = "text"
+    dim = 8
+
+    def encode(self, prepared):
+        out = np.ones((len(prepared), 8), np.float32)
+        out[0] = np.nan
+        return out
+
+
+class NaNEncoder(Encoder):
+    family = "python"
+
+    def __init__(self):
+        self.towers = {"text": NaNTower()}
+
+    def identity(self):
+        return {"model": "nan", "revision": "1"}
+"""
+
+
 @pytest.mark.slow
-def test_ray_backend_writes_the_same_bytes(project: Path, single: dict[str, str]) -> None:
-    """Ray Data actors on this machine's 2 CPUs encode; this process writes through the same SetWriter."""
+def test_ray_backend_writes_the_same_bytes_and_reports_bad_items_in_one_line(project: Path,
+                                                                             single: dict[str, str]) -> None:
+    """Ray Data actors on this machine's 2 CPUs encode; this process writes through the same SetWriter.
+    A bad item found inside an actor is the same one line as with the local backend."""
     pytest.importorskip("ray.data", reason="the Ray backend is an optional extra: pip install 'bridge[ray]'")
-    done = subprocess.run(command("extract", SET, "--backend", "ray"), cwd=project, env=env(project),
+    ray = {**env(project), "PYTHONPATH": str(project)}  # the actors import the user's encoder module from here
+    done = subprocess.run(command("extract", SET, "--backend", "ray"), cwd=project, env=ray,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert tree_digest(project / TEXT) == single
+
+    (project / "nan_encoders.py").write_text(NAN_ENCODER)
+    params = {**PARAMS, "encoders": {"nan": {"model": "python:nan_encoders:NaNEncoder"}},
+              "extract": {**PARAMS["extract"], "sets": {"nan-text": {"dataset": "synth", "encoder": "nan",
+                                                                     "tower": "text"}}}}
+    write_params(project, params)
+    done = subprocess.run(command("extract", "nan-text", "--backend", "ray"), cwd=project, env=ray,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2
+    assert re.fullmatch(  # the row is the first of whichever shard an actor finished first
+        r"error: extract\.sets\.nan-text \(synth\): row '[^']+': non-finite vector \(NaN or inf\) from the encoder "
+        r"\(1 bad rows in this batch; set extract\.on_error: skip to record and drop them\)",
+        done.stderr.splitlines()[-1]), done.stderr
