@@ -97,7 +97,6 @@ def garbage_with_matching_checksum(project: Path) -> None:
 # -- the catalogue ---------------------------------------------------------------------------------
 
 S = re.escape
-OTHERS = "pipeline/sources, pipeline/worlds and pipeline/encoders should raise BridgeError naming the key"
 # (id, setup, argv, the whole stderr line as a regex); `setup` runs before the artifacts are hashed
 CASES: list[Any] = [
     # params and command-line flags
@@ -125,27 +124,23 @@ CASES: list[Any] = [
     ("unknown source kind", params("datasets.synth.source", "synthetc"), ["extract", "synth-clip-text"],
      S("dataset 'synth': unknown source 'synthetc' (did you mean 'synthetic'?); known: ")
      + r"\['audio_folder', 'digits', 'image_folder', 'synthetic', 'table'\]"),
-    pytest.param("misspelled world option", params("worlds.default.concept", 10), ["extract", "synth-clip-text"],
-                 r"(?!internal error).*worlds\.default.*'concept'.*",
-                 marks=pytest.mark.xfail(strict=True, reason=f"TypeError from WorldConfig(**options): {OTHERS}")),
-    pytest.param("world without the tower's modality", params("worlds.default.modalities", ["text", "audio"]),
-                 ["extract", "synth-clip-image"], S("dataset 'synth' has no 'image' rows for tower 'image'") + ".*",
-                 marks=pytest.mark.xfail(strict=True, reason=f"ValueError from the synthetic world: {OTHERS}")),
-    pytest.param("negative world size", params("worlds.default.concepts", -1), ["extract", "synth-clip-text"],
-                 r"(?!internal error).*concepts.*",
-                 marks=pytest.mark.xfail(strict=True, reason=f"ValueError 'high <= 0' from numpy: {OTHERS}")),
+    ("misspelled world option", params("worlds.default.concept", 10), ["extract", "synth-clip-text"],
+     S("params.yaml: worlds.default.concept: unknown key (did you mean 'concepts'?)")),
+    ("world without the tower's modality", params("worlds.default.modalities", ["text", "audio"]),
+     ["extract", "synth-clip-image"],
+     S("params.yaml: encoders.syn-clip.options: tower 'image' is not a modality of the world ['text', 'audio']")),
+    ("negative world size", params("worlds.default.concepts", -1), ["extract", "synth-clip-text"],
+     S("params.yaml: worlds.default: concepts must be >= 1, got -1")),
     # encoders
     ("tower the encoder lacks", params("extract.sets.synth-anchor-text.tower", "video"),
      ["extract", "synth-anchor-text"], S("encoder 'synthetic:anchor' has no tower 'video'; towers: ['text']")),
     ("python encoder that does not import", params("encoders.syn-anchor.model", "python:nosuch.module:Encoder"),
      ["extract", "synth-anchor-text"],
      S("encoder 'python:nosuch.module:Encoder': cannot import module 'nosuch.module' (No module named 'nosuch')")),
-    pytest.param("encoder dim too small", params("encoders.syn-anchor.options.dim", 3), ["extract", "synth-anchor-text"],
-                 r"(?!internal error).*synthetic encoder dim must be >= \d+ for this world, got 3",
-                 marks=pytest.mark.xfail(strict=True, reason=f"ValueError from the synthetic encoder: {OTHERS}")),
-    pytest.param("misspelled encoder option", params("encoders.syn-anchor.options.dimm", 64),
-                 ["extract", "synth-anchor-text"], r"(?!internal error).*encoders\.syn-anchor.*'dimm'.*",
-                 marks=pytest.mark.xfail(strict=True, reason=f"TypeError from EncoderConfig(**options): {OTHERS}")),
+    ("encoder dim too small", params("encoders.syn-anchor.options.dim", 3), ["extract", "synth-anchor-text"],
+     S("params.yaml: encoders.syn-anchor.options: synthetic encoder dim must be >= 26 for this world, got 3")),
+    ("misspelled encoder option", params("encoders.syn-anchor.options.dimm", 64), ["extract", "synth-anchor-text"],
+     S("params.yaml: encoders.syn-anchor.options.dimm: unknown key (did you mean 'dim'?)")),
     # shards and manifests
     ("set never extracted", remove(IMAGE), ["fit", "clip-linear"],
      S(f"{IMAGE}/manifest.json: no embedding set here (run `bridge extract` first)")),
