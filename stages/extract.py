@@ -36,4 +36,4 @@ def extract(
             out = extract_set(cfg, name, progress=progress, partition=part, merge=merge, backend=backend,
                               notify=lambda line: console.print(line, soft_wrap=True, highlight=False))
         what = f"partition {part} of [bold]{name}[/bold]" if part else f"[bold]{name}[/bold]"
-        console.print(f"extracted {what} -> {out}")
+        console.print(f"extracted {what} -> {out}", soft_wrap=True)
