@@ -58,7 +58,10 @@ class EfficientNetImageTower(Tower):
         return self._model.extract_features(pixels).mean(dim=(2, 3))
 
     def encode(self, prepared: np.ndarray) -> np.ndarray:
-        return self._runtime.run(self.features, self._runtime.pixels(prepared, IMAGENET_MEAN, IMAGENET_STD))
+        import torch
+
+        pixels = self._runtime.pixels(prepared, IMAGENET_MEAN, IMAGENET_STD)
+        return self._runtime.run(self.features, pixels.contiguous(memory_format=torch.channels_last))
 
 
 class EfficientNetEncoder(Encoder):
@@ -80,7 +83,8 @@ class EfficientNetEncoder(Encoder):
         model = EfficientNet.from_name(variant)
         model.load_state_dict(torch.load(resolved.path, map_location="cpu", weights_only=True))
         self._identity = {"model": f"efficientnet:{variant}", **resolved.identity}
-        self.towers = {"image": EfficientNetImageTower(runtime.prepare(model), runtime,
+        model = runtime.prepare(model).to(memory_format=torch.channels_last)  # NHWC convs: ~1.2x on CPU
+        self.towers = {"image": EfficientNetImageTower(model, runtime,
                                                         EfficientNet.get_image_size(variant))}
 
     def identity(self) -> dict[str, Any]:

@@ -48,10 +48,11 @@ def prepared_batches(preprocess: Preprocess, payload: np.ndarray, batches: list[
                      ) -> Iterator[tuple[np.ndarray, Prepared]]:
     """``(row positions, prepared batch)`` for each batch, in order.
 
-    ``workers=0`` (or a single batch, where starting processes costs more
-    than it saves) runs ``preprocess`` inline.
+    ``workers=0``, or no more batches than the ``2 * workers`` kept in
+    flight (then starting processes, seconds when the preprocess unpickles
+    a library, costs more than the overlap saves), runs ``preprocess`` inline.
     """
-    if workers <= 0 or len(batches) < 2:
+    if workers <= 0 or len(batches) <= 2 * workers:
         for index in batches:
             yield index, preprocess(payload[index])
         return
