@@ -8,6 +8,7 @@ import typer
 
 from pipeline.errors import BridgeError
 from stages.common import exit_with
+from stages.encoders import encoders
 from stages.evaluate import evaluate
 from stages.extract import extract
 from stages.fit import fit
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command("extract")(extract)
 app.command("fit")(fit)
 app.command("eval")(evaluate)
+app.command("encoders")(encoders)
 app.command("report")(report)
 
 _debug = {"on": False}

@@ -1,0 +1,57 @@
+"""`bridge encoders`: what can be extracted with, before writing params.yaml.
+
+Lists the encoder families with their towers, the hub ids that resolve
+offline to an installed package, and the encoders defined in params.yaml;
+``--load`` loads each of those to show every tower's dim (slow for big models,
+so not the default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.encoders.registry import FAMILIES, load_encoder
+from pipeline.encoders.resolve import PACKAGED
+from pipeline.extract import resolve_world
+from stages.common import ParamsOption, SetOption, params_from
+
+
+def encoders(
+    params: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+    load: bool = typer.Option(False, "--load", help="Load each params.yaml encoder and show its towers' dims."),
+) -> None:
+    """Reads params.yaml (encoders) if present; prints families, packaged models and configured encoders."""
+    out = Console()
+    families = Table(title="encoder families (params.yaml: encoders.<name>.model = '<family>:<model>')")
+    for column in ("family", "towers", "<model> names", "example"):
+        families.add_column(column)
+    for name, family in FAMILIES.items():
+        families.add_row(name, ", ".join(family.towers) or "yours", family.loads, family.example)
+    out.print(families)
+
+    packaged = Table(title="hub ids available offline (packaged copies)")
+    for column in ("id", "package", "installed"):
+        packaged.add_column(column)
+    for hub_id, package in PACKAGED.items():
+        packaged.add_row(hub_id, package.distribution, "yes" if package.path() is not None else "no")
+    out.print(packaged)
+
+    if not params.exists():
+        return
+    cfg = params_from(params, overrides)
+    configured = Table(title=f"encoders in {params}")
+    for column in ("name", "model", "towers"):
+        configured.add_column(column)
+    for name, spec in cfg.encoders.items():
+        if load:
+            encoder = load_encoder(spec.model, resolve_world(cfg, spec.options))
+            towers = ", ".join(f"{t} ({tower.modality}, {tower.dim}-d)" for t, tower in encoder.towers.items())
+        else:
+            towers = ", ".join(spec.options.get("towers") or FAMILIES[spec.model.partition(":")[0]].towers)
+        configured.add_row(name, spec.model, towers)
+    out.print(configured)
