@@ -1,16 +1,19 @@
 """Synthetic-world data for the method tests: encoded observations as ``Vectors``, and metrics.
 
-The metrics come from ``pipeline.evaluate.metrics`` when it exists; until
-then a local top-1 / R@1 with the same conventions (cosine on normalised
-vectors, class vector = normalised mean of normalised prompt vectors).
+Metrics are the project's own (``pipeline.evaluate.metrics``), reported in
+percent so tolerances read as "points".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
+import torch
 
 from pipeline.bridges.base import Space, Vectors
-from pipeline.bridges.offset import normalize
+from pipeline.evaluate import metrics
 from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World
 
 
@@ -39,20 +42,26 @@ def groups_subset(v: Vectors, groups: np.ndarray) -> Vectors:
 
 def zeroshot_top1(queries: np.ndarray, query_labels: np.ndarray, prompts: np.ndarray,
                   prompt_labels: np.ndarray) -> float:
-    """Top-1 accuracy (%) of cosine to class vectors built from prompt vectors."""
-    names = np.unique(prompt_labels)
-    onehot = (prompt_labels[None, :] == names[:, None]).astype(np.float32)
-    classes = normalize(onehot @ normalize(prompts))
-    pred = names[np.argmax(normalize(queries) @ classes.T, axis=1)]
-    return float(100.0 * np.mean(pred == query_labels))
+    """Zero-shot top-1 accuracy in percent (class vector = mean of normalised prompt vectors)."""
+    names, classes = metrics.class_vectors(prompts, prompt_labels)
+    return 100.0 * metrics.zeroshot_classification(queries, query_labels, classes, names)["top1"]
 
 
 def recall_at_1(queries: np.ndarray, query_groups: np.ndarray, gallery: np.ndarray,
                 gallery_groups: np.ndarray) -> float:
-    """R@1 (%): the nearest gallery item (cosine) shares the query's group."""
-    best = np.argmax(normalize(queries) @ normalize(gallery).T, axis=1)
-    return float(100.0 * np.mean(gallery_groups[best] == query_groups))
+    """R@1 in percent: a gallery item of the query's group is the nearest by cosine."""
+    return 100.0 * metrics.retrieval(queries, query_groups, gallery, gallery_groups, ks=(1,))["recall@1"]
 
 
 def mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread() -> Iterator[None]:
+    """One torch thread per test module: the nets are tiny, and on a shared 2-core box
+    several OpenMP threads contend (10x slower under load); results are deterministic per count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

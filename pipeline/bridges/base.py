@@ -36,6 +36,16 @@ WEIGHTS_FILE = "weights.safetensors"
 METHODS: dict[str, str] = {
     "offset": "pipeline.bridges.offset:OffsetBridge",
     "linear": "pipeline.bridges.linear:LinearBridge",
+    "pca_naive": "pipeline.bridges.classical:PCANaiveBridge",
+    "procrustes": "pipeline.bridges.classical:ProcrustesBridge",
+    "cca": "pipeline.bridges.classical:CCABridge",
+    "textme": "pipeline.bridges.textme:TextMEBridge",
+    "paired_mlp": "pipeline.bridges.textme:PairedMLPBridge",
+    "centrobind": "pipeline.bridges.binding:CentroBindBridge",
+    "fabind": "pipeline.bridges.binding:FABindBridge",
+    "emergent": "pipeline.bridges.emergent:EmergentBridge",
+    "gaussian": "pipeline.bridges.gaussian:GaussianBridge",
+    "cycle": "pipeline.bridges.cycle:CycleBridge",
 }
 
 

@@ -1,6 +1,7 @@
 """Contrastive and cosine losses, batched with masks: no Python loop over the batch.
 
-Every loss takes L2-normalised rows and computes its similarity matrix in
+The contrastive losses take rows that are usually L2-normalised (cosine
+logits); EmergentBridge also feeds projected, unnormalised rows. They compute its similarity matrix in
 float32 (also under autocast) so masked entries can use a large finite
 negative instead of ``-inf``: a fully masked row then gives a finite value
 whose gradient is zero, never NaN.

@@ -1,0 +1,145 @@
+"""Perfect alignment and Gaussian transfer (Kamboj & Do, arXiv 2503.15352).
+
+Under the linear generative model ``x_A = A z``, ``x_B = B z`` the stacked
+paired data ``M = [X_A; X_B] = U S V^T`` has ``U = [U_A; U_B]`` spanning the
+column space of ``[A; B]``, and the encoders ``E_A = pinv(U_A)``,
+``E_B = pinv(U_B)`` give *identical* latents for the two modalities of a pair
+whenever ``U_A`` and ``U_B`` have full column rank (the SVD is truncated to a
+rank where they do). A Gaussian mixture (class means + covariances) fitted on
+the labelled modality's latents then classifies the other modality's latents
+by Bayes' rule with no labels of it: cross-modal transfer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from pipeline.bridges.base import MethodParams, Space, Vectors, pair_by_group
+from pipeline.bridges.common import ArrayBridge, require_pairs
+from pipeline.errors import BridgeError
+
+
+class GaussianParams(MethodParams):
+    rank: int = Field(0, ge=0, description="latent dim; 0 = numerical rank of M capped at min(dim A, dim B)")
+    rank_tol: float = Field(1e-8, gt=0, description="singular values below tol x largest are noise")
+    center: bool = Field(False, description="subtract each side's mean first (the paper's model has none)")
+    labelled: Literal["a", "b"] = Field("a", description="the role whose labels fit the mixture")
+    covariance: Literal["full", "shared"] = "full"
+    reg: float = Field(1e-6, ge=0, description="covariance ridge, relative to the mean variance")
+
+
+class GaussianBridge(ArrayBridge):
+    """SVD encoders from paired data; Gaussian Bayes transfer classification across modalities.
+
+    Roles: ``a`` and ``b``, two modality spaces paired by group. Transform maps
+    either side to the shared ``rank``-dim latent ``E (x - mean)`` (not
+    normalised: the mixture lives there). ``info`` holds the training
+    ``alignment_error = ||E_A x_A - E_B x_B||_F / ||E_A x_A||_F`` and the rank.
+    If the ``labelled`` role's rows carry labels, a Gaussian mixture is fitted
+    on its latents; then ``classify(space, tower, vectors)`` labels vectors of
+    *either* space, and ``class_log_posterior`` gives the scores.
+    """
+
+    method = "gaussian"
+    Params = GaussianParams
+    params: GaussianParams
+    roles = ("a", "b")
+
+    def __init__(self, params: GaussianParams, spaces: dict[str, Space]) -> None:
+        super().__init__(params, spaces)
+        limit = min(spaces["a"].dim, spaces["b"].dim)
+        if params.rank > limit:
+            raise BridgeError(f"gaussian: rank={params.rank} exceeds min(dim a, dim b)={limit}; "
+                              f"U_A and U_B would not have full column rank")
+
+    # -- fitting ------------------------------------------------------------
+    def fit(self, inputs: dict[str, Vectors]) -> None:
+        a, b = inputs["a"], inputs["b"]
+        ia, ib = pair_by_group(a, b)
+        require_pairs(ia, "gaussian", a, b)
+        xa, xb = a.vectors[ia].astype(np.float64), b.vectors[ib].astype(np.float64)
+        mean_a = xa.mean(0) if self.params.center else np.zeros(xa.shape[1])
+        mean_b = xb.mean(0) if self.params.center else np.zeros(xb.shape[1])
+        # left singular vectors of M = [X_A; X_B] (features x samples) from the R of a QR of M^T:
+        # M^T = Q R and R = U_R S V_R^T give M = V_R S (Q U_R)^T, at O(d^2) memory for any N
+        r_factor = np.linalg.qr(np.concatenate([xa - mean_a, xb - mean_b], axis=1), mode="r")
+        _, s, vt = np.linalg.svd(r_factor, full_matrices=False)
+        u = vt.T
+        numerical = int(np.sum(s > self.params.rank_tol * s[0])) if s[0] > 0 else 0
+        rank = self.params.rank or min(numerical, xa.shape[1], xb.shape[1])
+        if rank == 0:
+            raise BridgeError("gaussian: paired data is all zeros; nothing to align")
+        da = xa.shape[1]
+        self.arrays = {"encoder_a": np.linalg.pinv(u[:da, :rank]), "encoder_b": np.linalg.pinv(u[da:, :rank]),
+                       "mean_a": mean_a, "mean_b": mean_b}
+        self.info.update(target=f"gaussian:latent{rank}", rank=rank, numerical_rank=numerical,
+                         singular_values=[float(v) for v in s[: rank + 1]], pairs=len(ia),
+                         alignment_error=self.alignment_error(xa, xb))
+        labelled = inputs[self.params.labelled]
+        has_label = labelled.labels.astype(str) != ""
+        if has_label.any():
+            self.fit_mixture(self.latent(self.params.labelled, labelled.vectors[has_label].astype(np.float64)),
+                             labelled.labels[has_label].astype(str))
+
+    def fit_mixture(self, z: np.ndarray, labels: np.ndarray) -> None:
+        """Class means, (regularised) covariances and priors; stored as whitening maps for scoring."""
+        names, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        r, k = z.shape[1], len(names)
+        onehot = np.eye(k)[inverse]
+        means = (onehot.T @ z) / counts[:, None]
+        centred = z - means[inverse]
+        covs = np.einsum("nk,ni,nj->kij", onehot, centred, centred) / counts[:, None, None]
+        if self.params.covariance == "shared":
+            covs = np.broadcast_to((covs * counts[:, None, None]).sum(0) / counts.sum(), covs.shape).copy()
+        ridge = self.params.reg * max(float(np.trace(centred.T @ centred)) / len(z) / r, 1e-12)
+        chol = np.linalg.cholesky(covs + ridge * np.eye(r))
+        self.arrays.update(gmm_means=means, gmm_whiten=np.linalg.inv(chol),
+                           gmm_logdet=2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1),
+                           gmm_log_prior=np.log(counts / counts.sum()))
+        self.info["classes"] = [str(n) for n in names]
+
+    # -- using it -------------------------------------------------------------
+    def latent(self, role: str, x: np.ndarray) -> np.ndarray:
+        return (x - self.arrays[f"mean_{role}"]) @ self.arrays[f"encoder_{role}"].T
+
+    def alignment_error(self, xa: np.ndarray, xb: np.ndarray) -> float:
+        """``||E_A x_A - E_B x_B||_F / ||E_A x_A||_F`` over paired rows, in float64."""
+        za = self.latent("a", np.asarray(xa, dtype=np.float64))
+        zb = self.latent("b", np.asarray(xb, dtype=np.float64))
+        return float(np.linalg.norm(za - zb) / max(np.linalg.norm(za), 1e-300))
+
+    def class_log_posterior(self, space: str, tower: str, vectors: np.ndarray,
+                            batch: int = 8192) -> tuple[list[str], np.ndarray]:
+        """``(class names, log p(class | x) [n, K])`` for vectors of either space, by Bayes' rule."""
+        if "gmm_means" not in self.arrays:
+            raise BridgeError(f"gaussian bridge has no class model: the {self.params.labelled!r} rows it was "
+                              f"fitted on carried no labels")
+        role = self.role_of(space, tower)
+        want = self.spaces[role].dim
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if vectors.ndim != 2 or vectors.shape[1] != want:
+            raise BridgeError(f"bridge 'gaussian': {space}/{tower} vectors must be [n, {want}], "
+                              f"got {list(vectors.shape)}")
+        g = self.arrays
+        out = []
+        for i in range(0, max(len(vectors), 1), batch):
+            z = self.latent(role, vectors[i:i + batch])
+            white = np.einsum("kij,nkj->nki", g["gmm_whiten"], z[:, None, :] - g["gmm_means"][None])
+            log_joint = (-0.5 * ((white ** 2).sum(-1) + g["gmm_logdet"] + z.shape[1] * np.log(2 * np.pi))
+                         + g["gmm_log_prior"])
+            out.append(log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True))
+        return list(self.info["classes"]), np.concatenate(out)
+
+    def classify(self, space: str, tower: str, vectors: np.ndarray) -> np.ndarray:
+        """Most probable class name for each row (works on the unlabelled modality: the transfer)."""
+        names, log_post = self.class_log_posterior(space, tower, vectors)
+        return np.asarray(names)[np.argmax(log_post, axis=1)]
+
+    def expected_arrays(self) -> tuple[str, ...]:
+        return ("encoder_a", "encoder_b", "mean_a", "mean_b")
+
+    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+        return self.latent(role, vectors.astype(np.float64))
