@@ -149,18 +149,12 @@ EPOCHS = 40
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 CHECKPOINT = Path(".bridge/checkpoints") / BRIDGE / "projector.safetensors"
 OUT = Path("artifacts/bridges") / BRIDGE
-# TextME trains a projector with the shared loop of pipeline/bridges/training.py. Until the methods
-# engineer registers it in METHODS this driver does (setdefault: a no-op once registered).
-FIT = [sys.executable, "-c", ("from pipeline.bridges.base import METHODS; "
-       "METHODS.setdefault('textme', 'pipeline.bridges.textme:TextMEBridge'); "
-       "from stages.cli import main; main()"), "fit", BRIDGE]
+FIT = command("fit", BRIDGE)  # TextME: a projector trained by the shared loop of pipeline/bridges/training.py
 
 
-def fit_params(epochs: int | None) -> dict:
-    """The three sets TextME reads, and (unless ``epochs`` is None) the bridge trained for ``epochs``."""
+def fit_params(epochs: int) -> dict:
+    """The three sets TextME reads, and the bridge trained for ``epochs``."""
     params = synthetic_lane(sets=["synth-clip-text", "synth-clip-image", "synth-anchor-text"], groups=500)
-    if epochs is None:
-        return params
     params["fit"]["bridges"][BRIDGE] = {
         "method": "textme", "dataset": "synth",
         "inputs": {"text": "syn-clip/text", "modal": "syn-clip/image", "anchor": "syn-anchor/text"},
@@ -185,9 +179,8 @@ def kill_mid_training(project: Path, rng: random.Random, epoch_seconds: float) -
 @pytest.mark.slow
 def test_fit_killed_mid_training_leaves_no_half_bridge_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    write_params(reference, fit_params(epochs=None))  # this process has no textme: extract without it
-    assert cli(reference, "extract")[0] == 0
     write_params(reference, fit_params(epochs=EPOCHS))
+    assert cli(reference, "extract")[0] == 0
     project = tmp_path / "project"
     shutil.copytree(reference, project)
     job = start(reference, FIT, **ONE_THREAD)
