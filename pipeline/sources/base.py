@@ -87,12 +87,23 @@ def parse_source_options(cls: type[SourceOptions], options: dict[str, Any], data
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, cls.model_fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(cls.model_fields))}"
+            known = _fields_at(cls, err["loc"][:-1])
+            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
             raise BridgeError(f"datasets.{dataset}.options.{key}: unknown option{hint}") from None
         if err["type"] == "missing":
             raise BridgeError(f"datasets.{dataset}.options.{key}: required option is missing") from None
         raise BridgeError(f"datasets.{dataset}.options.{key}: {err['msg']}, got {err.get('input')!r}") from None
+
+
+def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) options model at ``loc``, for "did you mean" hints."""
+    for part in loc:
+        annotation = cls.model_fields[str(part)].annotation if str(part) in cls.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        cls = annotation
+    return list(cls.model_fields)
 
 
 def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:

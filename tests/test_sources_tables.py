@@ -1,0 +1,110 @@
+"""Table sources: CSV/TSV/JSONL/Parquet, configurable columns, captions tied to media by group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import BridgeError
+from pipeline.sources.registry import load_source
+
+CAPTIONS = pd.DataFrame({
+    "img": ["a.png", "a.png", "b.png", "b.png", "c.png"],
+    "caption": ["a cat", "a small cat", "a dog", "a big dog", "a bird"],
+    "cls": ["cat", "cat", "dog", "dog", "bird"],
+})
+
+
+def write(df: pd.DataFrame, path: Path) -> Path:
+    suffix = path.suffix
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        df.to_csv(path, index=False, sep="\t")
+    elif suffix == ".jsonl":
+        df.to_json(path, orient="records", lines=True)
+    else:
+        df.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_formats_columns_groups_and_splits(tmp_path: Path, suffix: str) -> None:
+    path = write(CAPTIONS, tmp_path / f"caps{suffix}")
+    source = load_source("caps", "table", {"path": str(path), "test_fraction": 0.5,
+                                           "columns": {"image": "img", "text": "caption", "label": "cls"}},
+                         ["a photo of a {}"])
+    assert source.modalities() == ["text", "image"]
+    images, texts = source.rows("image"), source.rows("text")
+    assert list(images.ids) == ["row-0", "row-2", "row-4"]  # one row per image, its first table row's id
+    assert list(images.payload) == [f"{tmp_path.as_posix()}/{n}" for n in ("a.png", "b.png", "c.png")]
+    assert list(images.groups) == ["a.png", "b.png", "c.png"]
+    captions = texts.splits != "prompt"
+    assert list(texts.groups[captions]) == ["a.png", "a.png", "b.png", "b.png", "c.png"]
+    # an image and its captions share a split, whatever the split is
+    split_of = dict(zip(images.groups, images.splits))
+    assert all(split_of[g] == s for g, s in zip(texts.groups[captions], texts.splits[captions]))
+    assert sorted(texts.payload[~captions]) == ["a photo of a bird", "a photo of a cat", "a photo of a dog"]
+    assert list(texts.labels[~captions]) == ["bird", "cat", "dog"]
+
+
+def test_jsonl_lists_of_captions_multilabels_and_explicit_columns(tmp_path: Path) -> None:
+    rows = [{"key": "x1", "clip": "/abs/dog.wav", "texts": ["a dog", "barking"], "tags": ["dog", "loud"],
+             "part": "train"},
+            {"key": "x2", "clip": "cat.wav", "texts": ["a cat"], "tags": ["cat"], "part": "test"}]
+    path = tmp_path / "sounds.jsonl"
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True)
+    source = load_source("s", "table", {"path": str(path), "columns": {
+        "id": "key", "audio": "clip", "text": "texts", "label": "tags", "split": "part"}}, [])
+    texts, audio = source.rows("text"), source.rows("audio")
+    assert list(texts.ids) == ["x1#0", "x1#1", "x2#0"] and list(texts.payload) == ["a dog", "barking", "a cat"]
+    assert list(texts.labels) == ["dog|loud", "dog|loud", "cat"] and list(texts.splits) == ["train", "train", "test"]
+    assert list(audio.payload) == ["/abs/dog.wav", f"{tmp_path.as_posix()}/cat.wav"]
+    assert list(audio.groups) == ["/abs/dog.wav", "cat.wav"] == list(texts.groups[[0, 2]])
+
+
+def test_splits_are_seeded_and_per_group(tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": [f"caption {i}" for i in range(200)], "group": np.repeat(np.arange(50), 4)})
+    path = write(df, tmp_path / "t.csv")
+    a = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text")
+    b = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text")
+    assert (a.splits == b.splits).all() and (a.splits == "test").sum() == 15 * 4
+    assert all(len(set(a.splits[a.groups == g])) == 1 for g in np.unique(a.groups))
+
+
+def test_empty_text_cell_stays_a_row(tmp_path: Path) -> None:
+    """Extraction's on_error policy, not the source, decides what happens to an empty caption."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,text\na,hello\nb,\nc,bye\n")
+    texts = load_source("t", "table", {"path": str(path)}, []).rows("text")
+    assert list(texts.ids) == ["a", "b", "c"] and list(texts.payload) == ["hello", "", "bye"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"columns": {"text": "captions"}}, "no column 'captions' (datasets.t.options.columns.text); columns: id, text"),
+    ({"columns": {"txt": "text"}}, "datasets.t.options.columns.txt: unknown option (did you mean 'text'?)"),
+    ({"pth": "x"}, "datasets.t.options.pth: unknown option (did you mean 'path'?)"),
+    ({"format": "xlsx"}, "datasets.t.options.format: Input should be 'csv', 'tsv', 'jsonl' or 'parquet'"),
+])
+def test_config_errors_name_the_key(tmp_path: Path, options: dict, message: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("id,text\na,hello\n")
+    with pytest.raises(BridgeError, match=None) as info:
+        load_source("t", "table", {"path": str(path), **options}, [])
+    assert message in str(info.value)
+
+
+def test_missing_and_unreadable_tables(tmp_path: Path) -> None:
+    with pytest.raises(BridgeError, match="nope.csv: table file not found"):
+        load_source("t", "table", {"path": str(tmp_path / "nope.csv")}, [])
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(BridgeError, match=r"bad.parquet: cannot read as parquet"):
+        load_source("t", "table", {"path": str(tmp_path / "bad.parquet")}, [])
+    (tmp_path / "t.csv").write_text("id,text\na,x\na,y\n")
+    with pytest.raises(BridgeError, match="column 'id' has duplicate ids"):
+        load_source("t", "table", {"path": str(tmp_path / "t.csv")}, [])
+    with pytest.raises(BridgeError, match=r"unknown source 'tabel' \(did you mean 'table'\?\)"):
+        load_source("t", "tabel", {}, [])
