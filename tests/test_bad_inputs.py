@@ -3,9 +3,7 @@ everything already written in ``artifacts/`` byte-for-byte as it was.
 
 One table across the three stages and what they read: params and CLI flags, sources, encoders, shards
 and manifests, bridges, and a concurrent writer. ``tests/test_cli_errors.py`` covers mistakes inside
-params.yaml's sections; ``tests/test_integrity.py`` covers damaged shards and their repair. Rows marked
-``xfail(strict=True)`` are gaps found by this catalogue in code other people own: the reason says what
-to change, and the strict mark makes the row fail once it is fixed, so the mark gets removed.
+params.yaml's sections; ``tests/test_integrity.py`` covers damaged shards and their repair.
 """
 
 from __future__ import annotations
@@ -174,16 +172,13 @@ CASES: list[Any] = [
      S(f"{LINEAR}/bridge.json: not valid JSON (Expecting value at line 1)")),
     ("bridge.json dims disagree with the sets",
      json_file(LINEAR / "bridge.json", lambda b: b["spaces"]["source"].update(dim=7)), ["eval", "clip-zeroshot-linear"],
-     S("bridge 'linear': syn-clip/image vectors must be [n, 7], got [") + r"\d+, 48\]"),
-    pytest.param("bridge.json names an unknown method", json_file(LINEAR / "bridge.json", lambda b: b.update(method="x")),
-                 ["eval", "clip-zeroshot-linear"], S(f"{LINEAR}/bridge.json: unknown bridge method 'x'") + ".*",
-                 marks=pytest.mark.xfail(strict=True, reason="Bridge.load (pipeline/bridges/base.py) should prefix "
-                                                             "method_class's error with the bridge.json path")),
-    pytest.param("bridge.json params of the wrong type",
-                 json_file(LINEAR / "bridge.json", lambda b: b["params"].update(alpha="much")),
-                 ["eval", "clip-zeroshot-linear"], S(f"{LINEAR}/bridge.json: invalid bridge description") + r"[^\n]*",
-                 marks=pytest.mark.xfail(strict=True, reason="Bridge.load prints pydantic's multi-line error; it "
-                                                             "should keep the first line (config._describe does)")),
+     S(f"bridge 'linear' ({LINEAR}): syn-clip/image vectors must be [n, 7], got [") + r"\d+, 48\]"),
+    ("bridge.json names an unknown method", json_file(LINEAR / "bridge.json", lambda b: b.update(method="x")),
+     ["eval", "clip-zeroshot-linear"], S(f"{LINEAR}/bridge.json: unknown bridge method 'x'") + ".*"),
+    ("bridge.json params of the wrong type", json_file(LINEAR / "bridge.json", lambda b: b["params"].update(alpha="much")),
+     ["eval", "clip-zeroshot-linear"],
+     S(f"{LINEAR}/bridge.json: invalid bridge description (params.alpha: Input should be a valid number, "
+       "unable to parse string as a number, got 'much')")),
 ]
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors.numpy import load_file, save_file
 
 from pipeline.errors import BridgeError
@@ -129,6 +129,7 @@ class Bridge(ABC):
         self.curve: list[float] = []
         self.fitted_on: dict[str, str] = {}
         self.info: dict[str, Any] = {}
+        self.path: Path | None = None  # where it was loaded from, to name it in errors
 
     # -- the math ----------------------------------------------------------
     @abstractmethod
@@ -167,7 +168,8 @@ class Bridge(ABC):
         vectors = np.asarray(vectors, dtype=np.float32)
         want = self.spaces[role].dim
         if vectors.ndim != 2 or vectors.shape[1] != want:
-            raise BridgeError(f"bridge {self.method!r}: {space}/{tower} vectors must be [n, {want}], "
+            name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)
+            raise BridgeError(f"bridge {name}: {space}/{tower} vectors must be [n, {want}], "
                               f"got {list(vectors.shape)}")
         return np.asarray(self._transform(role, vectors), dtype=np.float32)
 
@@ -233,13 +235,22 @@ class Bridge(ABC):
             raise BridgeError(f"{weights}: missing weights file")
         if _sha256(weights) != meta.get("weights_sha256"):
             raise BridgeError(f"{weights}: checksum does not match {config_file} (corrupt or replaced)")
-        method_cls = method_class(meta.get("method", ""))
+        try:
+            method_cls = method_class(meta.get("method", ""))
+        except BridgeError as e:
+            raise BridgeError(f"{config_file}: {e}") from None
         try:
             params = method_cls.Params(**meta.get("params", {}))
             spaces = {r: Space(**s) for r, s in meta["spaces"].items()}
-        except Exception as e:  # noqa: BLE001 - any schema problem is a bad file
-            raise BridgeError(f"{config_file}: invalid bridge description ({e})") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in ("params", *first["loc"]))
+            raise BridgeError(f"{config_file}: invalid bridge description ({where}: {first['msg']}, "
+                              f"got {first.get('input')!r})") from None
+        except (KeyError, TypeError, AttributeError) as e:
+            raise BridgeError(f"{config_file}: invalid bridge description ({type(e).__name__}: {e})") from None
         bridge = method_cls(params, spaces)
+        bridge.path = path
         bridge.curve = list(meta.get("curve", []))
         bridge.fitted_on = dict(meta.get("fitted_on", {}))
         bridge.info = dict(meta.get("info", {}))
