@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -83,7 +83,7 @@ class Vectors:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, index: np.ndarray) -> "Vectors":
+    def take(self, index: np.ndarray) -> Vectors:
         return Vectors(self.space, self.ids[index], self.labels[index], self.groups[index],
                        self.splits[index], self.vectors[index], self.fingerprint)
 
@@ -220,7 +220,7 @@ class Bridge(ABC):
             shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Bridge":
+    def load(cls, path: str | Path) -> Bridge:
         """Load any saved bridge; checks the weights against ``bridge.json``."""
         path = Path(path)
         config_file = path / CONFIG_FILE
