@@ -65,8 +65,9 @@ def test_digits_packaged_images_and_templates(loader: str, shape: tuple[int, int
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     assert texts.payload[0] == f"a photo of the digit {names[first]}" and texts.groups[0] == images.ids[0]
     assert set(texts.payload[texts.splits == "prompt"]) <= {f"the number {n}" for n in names}
-    again = load_source("d", "digits", {"loader": loader, "limit": 50}, []).rows("image")
-    assert (again.ids == images.ids).all() and source.modalities() == ["image", "text"]
+    prompts_only = load_source("d", "digits", {"loader": loader, "limit": 50}, ["a {}"])
+    assert (prompts_only.rows("image").ids == images.ids).all() and source.modalities() == ["image", "text"]
+    assert (prompts_only.rows("text").splits == "prompt").all()
 
 
 def test_image_preprocess_resizes_crops_and_flags_bad_items(tmp_path: Path) -> None:

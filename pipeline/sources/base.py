@@ -185,13 +185,13 @@ class ItemSource(Source):
         if modality != "text" or modality not in self.modalities():
             raise BridgeError(f"dataset {self.name!r} has no {modality!r} rows; it has {self.modalities()}")
         items, k = self._items, len(self._captions)
-        names = display_names(items.labels, self._class_names)
-        captions = Rows("text",
-                        np.char.add(np.repeat(items.ids, k), np.tile([f"#caption{i}" for i in range(k)],
-                                                                     len(items))).astype(str),
-                        np.stack([fill_template(t, names) for t in self._captions], axis=1).reshape(-1)
-                        if k else np.array([], object),
-                        np.repeat(items.labels, k), np.repeat(items.splits, k), np.repeat(items.groups, k))
-        if not self._prompts:
-            return captions
-        return concat_rows([captions, prompt_rows(items.labels, self._prompts, self._class_names)])
+        parts = []
+        if k:
+            names = display_names(items.labels, self._class_names)
+            suffixes = np.tile(np.asarray([f"#caption{i}" for i in range(k)], dtype=str), len(items))
+            parts.append(Rows("text", np.char.add(np.repeat(items.ids, k), suffixes).astype(str),
+                              np.stack([fill_template(t, names) for t in self._captions], axis=1).reshape(-1),
+                              np.repeat(items.labels, k), np.repeat(items.splits, k), np.repeat(items.groups, k)))
+        if self._prompts:
+            parts.append(prompt_rows(items.labels, self._prompts, self._class_names))
+        return concat_rows(parts)
