@@ -219,4 +219,5 @@ def clap_model(models_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def onnx_model(models_dir: Path) -> Path:
+    pytest.importorskip("onnx", reason="exporting the tiny model to ONNX needs the onnx package (pip install onnx)")
     return build_onnx(models_dir / "onnx")
