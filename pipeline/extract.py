@@ -77,8 +77,10 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
     """Embed ``rows``: (kept row positions, float32 vectors in row order, skipped items).
 
-    Texts are batched by length (longest first, as sentence-transformers
-    does) so padding is minimal, and vectors are put back in row order.
+    Batches hold ``tower.batch_size`` rows when the encoder sets one, else
+    ``batch_size``. Texts are batched by length (longest first, as
+    sentence-transformers does) so padding is minimal, and vectors are put
+    back in row order.
     Preprocessing runs ``workers`` batches ahead in other processes for
     towers that decode files (``tower.parallel``). A bad item (missing or
     corrupt file, empty text, NaN/inf vector) stops the run naming it when
@@ -87,7 +89,8 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     payload = rows.payload if isinstance(rows.payload, np.ndarray) else np.array(rows.payload, dtype=object)
     lengths = tower.lengths(payload)
     order = np.arange(len(rows)) if lengths is None else np.argsort(-lengths, kind="stable")
-    batches = [order[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    size = tower.batch_size or batch_size
+    batches = [order[i:i + size] for i in range(0, len(rows), size)]
     vectors = np.zeros((len(rows), tower.dim), dtype=np.float32)
     reasons = np.full(len(rows), "", dtype=object)
     done = 0

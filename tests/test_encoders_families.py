@@ -237,16 +237,16 @@ def test_python_escape_hatch(tmp_path: Path, captions_table: Path, monkeypatch, 
     (tmp_path / "user_encoders.py").write_text(USER_ENCODER)
     write_params(tmp_path / "params.yaml",
                  {"caps": {"source": "table", "options": {"path": "captions.csv", "columns": {"text": "caption"}}}},
-                 {"mine": {"model": "python:user_encoders:Histograms", "options": {"scale": 2.0}}},
+                 {"mine": {"model": "python:user_encoders:Histograms", "options": {"scale": 2.0, "batch_size": 1}}},
                  {"c-text": {"dataset": "caps", "encoder": "mine", "tower": "text"},
                   "c-image": {"dataset": "caps", "encoder": "mine", "tower": "image"}},
-                 normalize=False, dtype="float32", batch_size=1)
+                 normalize=False, dtype="float32", batch_size=64)  # the encoder's batch_size (1) wins
     code, err = run_bridge(["extract"], tmp_path, monkeypatch, capsys)
     assert code == 0, err
     _, text = extracted(tmp_path, "caps/mine/text")
     images, colour = extracted(tmp_path, "caps/mine/image")
     assert text[1, ord("c") - 97] == 1 and text[1].sum() == 3  # "cat"
-    assert colour.argmax(axis=1).tolist() == [0, 1, 2]  # red, green, blue through worker decoding
+    assert colour.argmax(axis=1).tolist() == [0, 1, 2]  # red, green, blue: 3 batches of 1, decoded in workers
     assert images.manifest["encoder"]["revision"] == "v1"
 
 

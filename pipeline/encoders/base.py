@@ -38,6 +38,9 @@ class Tower(ABC):
     modality: str
     dim: int
     parallel: bool = False
+    #: the batch that suits this model (``encoders.<name>.options.batch_size``); overrides
+    #: ``extract.batch_size``, which cannot suit a 48-d synthetic tower and a CNN at once
+    batch_size: int | None = None
 
     @property
     def preprocess(self) -> Preprocess:

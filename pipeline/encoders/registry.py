@@ -62,7 +62,18 @@ def split_model(spec: str) -> tuple[str, str]:
 
 
 def load_encoder(spec: str, options: dict[str, Any] | None = None) -> Encoder:
-    """Load the encoder named by ``spec`` with family-specific ``options``."""
+    """Load the encoder named by ``spec`` with family-specific ``options``.
+
+    ``batch_size`` is an option of every family: it is taken out here and set
+    on each tower.
+    """
     family, model = split_model(spec)
-    module = importlib.import_module(FAMILIES[family].module)
-    return module.load(model, dict(options or {}))
+    options = dict(options or {})
+    batch_size = options.pop("batch_size", None)
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                   or batch_size <= 0):
+        raise BridgeError(f"encoder {spec!r}: option 'batch_size' must be a positive integer, got {batch_size!r}")
+    encoder = importlib.import_module(FAMILIES[family].module).load(model, options)
+    for tower in encoder.towers.values():
+        tower.batch_size = batch_size
+    return encoder
