@@ -22,13 +22,12 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from pipeline.encoders.base import Encoder, Tower, parse_options
 from pipeline.encoders.preprocess import ImagePreprocess
 from pipeline.encoders.resolve import files_sha256, resolve
 from pipeline.encoders.runtime import (
     TEXT_INPUTS,
+    PixelTower,
     Runtime,
     TokenizedTextTower,
     TorchOptions,
@@ -41,25 +40,6 @@ class ClipOptions(TorchOptions):
     backend: Literal["auto", "hf", "open_clip"] = "auto"
     revision: str | None = None  # hf: hub commit/tag
     pretrained: str | None = None  # open_clip: pretrained tag or checkpoint file
-
-
-class ClipImageTower(Tower):
-    """Pixels (uint8 from the workers) -> normalised on the device -> image features."""
-
-    name = modality = "image"
-    parallel = True
-
-    def __init__(self, runtime: Runtime, forward: Any, dim: int, preprocess: ImagePreprocess,
-                 mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        self._runtime, self._forward, self.dim = runtime, forward, dim
-        self._preprocess, self._mean, self._std = preprocess, mean, std
-
-    @property
-    def preprocess(self) -> ImagePreprocess:
-        return self._preprocess
-
-    def encode(self, prepared: np.ndarray) -> np.ndarray:
-        return self._runtime.run(self._forward, self._runtime.pixels(prepared, self._mean, self._std))
 
 
 def hf_image_preprocess(path: Path) -> tuple[ImagePreprocess, tuple[float, ...], tuple[float, ...]]:
@@ -113,7 +93,7 @@ class ClipEncoder(Encoder):
                                        config.text_config.max_position_embeddings,
                                        "max_length" if siglip else True,
                                        ("input_ids",) if siglip else TEXT_INPUTS),
-            "image": ClipImageTower(self._runtime, lambda pixels: model.get_image_features(pixel_values=pixels),
+            "image": PixelTower(self._runtime, lambda pixels: model.get_image_features(pixel_values=pixels),
                                     dim, preprocess, mean, std),
         }
 
@@ -135,7 +115,7 @@ class ClipEncoder(Encoder):
         resample = {"bilinear": 2, "bicubic": 3}.get(cfg.get("interpolation", "bicubic"), 3)
         text = TokenizedTextTower(self._runtime, open_clip.get_tokenizer(spec), model.encode_text, 0, None)
         text.dim = int(text.encode(["a"]).shape[1])  # open_clip has no uniform attribute for the embed dim
-        image = ClipImageTower(self._runtime, model.encode_image, text.dim,
+        image = PixelTower(self._runtime, model.encode_image, text.dim,
                                ImagePreprocess(shortest_edge=size, crop=(size, size), resample=resample),
                                tuple(cfg["mean"]), tuple(cfg["std"]))
         return {"text": text, "image": image}

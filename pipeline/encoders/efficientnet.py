@@ -23,12 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pipeline.encoders.base import Encoder, Tower, parse_options
+from pipeline.encoders.base import Encoder, parse_options
 from pipeline.encoders.preprocess import ImagePreprocess
 from pipeline.encoders.resolve import PACKAGED, resolve
-from pipeline.encoders.runtime import Runtime, TorchOptions
+from pipeline.encoders.runtime import PixelTower, Runtime, TorchOptions
 from pipeline.errors import BridgeError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,30 +36,6 @@ VARIANTS = tuple(f"efficientnet-lite{i}" for i in range(5))
 
 class EfficientNetOptions(TorchOptions):
     weights: str | None = None  # a local state-dict .pth (default: the packaged copy of the variant)
-
-
-class EfficientNetImageTower(Tower):
-    name = modality = "image"
-    parallel = True
-
-    def __init__(self, model: Any, runtime: Runtime, size: int) -> None:
-        self._model, self._runtime = model, runtime
-        self.dim = int(model._bn1.num_features)
-        self._preprocess = ImagePreprocess(shortest_edge=size, crop=(size, size), resample=3)
-
-    @property
-    def preprocess(self) -> ImagePreprocess:
-        return self._preprocess
-
-    def features(self, pixels: Any) -> Any:
-        """Pooled final-conv features of normalised pixels ``[n, 3, h, w]``."""
-        return self._model.extract_features(pixels).mean(dim=(2, 3))
-
-    def encode(self, prepared: np.ndarray) -> np.ndarray:
-        import torch
-
-        pixels = self._runtime.pixels(prepared, IMAGENET_MEAN, IMAGENET_STD)
-        return self._runtime.run(self.features, pixels.contiguous(memory_format=torch.channels_last))
 
 
 class EfficientNetEncoder(Encoder):
@@ -83,9 +57,12 @@ class EfficientNetEncoder(Encoder):
         model = EfficientNet.from_name(variant)
         model.load_state_dict(torch.load(resolved.path, map_location="cpu", weights_only=True))
         self._identity = {"model": f"efficientnet:{variant}", **resolved.identity}
-        model = runtime.prepare(model).to(memory_format=torch.channels_last)  # NHWC convs: ~1.2x on CPU
-        self.towers = {"image": EfficientNetImageTower(model, runtime,
-                                                        EfficientNet.get_image_size(variant))}
+        model = runtime.prepare(model).to(memory_format=torch.channels_last)
+        size = EfficientNet.get_image_size(variant)
+        self.towers = {"image": PixelTower(
+            runtime, lambda pixels: model.extract_features(pixels).mean(dim=(2, 3)), int(model._bn1.num_features),
+            ImagePreprocess(shortest_edge=size, crop=(size, size), resample=3), IMAGENET_MEAN, IMAGENET_STD,
+            channels_last=True)}
 
     def identity(self) -> dict[str, Any]:
         return self._identity
