@@ -41,7 +41,7 @@ class CycleParams(TrainParams):
     hidden: int = Field(0, ge=0, description="head hidden width; 0 means max(in dim, out dim)")
     activation: Activation = "relu"
     chained: bool = Field(True, description="a hop's input is the previous hop's output (else the true x)")
-    cycle_weight: float = Field(1.0, ge=0, description="weight of the cycle-consistency term")
+    cycle_weight: float = Field(0.3, ge=0, description="weight of the cycle-consistency term")
 
 
 class CycleBridge(TorchBridge):

@@ -36,7 +36,7 @@ class EmergentParams(TrainParams):
     hidden: int = Field(0, ge=0, description="head hidden width; 0 means 2 x input dim")
     activation: Activation = "gelu"
     tau: float = Field(0.07, gt=0)
-    proxy_weight: float = Field(1.0, ge=0, description="lambda; 0 is the anchor-only ablation")
+    proxy_weight: float = Field(0.3, ge=0, description="lambda (unpublished; 0.3 keeps the anchor within 1 point on the synthetic world); 0 is the anchor-only ablation")
     orthogonal: bool = Field(True, description="project the proxy term orthogonally to n(z_a)")
     proxy: Literal["diffusion", "regressor"] = "diffusion"
     proxy_epochs: int = Field(200, ge=0, description="epochs of the proxy synthesiser")
@@ -103,21 +103,29 @@ class EmergentBridge(TorchBridge):
 
     # -- the proxy synthesiser -------------------------------------------
     def fit_proxy(self, za: np.ndarray, zb: np.ndarray) -> None:
-        """Train G on (a, b) pairs: a DDPM on standardised b conditioned on a, or a cosine regressor."""
+        """Train G on (a, b) pairs: a DDPM on standardised b given standardised a, or a cosine regressor.
+
+        Both the diffused vectors and the condition are z-scored per dimension:
+        unit vectors in d dims have coordinates of size ~1/sqrt(d), which would
+        leave the condition drowned by unit-variance noise inputs.
+        """
         proxy_params = self.params.model_copy(update={"epochs": self.params.proxy_epochs,
                                                        "lr": self.params.proxy_lr})
-        cond = self.tensor(za)
         if self.params.proxy == "diffusion":
-            mean, std = zb.mean(0), zb.std(0) + 1e-6
-            self.arrays.update(proxy_mean=mean.astype(np.float32), proxy_std=std.astype(np.float32))
+            for name, z in (("proxy", zb), ("cond", za)):
+                self.arrays[f"{name}_mean"] = z.mean(0).astype(np.float32)
+                self.arrays[f"{name}_std"] = (z.std(0) + 1e-6).astype(np.float32)
             net = self.nets["denoiser"]
-            data = {"x0": self.tensor((zb - mean) / std), "cond": cond}
+            data = {"x0": self.tensor(self.standardize("proxy", zb)), "cond": self.tensor(self.standardize("cond", za))}
             self.run("proxy", net, lambda b, gen: self.ddpm.loss(net, b["x0"], b["cond"], gen), data,
                      proxy_params)
         else:
             net = self.nets["regressor"]
             self.run("proxy", net, lambda b, gen: cosine_loss(net(b["cond"]), b["zb"]),
-                     {"cond": cond, "zb": self.tensor(zb)}, proxy_params)
+                     {"cond": self.tensor(za), "zb": self.tensor(zb)}, proxy_params)
+
+    def standardize(self, name: str, z: np.ndarray) -> np.ndarray:
+        return (z - self.arrays[f"{name}_mean"]) / self.arrays[f"{name}_std"]
 
     @torch.no_grad()
     def synthesize(self, anchor_vectors: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -127,7 +135,7 @@ class EmergentBridge(TorchBridge):
         za = normalize(anchor_vectors.astype(np.float32))
         if self.params.proxy == "regressor":
             return self.apply(self.nets["regressor"], za)
-        cond = self.tensor(za)
+        cond = self.tensor(self.standardize("cond", za))
         gen = torch.Generator(device=self.device).manual_seed(self.params.seed + 1 if seed is None else seed)
         self.nets.eval()
         x = self.ddpm.sample(self.nets["denoiser"], cond, cond.shape[1], gen).cpu().numpy()
