@@ -33,7 +33,8 @@ def world_sets(seed: int, weak: float) -> tuple[dict[str, Vectors], Vectors]:
     return sets, encode(world, encoders["text"], "text", "enc_text", prompts=True)
 
 
-def audio_zeroshot(bridge: CentroBindBridge | FABindBridge, sets: dict[str, Vectors], prompts: Vectors) -> float:
+def audio_zeroshot(bridge: CentroBindBridge | FABindBridge, sets: dict[str, Vectors],
+                   prompts: Vectors) -> float:
     audio = split(sets["audio"], "test")
     return zeroshot_top1(bridge.transform("enc_audio", "audio", audio.vectors), audio.labels,
                          bridge.transform("enc_text", "text", prompts.vectors), prompts.labels)
@@ -87,6 +88,7 @@ def test_centrobind_trains_with_missing_modalities() -> None:
         bridge = CentroBindBridge(CentroBindParams(**BUDGET), {m: v.space for m, v in sets.items()})
         bridge.fit_inputs(inputs)
         scores.append(audio_zeroshot(bridge, sets, prompts))
-    print(f"\ncentrobind audio zero-shot: complete {scores[0]:.1f}, 1/3 audio + 1/3 text missing {scores[1]:.1f}")
+    print(f"\ncentrobind audio zero-shot: complete {scores[0]:.1f}, "
+          f"1/3 audio + 1/3 text missing {scores[1]:.1f}")
     assert bridge.info["present"]["audio"] < bridge.info["tuples"]
     assert scores[1] > scores[0] - 8.0 and scores[1] > 40.0

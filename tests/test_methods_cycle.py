@@ -44,8 +44,8 @@ def run_cycle(seed: int) -> dict[str, float]:
     test = {m: split(v, "test") for m, v in sets.items()}
     out = {}
     for name, weight in (("cycle", 0.3), ("no_cycle", 0.0)):
-        bridge = CycleBridge(CycleParams(lr=1e-3, epochs=30, batch_size=128, target="text", cycle_weight=weight),
-                             {m: v.space for m, v in sets.items()})
+        params = CycleParams(lr=1e-3, epochs=30, batch_size=128, target="text", cycle_weight=weight)
+        bridge = CycleBridge(params, {m: v.space for m, v in sets.items()})
         bridge.fit_inputs(train)
         audio = bridge.transform("enc_audio", "audio", test["audio"].vectors)
         out[f"audio_zeroshot_{name}"] = zeroshot_top1(audio, test["audio"].labels,
@@ -93,7 +93,7 @@ def test_paired_baselines_recover_an_alignment_naive_pca_cannot() -> None:
                                ("pca_naive", {})):
             cls = method_class(method)
             roles = ("modal", "anchor") if method == "pca_naive" else ("source", "target")
-            inputs = dict(zip(roles, train.values()))
+            inputs = dict(zip(roles, train.values(), strict=True))
             bridge = cls(cls.Params(**params), {r: v.space for r, v in inputs.items()})
             bridge.fit_inputs(inputs)
             r1 = recall_at_1(bridge.transform("clip", "image", ti.vectors), ti.groups,

@@ -39,7 +39,8 @@ VARIANTS = {"lambda0": {"proxy_weight": 0.0}, "orthogonal": {}, "full": {"orthog
 
 
 def both_ways(x: Vectors, x_vecs: np.ndarray, y: Vectors, y_vecs: np.ndarray) -> float:
-    return 0.5 * (recall_at_1(x_vecs, x.groups, y_vecs, y.groups) + recall_at_1(y_vecs, y.groups, x_vecs, x.groups))
+    return 0.5 * (recall_at_1(x_vecs, x.groups, y_vecs, y.groups)
+                  + recall_at_1(y_vecs, y.groups, x_vecs, x.groups))
 
 
 def run_seed(seed: int, proxy: str) -> dict[str, float]:

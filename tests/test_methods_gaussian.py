@@ -37,7 +37,8 @@ def linear_world(seed: int, noise: float = 0.0) -> tuple[dict[str, Vectors], dic
     labels = np.char.add("class-", y.astype(str))
     splits = np.where(np.arange(n) < N_TRAIN, "train", "test")
     sets = {"a": Vectors(Space("enc_a", "a", DIM_A), np.char.add("a", groups), labels, groups, splits, x_a),
-            "b": Vectors(Space("enc_b", "b", DIM_B), np.char.add("b", groups), np.full(n, ""), groups, splits, x_b)}
+            "b": Vectors(Space("enc_b", "b", DIM_B), np.char.add("b", groups), np.full(n, ""), groups, splits,
+                         x_b)}
     train = {k: v.take(np.arange(N_TRAIN)) for k, v in sets.items()}
     test = {k: v.take(np.arange(N_TRAIN, n)) for k, v in sets.items()}
     test["b"].labels = test["a"].labels  # held-out truth, never shown to the bridge
@@ -50,12 +51,14 @@ def contrastive_transfer(train: dict[str, Vectors], test: dict[str, Vectors]) ->
     bridge.fit_inputs(train)
     qda = QuadraticDiscriminantAnalysis(reg_param=1e-3)
     qda.fit(bridge.transform("enc_a", "a", train["a"].vectors), train["a"].labels)
-    return 100 * float(np.mean(qda.predict(bridge.transform("enc_b", "b", test["b"].vectors)) == test["b"].labels))
+    predicted = qda.predict(bridge.transform("enc_b", "b", test["b"].vectors))
+    return 100 * float(np.mean(predicted == test["b"].labels))
 
 
 def run_seed(seed: int, noise: float) -> dict[str, float]:
     train, test = linear_world(seed, noise)
-    bridge = GaussianBridge(GaussianParams(rank=LATENT if noise else 0), {k: v.space for k, v in train.items()})
+    params = GaussianParams(rank=LATENT if noise else 0)  # noisy data is full rank: truncate to the latent
+    bridge = GaussianBridge(params, {k: v.space for k, v in train.items()})
     bridge.fit_inputs(train)
     z_a = bridge.transform("enc_a", "a", test["a"].vectors)
     z_b = bridge.transform("enc_b", "b", test["b"].vectors)

@@ -30,7 +30,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "paired_mlp": (FAST, {"modal": "clip_image", "anchor": "llm_text"}),
     "centrobind": ({**FAST, "dim": 32, "stop_gradient": True, "weights": {"audio": 2.0}},
                    {"text": "llm_text", "image": "clip_image", "audio": "aud_audio"}),
-    "fabind": ({**FAST, "anchor": "image"}, {"text": "llm_text", "image": "clip_image", "audio": "aud_audio"}),
+    "fabind": ({**FAST, "anchor": "image"},
+               {"text": "llm_text", "image": "clip_image", "audio": "aud_audio"}),
     "emergent": ({**FAST, "proxy_epochs": 2, "diffusion_steps": 5},
                  {"anchor": "clip_text", "bound": "clip_image", "new": "aud_audio"}),
     "gaussian": ({"rank": 8, "center": True}, {"a": "clip_image", "b": "aud_audio"}),
@@ -44,7 +45,8 @@ def data() -> dict[str, Vectors]:
     clip = encoder(world, kind="bimodal", towers=("text", "image"), dim=48, seed=1)
     llm = encoder(world, kind="anchor", towers=("text",), dim=64, seed=2)
     aud = encoder(world, kind="bimodal", towers=("audio",), dim=40, seed=5)
-    sets = {"clip_text": encode(world, clip, "text", "clip"), "clip_image": encode(world, clip, "image", "clip"),
+    sets = {"clip_text": encode(world, clip, "text", "clip"),
+            "clip_image": encode(world, clip, "image", "clip"),
             "llm_text": encode(world, llm, "text", "llm"), "aud_audio": encode(world, aud, "audio", "aud")}
     return {k: split(v, "train") for k, v in sets.items()}
 
@@ -75,7 +77,8 @@ def test_save_load_identical_and_wrong_dim_refused(method: str, data: dict[str, 
         assert before.dtype == np.float32 and np.all(np.isfinite(before))
         np.testing.assert_array_equal(before, after)
         wrong = np.zeros((3, space.dim + 1), dtype=np.float32)
-        with pytest.raises(BridgeError, match=rf"{space.encoder}/{space.tower} vectors must be \[n, {space.dim}\]"):
+        expected = rf"{space.encoder}/{space.tower} vectors must be \[n, {space.dim}\]"
+        with pytest.raises(BridgeError, match=expected):
             loaded.transform(space.encoder, space.tower, wrong)
     meta = json.loads((tmp_path / method / "bridge.json").read_text())
     assert meta["method"] == method

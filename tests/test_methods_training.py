@@ -79,7 +79,8 @@ def test_perpendicular_proxy_gradient_is_orthogonal_to_the_anchor() -> None:
 def vectors(groups: list[str], ids: list[str] | None = None, dim: int = 2) -> Vectors:
     n = len(groups)
     return Vectors(Space("e", "t", dim), np.asarray(ids or [f"r{i}" for i in range(n)]), np.full(n, ""),
-                   np.asarray(groups), np.full(n, "train"), np.arange(n * dim, dtype=np.float32).reshape(n, dim))
+                   np.asarray(groups), np.full(n, "train"),
+                   np.arange(n * dim, dtype=np.float32).reshape(n, dim))
 
 
 def test_group_tuples_cycles_short_roles_and_marks_missing() -> None:

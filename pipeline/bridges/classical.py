@@ -144,7 +144,8 @@ class CCABridge(ArrayBridge):
         scale = corr[:k] if self.params.scale_by_correlation else np.ones(k)
         self.arrays = {"mean_source": mx, "mean_target": my, "weight_source": wx @ u[:, :k] * scale,
                        "weight_target": wy @ vt[:k].T * scale, "correlations": corr[:k]}
-        self.info.update(target=f"cca{k}", pairs=len(x), top_correlations=[round(float(c), 4) for c in corr[:5]])
+        self.info.update(target=f"cca{k}", pairs=len(x),
+                         top_correlations=[round(float(c), 4) for c in corr[:5]])
 
     def _inv_sqrt(self, cov: np.ndarray) -> np.ndarray:
         cov = cov + self.params.reg * np.trace(cov) / len(cov) * np.eye(len(cov))

@@ -47,7 +47,7 @@ def group_tuples(inputs: dict[str, Vectors]) -> dict[str, np.ndarray]:
     bounds = np.cumsum([0] + [len(inputs[r]) for r in roles])
     n_groups = len(all_groups)
     per_role = []
-    for i, role in enumerate(roles):
+    for i in range(len(roles)):
         gid = inverse[bounds[i]:bounds[i + 1]]
         order = np.argsort(gid, kind="stable")
         counts = np.bincount(gid, minlength=n_groups)
@@ -58,7 +58,7 @@ def group_tuples(inputs: dict[str, Vectors]) -> dict[str, np.ndarray]:
     tuple_rank = np.arange(len(tuple_group)) - np.repeat(np.cumsum(tuples_per_group) - tuples_per_group,
                                                          tuples_per_group)
     out = {}
-    for role, (order, counts, starts) in zip(roles, per_role):
+    for role, (order, counts, starts) in zip(roles, per_role, strict=True):
         c = counts[tuple_group]
         pos = starts[tuple_group] + tuple_rank % np.maximum(c, 1)
         out[role] = np.where(c > 0, order[np.minimum(pos, len(order) - 1)] if len(order) else -1, -1)

@@ -18,7 +18,8 @@ Schedule = Literal["cosine", "linear"]
 
 
 def beta_schedule(kind: Schedule, steps: int) -> torch.Tensor:
-    """Noise variances ``beta_t``, float64: Nichol & Dhariwal's cosine or Ho et al.'s linear (scaled to ``steps``)."""
+    """Noise variances ``beta_t`` (float64): Nichol & Dhariwal's cosine, or Ho et al.'s linear
+    rescaled so that ``steps`` steps cover the same noise range as their 1,000."""
     if kind == "linear":
         scale = 1000.0 / steps
         return torch.linspace(scale * 1e-4, scale * 0.02, steps, dtype=torch.float64)

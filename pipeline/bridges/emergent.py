@@ -36,7 +36,8 @@ class EmergentParams(TrainParams):
     hidden: int = Field(0, ge=0, description="head hidden width; 0 means 2 x input dim")
     activation: Activation = "gelu"
     tau: float = Field(0.07, gt=0)
-    proxy_weight: float = Field(0.3, ge=0, description="lambda (unpublished; 0.3 keeps the anchor within 1 point on the synthetic world); 0 is the anchor-only ablation")
+    proxy_weight: float = Field(0.3, ge=0, description="lambda; unpublished, 0.3 keeps the anchor within "
+                                "1 point on the synthetic world; 0 is the anchor-only ablation")
     orthogonal: bool = Field(True, description="project the proxy term orthogonally to n(z_a)")
     proxy: Literal["diffusion", "regressor"] = "diffusion"
     proxy_epochs: int = Field(200, ge=0, description="epochs of the proxy synthesiser")
@@ -116,7 +117,8 @@ class EmergentBridge(TorchBridge):
                 self.arrays[f"{name}_mean"] = z.mean(0).astype(np.float32)
                 self.arrays[f"{name}_std"] = (z.std(0) + 1e-6).astype(np.float32)
             net = self.nets["denoiser"]
-            data = {"x0": self.tensor(self.standardize("proxy", zb)), "cond": self.tensor(self.standardize("cond", za))}
+            data = {"x0": self.tensor(self.standardize("proxy", zb)),
+                    "cond": self.tensor(self.standardize("cond", za))}
             self.run("proxy", net, lambda b, gen: self.ddpm.loss(net, b["x0"], b["cond"], gen), data,
                      proxy_params)
         else:
@@ -163,7 +165,8 @@ class EmergentBridge(TorchBridge):
         if self.uses_proxy:
             ja, jb = pair_by_group(a, b)
             require_pairs(ja, "emergent (anchor, bound)", a, b)
-            self.fit_proxy(normalize(a.vectors[ja].astype(np.float32)), normalize(b.vectors[jb].astype(np.float32)))
+            self.fit_proxy(normalize(a.vectors[ja].astype(np.float32)),
+                           normalize(b.vectors[jb].astype(np.float32)))
             proxies = self.synthesize(za)
             data["proxy"] = self.tensor(proxies)
             self.info.update(proxy_pairs=len(ja),

@@ -81,8 +81,8 @@ class GaussianBridge(ArrayBridge):
         labelled = inputs[self.params.labelled]
         has_label = labelled.labels.astype(str) != ""
         if has_label.any():
-            self.fit_mixture(self.latent(self.params.labelled, labelled.vectors[has_label].astype(np.float64)),
-                             labelled.labels[has_label].astype(str))
+            z = self.latent(self.params.labelled, labelled.vectors[has_label].astype(np.float64))
+            self.fit_mixture(z, labelled.labels[has_label].astype(str))
 
     def fit_mixture(self, z: np.ndarray, labels: np.ndarray) -> None:
         """Class means, (regularised) covariances and priors; stored as whitening maps for scoring."""

@@ -77,9 +77,9 @@ def hard_negative_nce(z: torch.Tensor, target: torch.Tensor, tau: float, low: fl
     s = _logits(z, target, 1.0)
     with torch.no_grad():
         pos = s.diagonal()[:, None]
-        negatives = (s >= low * pos) & (s <= high * pos)
-        negatives.fill_diagonal_(False)
-        has_negative = negatives.any(dim=1)
+        negatives = ((s >= low * pos) & (s <= high * pos)).to(s.dtype)  # one bool->float copy, reused
+        negatives.fill_diagonal_(0.0)
+        has_negative = negatives.amax(dim=1) > 0
     logits = s * (1.0 / tau)
     m, e = _shifted_exp(logits)
     diag = logits.diagonal()
