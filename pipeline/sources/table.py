@@ -82,6 +82,9 @@ def _strings(values: pd.Series) -> np.ndarray:
 
 
 class TableSource(Source):
+    """A table read once; ids, labels, groups and splits are resolved for all rows up front so every
+    modality's rows agree on them (an image and its captions share group and split)."""
+
     def __init__(self, name: str, opts: TableOptions, class_prompts: list[str]) -> None:
         self.name, self._opts, self._prompts = name, opts, class_prompts
         self.path = Path(opts.path)
