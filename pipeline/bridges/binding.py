@@ -10,6 +10,8 @@ still shared between the other modalities.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 import torch
 from pydantic import Field
@@ -66,8 +68,9 @@ class _BindBridge(TorchBridge):
         return list(self.spaces)
 
     @property
+    @abstractmethod
     def out_dim(self) -> int:
-        raise NotImplementedError
+        """Dim of the shared space the heads map into."""
 
     def build(self) -> nn.ModuleDict:
         p = self.params
@@ -98,8 +101,9 @@ class _BindBridge(TorchBridge):
     def usable(self, index: dict[str, np.ndarray]) -> np.ndarray:
         return np.sum([rows >= 0 for rows in index.values()], axis=0) >= self.min_present
 
+    @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        raise NotImplementedError
+        """The method's loss on one batch of masked tuples."""
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
         data = self.tuples(inputs)

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 
 def _logits(q: torch.Tensor, k: torch.Tensor, tau: float) -> torch.Tensor:
-    return (q.float() @ k.float().T) * (1.0 / tau)
+    """``q k^T / tau`` in float32 even inside a mixed-precision (autocast) region."""
+    with torch.autocast(q.device.type, enabled=False):
+        return (q.float() @ k.float().T) * (1.0 / tau)
 
 
 def _shifted_exp(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import Field
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -165,8 +167,6 @@ def _save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], fingerprint: 
 
 def _restore_checkpoint(path: Path, fingerprint: str, module: nn.Module, opt: torch.optim.Optimizer,
                         gen: torch.Generator) -> tuple[int, list[float]] | None:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         if (f.metadata() or {}).get("fingerprint") != fingerprint:
             log.warning("%s: checkpoint is for a different fit; starting over", path)
@@ -304,9 +304,9 @@ class TorchBridge(Bridge):
             self.nets = self.build().to(self.device)
         self.nets.eval()
 
+    @abstractmethod
     def build(self) -> nn.ModuleDict:
         """The method's networks, keyed by name."""
-        raise NotImplementedError
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
         return to_tensor(x, self.device)
