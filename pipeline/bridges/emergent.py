@@ -130,17 +130,23 @@ class EmergentBridge(TorchBridge):
         return (z - self.arrays[f"{name}_mean"]) / self.arrays[f"{name}_std"]
 
     @torch.no_grad()
-    def synthesize(self, anchor_vectors: np.ndarray, seed: int | None = None) -> np.ndarray:
-        """Proxies ``p = G(z_a)`` of the bound modality for anchor embeddings (unit rows)."""
+    def synthesize(self, anchor_vectors: np.ndarray, seed: int | None = None, batch: int = 65536) -> np.ndarray:
+        """Proxies ``p = G(z_a)`` of the bound modality for anchor embeddings (unit rows).
+
+        Sampled in batches of ``batch`` rows (memory bounded by the batch), from
+        one generator seeded by ``seed`` (default: the params' seed + 1).
+        """
         if not self.uses_proxy:
             raise BridgeError("emergent: this bridge has no proxy synthesiser (proxy_weight = 0)")
         za = normalize(anchor_vectors.astype(np.float32))
         if self.params.proxy == "regressor":
             return self.apply(self.nets["regressor"], za)
-        cond = self.tensor(self.standardize("cond", za))
         gen = torch.Generator(device=self.device).manual_seed(self.params.seed + 1 if seed is None else seed)
+        cond = self.standardize("cond", za)
         self.nets.eval()
-        x = self.ddpm.sample(self.nets["denoiser"], cond, cond.shape[1], gen).cpu().numpy()
+        chunks = [self.ddpm.sample(self.nets["denoiser"], self.tensor(cond[i:i + batch]), za.shape[1], gen)
+                  .cpu().numpy() for i in range(0, len(cond), batch)]
+        x = np.concatenate(chunks) if chunks else np.zeros_like(za)
         return normalize(x * self.arrays["proxy_std"] + self.arrays["proxy_mean"])
 
     # -- the head ---------------------------------------------------------
