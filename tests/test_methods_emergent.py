@@ -107,16 +107,21 @@ def test_without_projection_the_anchor_degrades_more(regressor_results) -> None:
     check_projection_protects_the_anchor(regressor_results)
 
 
+@pytest.fixture(scope="module")
+def diffusion_results() -> dict[str, np.ndarray]:
+    """Only the slow tests ask for it (about 4 minutes on 2 busy cores)."""
+    return claims("diffusion")
+
+
 @pytest.mark.slow
-def test_claims_with_the_diffusion_proxy() -> None:
-    results = claims("diffusion")
-    check_anchor_kept_and_emergent_improved(results)
+def test_claims_with_the_diffusion_proxy(diffusion_results) -> None:
+    check_anchor_kept_and_emergent_improved(diffusion_results)
 
 
 @pytest.mark.slow
 @NOT_REPRODUCED
-def test_without_projection_the_anchor_degrades_more_diffusion() -> None:
-    check_projection_protects_the_anchor(claims("diffusion"))
+def test_without_projection_the_anchor_degrades_more_diffusion(diffusion_results) -> None:
+    check_projection_protects_the_anchor(diffusion_results)
 
 
 def test_diffusion_proxies_are_conditional_samples() -> None:
