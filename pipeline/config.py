@@ -8,24 +8,20 @@ validates, checks cross-references, and returns a frozen ``Params``.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, ValidationError
 
 from pipeline.errors import BridgeError
+from pipeline.validation import StrictModel, one_line, validate
 from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(Strict):
+class DatasetSpec(StrictModel):
     """A source: ``synthetic`` (a world), a table, a folder, or packaged data."""
 
     source: str
@@ -34,12 +30,12 @@ class DatasetSpec(Strict):
                                      description="templates with '{}' for the class name (real sources)")
 
 
-class EncoderSpec(Strict):
+class EncoderSpec(StrictModel):
     model: str = Field(description="'<family>:<model>', e.g. 'st:sentence-transformers/all-MiniLM-L6-v2'")
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class SetRef(Strict):
+class SetRef(StrictModel):
     dataset: str
     encoder: str
     tower: str
@@ -49,7 +45,7 @@ class SetRef(Strict):
         return f"{self.dataset}/{self.encoder}/{self.tower}"
 
 
-class ExtractSection(Strict):
+class ExtractSection(StrictModel):
     format: Literal["parquet", "hdf5"] = "parquet"
     dtype: Literal["float16", "float32"] = "float16"
     shard_rows: int = Field(250_000, gt=0)
@@ -59,24 +55,24 @@ class ExtractSection(Strict):
     sets: dict[str, SetRef] = Field(default_factory=dict)
 
 
-class BridgeSpec(Strict):
+class BridgeSpec(StrictModel):
     method: str
     dataset: str
     inputs: dict[str, str] = Field(description="role -> '<encoder>/<tower>' within the dataset")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class FitSection(Strict):
+class FitSection(StrictModel):
     bridges: dict[str, BridgeSpec] = Field(default_factory=dict)
 
 
-class TaskSide(Strict):
+class TaskSide(StrictModel):
     set: str = Field(description="'<encoder>/<tower>' within the task's dataset")
     bridge: str | None = None
     split: str = "test"
 
 
-class TaskSpec(Strict):
+class TaskSpec(StrictModel):
     kind: Literal["zeroshot", "retrieval", "gap"]
     dataset: str
     query: TaskSide
@@ -84,13 +80,13 @@ class TaskSpec(Strict):
     reference: str | None = Field(None, description="task whose score is the preservation reference")
 
 
-class EvalSection(Strict):
+class EvalSection(StrictModel):
     index: Literal["exact", "ivf", "hnsw", "auto"] = "exact"
     ks: list[int] = Field(default_factory=lambda: [1, 5, 10])
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
 
 
-class Params(Strict):
+class Params(StrictModel):
     worlds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
@@ -119,7 +115,7 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     try:
         params = Params.model_validate(raw)
     except ValidationError as e:
-        raise BridgeError(_describe(e, path, raw)) from None
+        raise BridgeError(f"{path}: {one_line(e, Params)}") from None
     _check_references(params, path)
     return params
 
@@ -138,71 +134,11 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
     node[leaf] = yaml.safe_load(value)
 
 
-_TYPE_WORDS = {"float_parsing": "a number", "int_parsing": "an integer", "bool_parsing": "true or false",
-               "string_type": "a string", "dict_type": "a mapping", "list_type": "a list",
-               "int_from_float": "an integer", "float_type": "a number", "int_type": "an integer",
-               "model_type": "a mapping", "bool_type": "true or false"}
-
-
-def _describe(error: ValidationError, path: Path, raw: dict[str, Any], prefix: tuple = (),
-              model: type[BaseModel] = Params) -> str:
-    """The first validation error as one line: ``params.yaml: a.b.c: expected ..., got ...``."""
-    err = error.errors()[0]
-    loc = prefix + tuple(err["loc"])
-    where = ".".join(str(p) for p in loc)
-    kind = err["type"]
-    if kind == "value_error":
-        return f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}"
-    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        known = _fields_at(model, tuple(err["loc"])[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else (f"; known keys: {', '.join(known)}" if known else "")
-        return f"{path}: {where}: unknown key{hint}"
-    if kind == "missing":
-        return f"{path}: {where}: required key is missing"
-    got = err.get("input")
-    if kind in _TYPE_WORDS:
-        return f"{path}: {where}: expected {_TYPE_WORDS[kind]}, got {got!r}"
-    if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        close = difflib.get_close_matches(str(got), [s.strip(" '") for s in expected.replace(" or ", ",").split(",")],
-                                          n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{path}: {where}: expected one of {expected}, got {got!r}{hint}"
-    return f"{path}: {where}: {err['msg']}, got {got!r}"
-
-
-def _fields_at(model: Any, loc: tuple) -> list[str]:
-    """Field names of the model found at ``loc`` under ``model`` (dict keys are skipped over)."""
-    node: Any = model
-    for part in loc:
-        if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str) \
-                and part in node.model_fields:
-            node = node.model_fields[part].annotation
-        elif typing.get_origin(node) is dict:
-            node = typing.get_args(node)[1]
-        else:
-            return []
-        node = next((a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)), node) \
-            if typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else node
-    if dataclasses.is_dataclass(node):
-        return sorted(f.name for f in dataclasses.fields(node))
-    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-
-
-def _unknown(kind: str, name: str, known: typing.Iterable[str], where: str, path: Path) -> BridgeError:
+def _unknown(kind: str, name: str, known: Iterable[str], where: str, path: Path) -> BridgeError:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; defined: {', '.join(known) or 'none'}"
     return BridgeError(f"{path}: {where}: unknown {kind} {name!r}{hint}")
-
-
-def _validated(cls: type, options: dict[str, Any], where: tuple[str, ...], path: Path) -> Any:
-    """``cls(**options)`` through pydantic, errors named by their key path."""
-    try:
-        return TypeAdapter(cls).validate_python(options)
-    except ValidationError as e:
-        raise BridgeError(_describe(e, path, {}, where, cls)) from None
 
 
 def _check_synthetic_encoder(name: str, kind: str, options: dict[str, Any], worlds: dict[str, WorldConfig],
@@ -212,8 +148,8 @@ def _check_synthetic_encoder(name: str, kind: str, options: dict[str, Any], worl
     world = options.get("world")
     if world not in worlds:
         raise _unknown("world", str(world), worlds, ".".join(where) + ".world", path)
-    config = _validated(EncoderConfig, {"kind": kind, **{k: v for k, v in options.items() if k != "world"}},
-                        where, path)
+    config = validate(EncoderConfig, {"kind": kind, **{k: v for k, v in options.items() if k != "world"}},
+                      where, str(path))
     try:
         SyntheticEncoder(World(worlds[world]), config)
     except ValueError as e:
@@ -225,7 +161,7 @@ def _check_references(params: Params, path: Path) -> None:
     from pipeline.bridges.base import method_class
     from pipeline.encoders.registry import split_model
 
-    worlds = {name: _validated(WorldConfig, options, ("worlds", name), path)
+    worlds = {name: validate(WorldConfig, options, ("worlds", name), str(path))
               for name, options in params.worlds.items()}
     for name, spec in params.encoders.items():
         try:
@@ -246,10 +182,7 @@ def _check_references(params: Params, path: Path) -> None:
             cls = method_class(spec.method)
         except BridgeError as e:
             raise BridgeError(f"{path}: {where}.method: {e}") from None
-        try:
-            cls.Params.model_validate(spec.params)
-        except ValidationError as e:
-            raise BridgeError(_describe(e, path, {}, (*where.split("."), "params"), cls.Params)) from None
+        validate(cls.Params, spec.params, (*where.split("."), "params"), str(path))
         for role, space in spec.inputs.items():
             if (spec.dataset, space) not in extracted:
                 raise _unknown("embedding set", f"{spec.dataset}/{space}",

@@ -177,8 +177,7 @@ CASES: list[Any] = [
      ["eval", "clip-zeroshot-linear"], S(f"{LINEAR}/bridge.json: unknown bridge method 'x'") + ".*"),
     ("bridge.json params of the wrong type", json_file(LINEAR / "bridge.json", lambda b: b["params"].update(alpha="much")),
      ["eval", "clip-zeroshot-linear"],
-     S(f"{LINEAR}/bridge.json: invalid bridge description (params.alpha: Input should be a valid number, "
-       "unable to parse string as a number, got 'much')")),
+     S(f"{LINEAR}/bridge.json: invalid bridge description (params.alpha: expected a number, got 'much')")),
 ]
 
 

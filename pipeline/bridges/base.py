@@ -11,7 +11,6 @@ sets it was fitted on, training curve, sha256 of the weights) and
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -23,10 +22,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
 from pipeline.errors import BridgeError
+from pipeline.store.atomic import sha256_file
+from pipeline.validation import StrictModel, one_line
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "bridge.json"
@@ -49,10 +50,8 @@ METHODS: dict[str, str] = {
 }
 
 
-class MethodParams(BaseModel):
+class MethodParams(StrictModel):
     """Base of every method's hyperparameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ class Bridge(ABC):
         try:
             weights = tmp / WEIGHTS_FILE
             save_file({k: np.ascontiguousarray(v) for k, v in self.state().items()}, str(weights))
-            digest = _sha256(weights)
+            digest = sha256_file(weights)
             (tmp / CONFIG_FILE).write_text(json.dumps(self.to_json(digest), indent=2) + "\n")
             for f in (weights, tmp / CONFIG_FILE):
                 _fsync(f)
@@ -233,7 +232,7 @@ class Bridge(ABC):
         weights = path / WEIGHTS_FILE
         if not weights.exists():
             raise BridgeError(f"{weights}: missing weights file")
-        if _sha256(weights) != meta.get("weights_sha256"):
+        if sha256_file(weights) != meta.get("weights_sha256"):
             raise BridgeError(f"{weights}: checksum does not match {config_file} (corrupt or replaced)")
         try:
             method_cls = method_class(meta.get("method", ""))
@@ -243,10 +242,8 @@ class Bridge(ABC):
             params = method_cls.Params(**meta.get("params", {}))
             spaces = {r: Space(**s) for r, s in meta["spaces"].items()}
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in ("params", *first["loc"]))
-            raise BridgeError(f"{config_file}: invalid bridge description ({where}: {first['msg']}, "
-                              f"got {first.get('input')!r})") from None
+            raise BridgeError(f"{config_file}: invalid bridge description "
+                              f"({one_line(e, method_cls.Params, ('params',))})") from None
         except (KeyError, TypeError, AttributeError) as e:
             raise BridgeError(f"{config_file}: invalid bridge description ({type(e).__name__}: {e})") from None
         bridge = method_cls(params, spaces)
@@ -268,14 +265,6 @@ def method_class(method: str) -> type[Bridge]:
         raise BridgeError(f"unknown bridge method {method!r}{hint}")
     module, _, name = METHODS[method].partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
