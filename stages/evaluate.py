@@ -20,7 +20,7 @@ def evaluate(
     overrides: list[str] = SetOption,
 ) -> None:
     """Reads params.yaml (eval), artifacts/embeddings/ and artifacts/bridges/;
-    writes artifacts/metrics/<task>.json and artifacts/plots/<task>.csv, and prints a table."""
+    writes artifacts/metrics/<task>.json and artifacts/plots/<kind>/<task>.csv, and prints a table."""
     from pipeline.evaluate.run import run_task  # imports faiss: only when evaluating
 
     cfg = params_from(params, overrides)

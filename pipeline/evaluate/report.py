@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.config import Params, TaskSpec
 from pipeline.errors import BridgeError
-from pipeline.evaluate.run import METRICS, PLOTS, side_vectors
+from pipeline.evaluate.run import METRICS, plot_file, side_vectors
 
 REPORT = Path("artifacts/report")
 #: the number a task is judged by, per kind
@@ -102,7 +102,7 @@ def _recall_figure(params: Params, root: Path, out: Path) -> list[str]:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name in tasks:
-        data = _read_csv(root / PLOTS / f"{name}.csv")
+        data = _read_csv(root / plot_file(name, "retrieval"))
         ks = [int(d["k"]) for d in data]
         ax.plot(ks, [float(d["recall_q2g"]) for d in data], marker="o", label=f"{name} (query->gallery)")
         ax.plot(ks, [float(d["recall_g2q"]) for d in data], marker="x", linestyle="--",
@@ -120,7 +120,7 @@ def _per_class_figure(params: Params, root: Path, out: Path) -> list[str]:
         return []
     fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.9 * len(tasks)), squeeze=False)
     for ax, name in zip(axes[:, 0], tasks):
-        data = _read_csv(root / PLOTS / f"{name}.csv")
+        data = _read_csv(root / plot_file(name, "zeroshot"))
         ax.bar(range(len(data)), [float(d["accuracy"]) for d in data], color="tab:blue")
         ax.set_xticks(range(len(data)), [d["class"] for d in data], rotation=60, fontsize=6)
         ax.set(ylim=(0, 1), ylabel="accuracy")

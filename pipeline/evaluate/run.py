@@ -13,7 +13,7 @@ scores it:
   bridging.
 
 Outputs: ``artifacts/metrics/<task>.json`` (flat numbers for ``dvc metrics``)
-and ``artifacts/plots/<task>.csv`` (for ``dvc plots``): per-class accuracy,
+and ``artifacts/plots/<kind>/<task>.csv`` (for ``dvc plots``): per-class accuracy,
 recall@k, or the gap statistics.
 """
 
@@ -71,7 +71,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         result = _gap(root, task, query, q)
         plot = [{"statistic": k, "value": v} for k, v in result.items()]
     result = {k: float(v) for k, v in result.items() if np.isscalar(v)}
-    _write(root, name, result, plot)
+    _write(root, name, task.kind, result, plot)
     return result
 
 
@@ -89,11 +89,16 @@ def _gap(root: Path, task: TaskSpec, query: Vectors, q: np.ndarray) -> dict[str,
     return out
 
 
-def _write(root: Path, name: str, result: dict[str, float], plot: list[dict[str, object]]) -> None:
-    for folder in (METRICS, PLOTS):
-        (root / folder).mkdir(parents=True, exist_ok=True)
+def plot_file(name: str, kind: str) -> Path:
+    """One folder per task kind, so dvc.yaml's top-level plots give each kind its own axes."""
+    return PLOTS / kind / f"{name}.csv"
+
+
+def _write(root: Path, name: str, kind: str, result: dict[str, float], plot: list[dict[str, object]]) -> None:
+    for folder in (root / METRICS, (root / plot_file(name, kind)).parent):
+        folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / METRICS / f"{name}.json", result)
-    atomic_write(root / PLOTS / f"{name}.csv", lambda tmp: _write_csv(tmp, plot))
+    atomic_write(root / plot_file(name, kind), lambda tmp: _write_csv(tmp, plot))
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
