@@ -60,7 +60,8 @@ def test_unavailable_models_and_specs_are_one_clear_line(monkeypatch: pytest.Mon
         load_encoder("python:just_a_module")
     with pytest.raises(BridgeError, match="cannot import module 'no_such_module_here'"):
         load_encoder("python:no_such_module_here:Thing")
-    with pytest.raises(BridgeError, match="option 'batch_size' must be a positive integer, got 0"):
+    with pytest.raises(BridgeError, match="options.batch_size: expected a positive integer, got 0"):
         load_encoder("efficientnet:efficientnet-lite0", {"batch_size": 0})
-    with pytest.raises(BridgeError, match=r"option 'precision': Input should be 'auto', 'fp32', 'fp16' or 'bf16'"):
+    with pytest.raises(BridgeError, match=r"options.precision: expected one of 'auto', 'fp32', 'fp16' or 'bf16', "
+                                          r"got 'int8'"):
         load_encoder("efficientnet:efficientnet-lite0", {"precision": "int8"})

@@ -111,4 +111,4 @@ def test_wrong_column_unknown_encoder_and_missing_tower(media: Path, st_model: P
                                                                    "options": {"devcie": "cpu"}}},
                  {"s": {"dataset": "items", "encoder": "enc", "tower": "text"}})
     code, err = run_bridge(["extract"], media, monkeypatch, capsys)
-    assert code == 2 and "unknown option 'devcie'" in err
+    assert code == 2 and "options.devcie: unknown key (did you mean 'device'?)" in err

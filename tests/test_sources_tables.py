@@ -85,9 +85,9 @@ def test_empty_text_cell_stays_a_row(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("options, message", [
     ({"columns": {"text": "captions"}}, "no column 'captions' (datasets.t.options.columns.text); columns: id, text"),
-    ({"columns": {"txt": "text"}}, "datasets.t.options.columns.txt: unknown option (did you mean 'text'?)"),
-    ({"pth": "x"}, "datasets.t.options.pth: unknown option (did you mean 'path'?)"),
-    ({"format": "xlsx"}, "datasets.t.options.format: Input should be 'csv', 'tsv', 'jsonl' or 'parquet'"),
+    ({"columns": {"txt": "text"}}, "datasets.t.options.columns.txt: unknown key (did you mean 'text'?)"),
+    ({"pth": "x"}, "datasets.t.options.pth: unknown key (did you mean 'path'?)"),
+    ({"format": "xlsx"}, "datasets.t.options.format: expected one of 'csv', 'tsv', 'jsonl' or 'parquet', got 'xlsx'"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, options: dict, message: str) -> None:
     path = tmp_path / "t.csv"

@@ -18,10 +18,10 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.encoders.preprocess import Passthrough, Preprocess, TextCheck
 from pipeline.errors import BridgeError
+from pipeline.validation import StrictModel, validate
 
 
 class Tower(ABC):
@@ -86,21 +86,10 @@ class Encoder(ABC):
         return self.towers[name]
 
 
-class Options(BaseModel):
+class Options(StrictModel):
     """Base of each family's ``encoders.<name>.options``: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def parse_options(cls: type[Options], options: dict[str, Any], spec: str) -> Any:
     """Validate ``options`` for encoder ``spec``; the first problem becomes one line naming the key."""
-    try:
-        return cls.model_validate(options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            raise BridgeError(f"encoder {spec!r}: unknown option {key!r}; known: "
-                              f"{', '.join(sorted(cls.model_fields))}") from None
-        raise BridgeError(f"encoder {spec!r}: option {key!r}: {err['msg']}, got {err.get('input')!r}") from None
-
+    return validate(cls, options, prefix=("options",), context=f"encoder {spec!r}")

@@ -72,7 +72,7 @@ def load_encoder(spec: str, options: dict[str, Any] | None = None) -> Encoder:
     batch_size = options.pop("batch_size", None)
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
                                    or batch_size <= 0):
-        raise BridgeError(f"encoder {spec!r}: option 'batch_size' must be a positive integer, got {batch_size!r}")
+        raise BridgeError(f"encoder {spec!r}: options.batch_size: expected a positive integer, got {batch_size!r}")
     encoder = importlib.import_module(FAMILIES[family].module).load(model, options)
     for tower in encoder.towers.values():
         tower.batch_size = batch_size

@@ -9,7 +9,6 @@ shard or a split never loops in Python.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.errors import BridgeError
+from pipeline.validation import StrictModel, validate
 
 #: ``split`` value of class-prompt rows used by zero-shot classification.
 PROMPT_SPLIT = "prompt"
@@ -73,37 +72,13 @@ class Source(ABC):
         """All rows of ``modality`` (payloads are cheap: text, paths or vectors)."""
 
 
-class SourceOptions(BaseModel):
+class SourceOptions(StrictModel):
     """Base of each source kind's ``datasets.<name>.options``: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def parse_source_options(cls: type[SourceOptions], options: dict[str, Any], dataset: str) -> Any:
     """Validate ``options`` of ``datasets.<dataset>``; the first problem becomes one line naming the key."""
-    try:
-        return cls.model_validate(options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            known = _fields_at(cls, err["loc"][:-1])
-            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
-            raise BridgeError(f"datasets.{dataset}.options.{key}: unknown option{hint}") from None
-        if err["type"] == "missing":
-            raise BridgeError(f"datasets.{dataset}.options.{key}: required option is missing") from None
-        raise BridgeError(f"datasets.{dataset}.options.{key}: {err['msg']}, got {err.get('input')!r}") from None
-
-
-def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the (nested) options model at ``loc``, for "did you mean" hints."""
-    for part in loc:
-        annotation = cls.model_fields[str(part)].annotation if str(part) in cls.model_fields else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        cls = annotation
-    return list(cls.model_fields)
+    return validate(cls, options, prefix=("datasets", dataset, "options"))
 
 
 def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
