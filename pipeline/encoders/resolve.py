@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BridgeError
+from pipeline.store.atomic import sha256_file
 
 #: Files that say nothing about the model's function; left out of ``weights_sha256``.
 IGNORED = {"README.md", ".gitattributes", ".gitignore", "LICENSE"}
@@ -70,15 +71,7 @@ def files_sha256(path: Path) -> str:
         rel = file.relative_to(path)
         if rel.name in IGNORED or any(part.startswith(".") for part in rel.parts):
             continue
-        h.update(f"{rel.as_posix()}\0{_sha256(file)}\0".encode())
-    return h.hexdigest()
-
-
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
+        h.update(f"{rel.as_posix()}\0{sha256_file(file)}\0".encode())
     return h.hexdigest()
 
 
