@@ -65,7 +65,7 @@ class Resolved:
 def files_sha256(path: Path) -> str:
     """sha256 of a file, or of a directory's files (relative names + contents, sorted)."""
     if path.is_file():
-        return _sha256(path)
+        return sha256_file(path)
     h = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         rel = file.relative_to(path)
