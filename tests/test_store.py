@@ -149,3 +149,13 @@ def test_manifest_paths_cannot_escape_the_set(tmp_path: Path) -> None:
     (tmp_path / "set" / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BridgeError, match="escapes the set directory"):
         EmbeddingSet(tmp_path / "set")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "hdf5"])
+def test_large_shards_keep_one_contiguous_block(tmp_path: Path, fmt: str) -> None:
+    """pyarrow splits pages every 20k rows unless told not to; a split block falls back to the slow decoder."""
+    columns, vectors = make_rows(25_000, 4)
+    write_all(tmp_path / "set", header(fmt, "float16", 25_000, dim=4), columns, vectors)
+    manifest = json.loads((tmp_path / "set" / MANIFEST).read_text())
+    assert isinstance(manifest["shards"][0]["embedding_offset"], int)
+    assert np.array_equal(EmbeddingSet(tmp_path / "set").vectors(np.float16), vectors.astype(np.float16))

@@ -70,7 +70,8 @@ class ParquetFormat:
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path),
                        compression={"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
                        use_dictionary=list(META_COLUMNS[1:]), write_statistics=False,
-                       row_group_size=max(rows, 1), data_page_size=min(embedding.nbytes + (1 << 20), MAX_PAGE))
+                       row_group_size=max(rows, 1), data_page_size=min(embedding.nbytes + (1 << 20), MAX_PAGE),
+                       max_rows_per_page=max(rows, 1))  # pyarrow's default splits pages every 20k rows
         return _checked_offset(path, self.layout(path)[1], embedding)
 
     def layout(self, source: Path | bytes) -> tuple[int, int | None]:
