@@ -65,9 +65,9 @@ def main() -> None:
         os.environ["BRIDGE_STATE_DIR"] = str(tmp / "state")
         for fmt in ("parquet", "hdf5"):
             path = tmp / fmt
-            w = timed(lambda: write_set(path, fmt, vectors, ids, args.shard_rows))
+            w = timed(lambda path=path, fmt=fmt: write_set(path, fmt, vectors, ids, args.shard_rows))
             for verify in (True, False):
-                r = min(timed(lambda: EmbeddingSet(path, verify=verify).vectors(np.float16))
+                r = min(timed(lambda path=path, verify=verify: EmbeddingSet(path, verify=verify).vectors(np.float16))
                         for _ in range(args.repeats))
                 label = f"{fmt} ({'sha256-verified' if verify else 'unverified'} read)"
                 rows.append((label, w, r))

@@ -64,18 +64,18 @@ CASES = [
     ("method param unknown", _set("fit.bridges.clip-offset.params.mod", "center"),
      "params.yaml: fit.bridges.clip-offset.params.mod: unknown key (did you mean 'mode'?)"),
     ("unknown encoder family", _set("encoders.syn-clip.model", "synthetc:bimodal"),
-     "params.yaml: encoders.syn-clip.model: unknown encoder family 'synthetc' in 'synthetc:bimodal' "
-     "(did you mean 'synthetic'?)"),
+     ("params.yaml: encoders.syn-clip.model: unknown encoder family 'synthetc' in 'synthetc:bimodal' "
+      "(did you mean 'synthetic'?)")),
     ("unknown encoder name", _set("extract.sets.synth-clip-text.encoder", "syn-clipp"),
      "params.yaml: extract.sets.synth-clip-text.encoder: unknown encoder 'syn-clipp' (did you mean 'syn-clip'?)"),
     ("unknown dataset", _set("extract.sets.synth-clip-text.dataset", "synht"),
      "params.yaml: extract.sets.synth-clip-text.dataset: unknown dataset 'synht' (did you mean 'synth'?)"),
     ("bridge input not extracted", _set("fit.bridges.clip-linear.inputs.source", "syn-clip/imag"),
-     "params.yaml: fit.bridges.clip-linear.inputs.source: unknown embedding set 'synth/syn-clip/imag' "
-     "(did you mean 'synth/syn-clip/image'?)"),
+     ("params.yaml: fit.bridges.clip-linear.inputs.source: unknown embedding set 'synth/syn-clip/imag' "
+      "(did you mean 'synth/syn-clip/image'?)")),
     ("task names a missing bridge", _set("eval.tasks.clip-zeroshot-offset.query.bridge", "clip-ofset"),
-     "params.yaml: eval.tasks.clip-zeroshot-offset.query.bridge: unknown bridge 'clip-ofset' "
-     "(did you mean 'clip-offset'?)"),
+     ("params.yaml: eval.tasks.clip-zeroshot-offset.query.bridge: unknown bridge 'clip-ofset' "
+      "(did you mean 'clip-offset'?)")),
     ("missing required key", _delete("fit.bridges.clip-linear.dataset"),
      "params.yaml: fit.bridges.clip-linear.dataset: required key is missing"),
     ("negative size", _set("extract.shard_rows", -5),
@@ -89,7 +89,7 @@ def test_bad_params_give_one_line(tmp_path, monkeypatch, capsys, kind, edit, exp
     code, err = run_cli(["fit", "--params", str(path)], monkeypatch, capsys)
     assert code == 2
     line = " ".join(err.split())  # rich may wrap long lines on narrow terminals
-    assert line == f"error: {str(tmp_path)}/{expected}"
+    assert line == f"error: {tmp_path!s}/{expected}"
 
 
 def test_missing_params_file_and_bad_yaml(tmp_path, monkeypatch, capsys) -> None:
