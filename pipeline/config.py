@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
 
+from pipeline.core.names import check_name
 from pipeline.errors import BridgeError
 from pipeline.validation import StrictModel, one_line, validate
 from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
@@ -48,8 +49,8 @@ class SetRef(StrictModel):
 class ExtractSection(StrictModel):
     format: Literal["parquet", "hdf5"] = "parquet"
     dtype: Literal["float16", "float32"] = "float16"
-    shard_rows: int = Field(250_000, gt=0)
-    batch_size: int = Field(256, gt=0)
+    shard_rows: int = Field(250_000, gt=0, le=50_000_000)
+    batch_size: int = Field(256, gt=0, le=1_000_000)
     normalize: bool = True
     on_error: Literal["fail", "skip"] = "fail"
     sets: dict[str, SetRef] = Field(default_factory=dict)
@@ -82,17 +83,32 @@ class TaskSpec(StrictModel):
 
 class EvalSection(StrictModel):
     index: Literal["exact", "ivf", "hnsw", "auto"] = "exact"
-    ks: list[int] = Field(default_factory=lambda: [1, 5, 10])
+    ks: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=lambda: [1, 5, 10], min_length=1)
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
 
 
 class Params(StrictModel):
+    """The whole params file; ``names(section)`` is what a stage runs when the command names nothing."""
+
     worlds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
     extract: ExtractSection = Field(default_factory=ExtractSection)
     fit: FitSection = Field(default_factory=FitSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+
+
+    def names(self, section: str, asked: list[str] | None, path: str = "params.yaml") -> list[str]:
+        """``asked`` or every entry of ``section`` (``extract.sets``, ...); an empty section is an error,
+        not a run that silently does nothing."""
+        if asked:
+            return list(asked)
+        node: Any = self
+        for part in section.split("."):
+            node = getattr(node, part)
+        if not node:
+            raise BridgeError(f"{path}: {section} is empty: nothing to run")
+        return sorted(node)
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -104,20 +120,65 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise BridgeError(f"{path}: params file not found") from None
+    except IsADirectoryError:
+        raise BridgeError(f"{path}: is a directory, not a params file") from None
+    except (PermissionError, UnicodeDecodeError) as e:
+        raise BridgeError(f"{path}: cannot read ({type(e).__name__})") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise BridgeError(f"{path}: not valid YAML{where}") from None
+        raise BridgeError(f"{path}: not valid YAML{_yaml_where(e)}") from None
     if not isinstance(raw, dict):
         raise BridgeError(f"{path}: top level must be a mapping of sections")
+    if not raw:
+        raise BridgeError(f"{path}: is empty; it must define at least one of extract.sets, fit.bridges, eval.tasks")
     for item in overrides or []:
         _apply_override(raw, item, path)
     try:
         params = Params.model_validate(raw)
     except ValidationError as e:
         raise BridgeError(f"{path}: {one_line(e, Params)}") from None
+    _check_names(params, path)
     _check_references(params, path)
     return params
+
+
+def _yaml_where(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
+
+
+def _check_names(params: Params, path: Path) -> None:
+    """Every name a path will be built from is a safe identifier (``core/names.py``), checked up front."""
+    declared = {"worlds": params.worlds, "datasets": params.datasets, "encoders": params.encoders,
+                "extract.sets": params.extract.sets, "fit.bridges": params.fit.bridges,
+                "eval.tasks": params.eval.tasks}
+    for section, entries in declared.items():
+        for name in entries:
+            check_name(name, f"{path}: {section}")
+    for name, ref in params.extract.sets.items():
+        for field in ("dataset", "encoder", "tower"):
+            check_name(getattr(ref, field), f"{path}: extract.sets.{name}.{field}")
+    for name, spec in params.fit.bridges.items():
+        check_name(spec.dataset, f"{path}: fit.bridges.{name}.dataset")
+        for role, space in spec.inputs.items():
+            check_name(role, f"{path}: fit.bridges.{name}.inputs")
+            _check_space(space, f"{path}: fit.bridges.{name}.inputs.{role}")
+    for name, task in params.eval.tasks.items():
+        check_name(task.dataset, f"{path}: eval.tasks.{name}.dataset")
+        for side_name in ("query", "gallery"):
+            side = getattr(task, side_name)
+            if side is not None:
+                _check_space(side.set, f"{path}: eval.tasks.{name}.{side_name}.set")
+                if side.bridge is not None:
+                    check_name(side.bridge, f"{path}: eval.tasks.{name}.{side_name}.bridge")
+
+
+def _check_space(space: str, where: str) -> None:
+    """``<encoder>/<tower>``: two safe names."""
+    parts = space.split("/")
+    if len(parts) != 2:
+        raise BridgeError(f"{where}: expected '<encoder>/<tower>', got {space!r}")
+    for part in parts:
+        check_name(part, where)
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
@@ -131,7 +192,10 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise BridgeError(f"override {item!r}: {part!r} in {path} is not a mapping")
-    node[leaf] = yaml.safe_load(value)
+    try:
+        node[leaf] = yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise BridgeError(f"override {item!r}: the value is not valid YAML") from None
 
 
 def _unknown(kind: str, name: str, known: Iterable[str], where: str, path: Path) -> BridgeError:

@@ -2,8 +2,10 @@
 
 Work happens in ``.bridge/partial/<dataset>/<encoder>/<tower>`` (outside DVC
 outputs, which DVC deletes when a stage reruns) and the finished set is
-promoted to ``artifacts/embeddings/...`` with one rename. A killed run resumes
-from the shards its manifest lists.
+published to ``artifacts/embeddings/...`` by ``replace_dir`` (renames on one
+file system, a staged copy first when ``artifacts/`` is on another one; the
+old set is kept until the new one is in place). A killed run resumes from the
+shards its manifest lists.
 
 An intact finished set is left alone. A damaged one (a truncated or
 bit-flipped shard, a manifest that disagrees with its shards) is repaired,
@@ -17,8 +19,6 @@ One writer per set at a time: ``lock.py``.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,18 +28,18 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import ExtractSection, Params, SetRef
+from pipeline.core.files import recover_dir, replace_dir
+from pipeline.core.layout import Layout
+from pipeline.core.vectors import normalize as l2_normalize
 from pipeline.encoders.base import Tower
 from pipeline.encoders.pool import default_workers, prepared_batches
 from pipeline.encoders.registry import load_encoder
 from pipeline.errors import BridgeError
 from pipeline.lock import hold
-from pipeline.partition import PARTS, Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
+from pipeline.partition import Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
 from pipeline.sources.base import Rows
 from pipeline.sources.registry import load_source
 from pipeline.store.embedding_set import SetWriter, set_problems
-
-EMBEDDINGS = Path("artifacts/embeddings")
-PARTIAL = Path(".bridge/partial")
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
 Notify = Callable[[str], None]  # a line for the person running the extraction
@@ -116,7 +116,7 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     keep = np.flatnonzero(~bad)
     vectors = vectors[keep]
     if normalize:
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = l2_normalize(vectors)
     return keep, vectors, skipped
 
 
@@ -187,7 +187,9 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
              merge: bool, backend: str, notify: Notify | None) -> Path:
     """``extract_set`` under its lock."""
     cfg, name, ref, tower, rows, header = params.extract, plan.name, plan.ref, plan.tower, plan.rows, plan.header
-    final, partial = root / EMBEDDINGS / ref.path, root / PARTIAL / ref.path
+    layout = Layout(root)
+    final, partial = layout.embeddings(ref.path), layout.partial(ref.path)
+    recover_dir(final)
     if partition is not None:
         writer = SetWriter(part_dir(root, ref.path, partition), {**header, **partition.header})
         todo = [i for i in partition.shards(plan.shards) if not writer.done(i)]
@@ -204,7 +206,7 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
         if merge and todo:
             more = ", ..." if len(todo) > 8 else ""
             raise BridgeError(f"cannot merge {name}: shards {', '.join(map(str, todo[:8]))}{more} of {plan.shards} "
-                              f"are in no finished part under {root / PARTS / ref.path}; "
+                              f"are in no finished part under {Layout(root).parts(ref.path)}; "
                               f"run the missing `bridge extract {name} --partition I/N` first")
     if backend == "ray":
         from pipeline.ray_backend import write_shards_ray
@@ -231,26 +233,6 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
     writer.finish()
     if partition is not None:
         return writer.path
-    promote(partial, final)
+    replace_dir(partial, final)
     remove_parts(root, ref.path, parts)
     return final
-
-
-def promote(partial: Path, final: Path) -> None:
-    """Replace ``final`` by the finished ``partial`` directory with renames only.
-
-    The old set is renamed aside (beside ``partial``, outside DVC outputs)
-    and deleted last, so a kill at any moment leaves the old set, the new
-    one, or, between the two renames, the finished new set still in
-    ``partial``, which the next run promotes without encoding anything.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = partial.with_name(f".{partial.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        try:
-            os.replace(final, old)
-        except OSError:  # artifacts/ on another file system than .bridge/
-            shutil.rmtree(final)
-    os.replace(partial, final)
-    shutil.rmtree(old, ignore_errors=True)

@@ -22,8 +22,6 @@ from pathlib import Path
 
 from pipeline.errors import BridgeError
 
-LOCKS = Path(".bridge/locks")
-
 
 @contextmanager
 def hold(path: Path, what: str) -> Iterator[None]:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.layout import Layout, split_set
 from pipeline.errors import BridgeError
-from pipeline.lock import LOCKS, hold
+from pipeline.lock import hold
 from pipeline.store.embedding_set import SetWriter, read_manifest, same_header
 
-PARTS = Path(".bridge/parts")
 _PART_DIR = re.compile(r"(\d+)-of-(\d+)")
 
 
@@ -66,21 +66,21 @@ class Partition:
 
 
 def part_dir(root: Path, set_path: str, partition: Partition) -> Path:
-    return root / PARTS / set_path / partition.dirname
+    return Layout(root).parts(set_path) / partition.dirname
 
 
 def set_lock(root: Path, set_path: str) -> Path:
     """Lock of the set's own writer (its partial directory and its promotion)."""
-    return root / LOCKS / "embeddings" / f"{set_path}.lock"
+    return Layout(root).lock("embeddings", *split_set(set_path))
 
 
 def part_lock(root: Path, set_path: str, dirname: str) -> Path:
-    return root / LOCKS / "parts" / set_path / f"{dirname}.lock"
+    return Layout(root).lock("parts", *split_set(set_path), dirname)
 
 
 def part_dirs(root: Path, set_path: str) -> list[Path]:
     """The part directories of a set present on disk, in partition order."""
-    base = root / PARTS / set_path
+    base = Layout(root).parts(set_path)
     found = [p for p in base.iterdir() if p.is_dir() and _PART_DIR.fullmatch(p.name)] if base.is_dir() else []
     return sorted(found, key=lambda p: tuple(int(x) for x in _PART_DIR.fullmatch(p.name).groups()[::-1]))
 

@@ -20,9 +20,10 @@ from pipeline.errors import BridgeError
 
 
 class StrictModel(BaseModel):
-    """A user-written mapping: unknown keys are errors, values are immutable."""
+    """A user-written mapping: unknown keys are errors, values are immutable, and a number is finite
+    (``.nan`` or ``.inf`` where a number is meant would pass a range check and die later in LAPACK)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 _TYPE_WORDS = {"float_parsing": "a number", "int_parsing": "an integer", "bool_parsing": "true or false",
@@ -48,6 +49,8 @@ def one_line(error: ValidationError, model: Any, prefix: tuple = ()) -> str:
         return f"{where}: required key is missing"
     if kind in _TYPE_WORDS:
         return f"{where}: expected {_TYPE_WORDS[kind]}, got {got!r}"
+    if kind == "finite_number":
+        return f"{where}: expected a finite number, got {got!r}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         choices = [s.strip(" '") for s in expected.replace(" or ", ",").split(",")]

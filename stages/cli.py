@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import sys
 
 import typer
@@ -36,17 +39,42 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
     _debug["on"] = debug
 
 
+#: errors of the machine or the user's files, not of this project: one line naming the file
+USER_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EMFILE, errno.ENAMETOOLONG}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so the same cleanup runs: worker pools shut down,
+    ``finally`` blocks remove temp files, and partial work stays on disk for the next run to resume."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
     """Entry point: user errors become one line and exit code 2 unless --debug."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         app()
     except BridgeError as e:
         if _debug["on"]:
             raise
         exit_with(str(e))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as e:
+        sys.exit(128 + getattr(e, "signum", signal.SIGINT))
     except Exception as e:
         if _debug["on"]:
             raise
+        if isinstance(e, OSError) and e.errno in USER_ERRNOS:
+            exit_with(f"{e.filename or 'a file'}: {os.strerror(e.errno)} (nothing already written was changed)")
         exit_with(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
+
+
+if __name__ == "__main__":  # python -m stages.cli
+    main()

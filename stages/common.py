@@ -39,5 +39,6 @@ def progress_bar(description: str, total: int | None = None) -> Iterator:
 
 def exit_with(message: str) -> None:
     """Print ``error: <message>`` on one line; the message is escaped so ``[n, 7]`` is not read as rich markup."""
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(2)

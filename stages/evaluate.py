@@ -24,7 +24,7 @@ def evaluate(
     from pipeline.evaluate.run import run_task  # imports faiss: only when evaluating
 
     cfg = params_from(params, overrides)
-    results = {name: run_task(cfg, name) for name in names or sorted(cfg.eval.tasks)}
+    results = {name: run_task(cfg, name) for name in cfg.names("eval.tasks", names, str(params))}
     table = Table(title="bridge eval")
     table.add_column("task")
     shown = [m for m in HEADLINE if any(m in r for r in results.values())]

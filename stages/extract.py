@@ -31,7 +31,7 @@ def extract(
     """
     part = Partition.parse(partition) if partition is not None else None
     cfg = params_from(params, overrides)
-    for name in names or sorted(cfg.extract.sets):
+    for name in cfg.names("extract.sets", names, str(params)):
         with progress_bar(f"extract {name}") as progress:
             out = extract_set(cfg, name, progress=progress, partition=part, merge=merge, backend=backend,
                               notify=lambda line: console.print(line, soft_wrap=True, highlight=False))

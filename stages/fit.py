@@ -20,7 +20,7 @@ def fit(
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
     cfg = params_from(params, overrides)
-    for name in names or sorted(cfg.fit.bridges):
+    for name in cfg.names("fit.bridges", names, str(params)):
         with console.status(f"fitting {name}"):
             out = fit_bridge(cfg, name)
         console.print(f"fitted [bold]{name}[/bold] ({cfg.fit.bridges[name].method}) -> {out}")

@@ -16,6 +16,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     from pipeline.evaluate.report import HEADLINE, build_report, preservation, summary_rows
 
     cfg = params_from(params, overrides)
+    cfg.names("eval.tasks", None, str(params))  # an empty eval section is an error, not an empty report
     index = build_report(cfg)
     rows = summary_rows(cfg)
     by_task = {r.task: r for r in rows}

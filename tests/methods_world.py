@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.bridges.base import Space, Vectors
+from pipeline.core.vectors import Space, Vectors
 from pipeline.evaluate import metrics
 from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from methods_world import encode, encoder, mean_std, single_thread, split, zeroshot_top1  # noqa: F401
 
-from pipeline.bridges.base import Vectors
 from pipeline.bridges.binding import CentroBindBridge, CentroBindParams, FABindBridge, FABindParams
+from pipeline.core.vectors import Vectors
 from pipeline.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)

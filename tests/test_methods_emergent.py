@@ -26,8 +26,8 @@ from methods_world import (  # noqa: F401 - fixture
     split,
 )
 
-from pipeline.bridges.base import Vectors
 from pipeline.bridges.emergent import EmergentBridge, EmergentParams
+from pipeline.core.vectors import Vectors
 from pipeline.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)

@@ -11,8 +11,9 @@ import pytest
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors.numpy import load_file
 
-from pipeline.bridges.base import METHODS, Bridge, Vectors, method_class
+from pipeline.bridges.base import METHODS, Bridge, method_class
 from pipeline.bridges.training import TorchBridge, plot_curve
+from pipeline.core.vectors import Vectors
 from pipeline.errors import BridgeError
 from pipeline.worlds.synthetic import World, WorldConfig
 

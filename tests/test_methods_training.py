@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors import safe_open
 
-from pipeline.bridges.base import Space, Vectors
-from pipeline.bridges.common import group_tuples, pair_same_rows
+from pipeline.bridges.common import group_tuples
 from pipeline.bridges.emergent import perpendicular
 from pipeline.bridges.losses import hard_negative_nce, info_nce, symmetric_info_nce
 from pipeline.bridges.textme import ProjectorParams, TextMEBridge
 from pipeline.bridges.training import TrainHooks, TrainParams, lr_at
+from pipeline.core.vectors import Space, Vectors, pair_same_rows
 from pipeline.worlds.synthetic import World, WorldConfig
 
 

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from safetensors.numpy import load_file, save_file
 
+from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
+from pipeline.core.vectors import Space, Vectors, require_finite
 from pipeline.errors import BridgeError
-from pipeline.store.atomic import sha256_file
-from pipeline.validation import StrictModel, one_line
+from pipeline.validation import StrictModel, one_line, validate
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "bridge.json"
@@ -50,58 +47,32 @@ METHODS: dict[str, str] = {
 }
 
 
-class MethodParams(StrictModel):
-    """Base of every method's hyperparameters: unknown keys are errors."""
+#: ``info`` keys that describe one run (wall-clock timings, where a fit resumed), not the bridge:
+#: kept out of ``bridge.json`` so equal fits give equal bytes (``fit.py`` logs them instead)
+RUN_INFO = ("training",)
 
 
-@dataclass(frozen=True)
-class Space:
-    """An encoder tower's embedding space."""
-
+class CardSpace(StrictModel):
     encoder: str
     tower: str
-    dim: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.encoder}/{self.tower}"
+    dim: int = Field(gt=0, le=1_000_000)
 
 
-@dataclass
-class Vectors:
-    """An embedding set (or a split of one) held in memory for fitting."""
+class BridgeCard(StrictModel):
+    """``bridge.json``, version 1: what a saved bridge is, checked on load so an edited card is one line."""
 
-    space: Space
-    ids: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    splits: np.ndarray
-    vectors: np.ndarray  # float32 [n, dim]
-    fingerprint: str = ""
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self, index: np.ndarray) -> Vectors:
-        return Vectors(self.space, self.ids[index], self.labels[index], self.groups[index],
-                       self.splits[index], self.vectors[index], self.fingerprint)
+    format_version: Literal[1] = FORMAT_VERSION
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    spaces: dict[str, CardSpace]
+    fitted_on: dict[str, str] = Field(default_factory=dict)
+    curve: list[float] = Field(default_factory=list)
+    info: dict[str, Any] = Field(default_factory=dict)
+    weights_sha256: str = Field(pattern="^[0-9a-f]{64}$")
 
 
-def pair_by_group(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices ``(ia, ib)`` of every pair of rows of ``a`` and ``b`` that share a group.
-
-    Many-to-many: an image with five captions gives five pairs. Vectorised
-    (sort + searchsorted), order follows ``a``.
-    """
-    order = np.argsort(b.groups, kind="stable")
-    sorted_groups = b.groups[order]
-    lo = np.searchsorted(sorted_groups, a.groups, side="left")
-    hi = np.searchsorted(sorted_groups, a.groups, side="right")
-    counts = hi - lo
-    ia = np.repeat(np.arange(len(a)), counts)
-    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-    ib = order[starts + np.arange(counts.sum())]
-    return ia, ib
+class MethodParams(StrictModel):
+    """Base of every method's hyperparameters: unknown keys are errors."""
 
 
 class Bridge(ABC):
@@ -170,7 +141,10 @@ class Bridge(ABC):
             name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)
             raise BridgeError(f"bridge {name}: {space}/{tower} vectors must be [n, {want}], "
                               f"got {list(vectors.shape)}")
-        return np.asarray(self._transform(role, vectors), dtype=np.float32)
+        name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)
+        require_finite(vectors, f"bridge {name}: input {space}/{tower} vectors")
+        out = np.asarray(self._transform(role, vectors), dtype=np.float32)
+        return require_finite(out, f"bridge {name}: its output for {space}/{tower}")
 
     def fit_inputs(self, inputs: dict[str, Vectors]) -> None:
         """Check dims, fit, and remember what the fit saw."""
@@ -191,67 +165,80 @@ class Bridge(ABC):
                        for role, s in self.spaces.items()},
             "fitted_on": self.fitted_on,
             "curve": self.curve,
-            "info": self.info,
+            "info": {k: v for k, v in self.info.items() if k not in RUN_INFO},
             "weights_sha256": weights_sha256,
         }
 
+    def check_finite(self) -> None:
+        """Refuse to keep a bridge whose weights hold NaN or inf (a diverged fit): it would score perfectly."""
+        for key, value in self.state().items():
+            array = np.asarray(value)
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise BridgeError(f"weights {key!r} hold NaN or inf after fitting (the fit diverged: "
+                                  "lower lr, or check the input vectors); nothing was written")
+
     def save(self, path: str | Path) -> None:
-        """Write ``bridge.json`` + ``weights.safetensors`` atomically (temp dir, fsync, rename)."""
+        """Write ``bridge.json`` + ``weights.safetensors`` into a temp directory beside ``path``, fsync,
+        and publish it with ``replace_dir`` (the previous bridge stays until the new one is in place)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = temp_name(path)
+        remove_path(tmp)
+        tmp.mkdir()
         try:
             weights = tmp / WEIGHTS_FILE
             save_file({k: np.ascontiguousarray(v) for k, v in self.state().items()}, str(weights))
             digest = sha256_file(weights)
-            (tmp / CONFIG_FILE).write_text(json.dumps(self.to_json(digest), indent=2) + "\n")
+            card = json.dumps(self.to_json(digest), indent=2, allow_nan=False)
+            (tmp / CONFIG_FILE).write_text(card + "\n")
             for f in (weights, tmp / CONFIG_FILE):
-                _fsync(f)
-            old = None
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                fsync_file(f)
+            fsync_dir(tmp)
+            replace_dir(tmp, path)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_path(tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> Bridge:
-        """Load any saved bridge; checks the weights against ``bridge.json``."""
+        """Load any saved bridge; the card is validated, the weights checked against it and for NaN/inf."""
         path = Path(path)
         config_file = path / CONFIG_FILE
         try:
-            meta = json.loads(config_file.read_text())
+            raw = json.loads(config_file.read_text())
         except FileNotFoundError:
             raise BridgeError(f"{config_file}: no such bridge (run `bridge fit` first)") from None
-        except json.JSONDecodeError as e:
-            raise BridgeError(f"{config_file}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            where = f" ({e.msg} at line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+            raise BridgeError(f"{config_file}: not valid JSON{where}") from None
+        card: BridgeCard = validate(BridgeCard, raw, context=str(config_file))
         weights = path / WEIGHTS_FILE
         if not weights.exists():
             raise BridgeError(f"{weights}: missing weights file")
-        if sha256_file(weights) != meta.get("weights_sha256"):
+        if sha256_file(weights) != card.weights_sha256:
             raise BridgeError(f"{weights}: checksum does not match {config_file} (corrupt or replaced)")
         try:
-            method_cls = method_class(meta.get("method", ""))
+            method_cls = method_class(card.method)
         except BridgeError as e:
             raise BridgeError(f"{config_file}: {e}") from None
         try:
-            params = method_cls.Params(**meta.get("params", {}))
-            spaces = {r: Space(**s) for r, s in meta["spaces"].items()}
+            params = method_cls.Params(**card.params)
         except ValidationError as e:
             raise BridgeError(f"{config_file}: invalid bridge description "
                               f"({one_line(e, method_cls.Params, ('params',))})") from None
-        except (KeyError, TypeError, AttributeError) as e:
-            raise BridgeError(f"{config_file}: invalid bridge description ({type(e).__name__}: {e})") from None
+        spaces = {r: Space(s.encoder, s.tower, s.dim) for r, s in card.spaces.items()}
+        try:
+            state = load_file(str(weights))
+        except Exception as e:  # noqa: BLE001 - a weights file safetensors cannot parse is a bad file
+            raise BridgeError(f"{weights}: cannot read weights ({type(e).__name__}: {e})") from None
+        for key, value in state.items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise BridgeError(f"{weights}: array {key!r} holds NaN or inf; refit the bridge")
         bridge = method_cls(params, spaces)
         bridge.path = path
-        bridge.curve = list(meta.get("curve", []))
-        bridge.fitted_on = dict(meta.get("fitted_on", {}))
-        bridge.info = dict(meta.get("info", {}))
-        bridge.load_state(load_file(str(weights)))
+        bridge.curve = list(card.curve)
+        bridge.fitted_on = dict(card.fitted_on)
+        bridge.info = dict(card.info)
+        bridge.load_state(state)
         return bridge
 
 
@@ -267,6 +254,3 @@ def method_class(method: str) -> type[Bridge]:
     return getattr(importlib.import_module(module), name)
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())

@@ -17,12 +17,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.base import Space, Vectors
 from pipeline.bridges.common import group_tuples
 from pipeline.bridges.losses import info_nce, symmetric_info_nce
 from pipeline.bridges.nets import MLP, Activation
 from pipeline.bridges.offset import normalize
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.vectors import Space, Vectors
 from pipeline.errors import BridgeError
 
 

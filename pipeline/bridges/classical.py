@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pipeline.bridges.base import MethodParams, Space, Vectors, pair_by_group
+from pipeline.bridges.base import MethodParams
 from pipeline.bridges.common import ArrayBridge, require_pairs
 from pipeline.bridges.offset import normalize
+from pipeline.core.vectors import Space, Vectors, pair_by_group
 from pipeline.errors import BridgeError
 
 

@@ -9,23 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams, Space, Vectors, pair_by_group
+from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.core.vectors import Space, Vectors
 from pipeline.errors import BridgeError
-
-
-def pair_same_rows(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of the rows of ``a`` and ``b`` that are the *same item* in two encoders.
-
-    Rows pair by id when the two sets share ids (one caption embedded by the
-    bimodal text tower and by the anchor: pairing by group would also pair
-    caption 1 with caption 2 of the same image). With no common id they pair
-    by group, which is what two different sources of one dataset share.
-    """
-    common, ia, ib = np.intersect1d(a.ids, b.ids, assume_unique=False, return_indices=True)
-    if len(common):
-        order = np.argsort(ia, kind="stable")
-        return ia[order], ib[order]
-    return pair_by_group(a, b)
 
 
 def require_pairs(ia: np.ndarray, what: str, a: Vectors, b: Vectors) -> None:

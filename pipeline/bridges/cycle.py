@@ -17,12 +17,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.base import Space, Vectors
 from pipeline.bridges.common import group_tuples
 from pipeline.bridges.losses import cosine_loss
 from pipeline.bridges.nets import MLP, Activation
-from pipeline.bridges.offset import normalize
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.vectors import Space, Vectors, normalize
 from pipeline.errors import BridgeError
 
 

@@ -22,13 +22,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.base import Space, Vectors, pair_by_group
 from pipeline.bridges.common import require_pairs
 from pipeline.bridges.diffusion import DDPM, Schedule
 from pipeline.bridges.losses import cosine_loss, symmetric_info_nce
 from pipeline.bridges.nets import MLP, Activation, Denoiser
 from pipeline.bridges.offset import normalize
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.vectors import Space, Vectors, pair_by_group
 from pipeline.errors import BridgeError
 
 

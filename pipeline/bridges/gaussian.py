@@ -17,8 +17,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.bridges.base import MethodParams, Space, Vectors, pair_by_group
+from pipeline.bridges.base import MethodParams
 from pipeline.bridges.common import ArrayBridge, require_pairs
+from pipeline.core.vectors import Space, Vectors, pair_by_group
 from pipeline.errors import BridgeError
 
 

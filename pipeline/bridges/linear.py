@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams, Vectors, pair_by_group
+from pipeline.bridges.base import Bridge, MethodParams
 from pipeline.bridges.offset import normalize
+from pipeline.core.vectors import Vectors, pair_by_group
 from pipeline.errors import BridgeError
 
 

@@ -13,12 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams, Vectors
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation (zero rows stay zero)."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.core.vectors import Vectors, normalize
 
 
 class OffsetParams(MethodParams):

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.base import Space, Vectors, pair_by_group
-from pipeline.bridges.common import pair_same_rows, require_pairs
+from pipeline.bridges.common import require_pairs
 from pipeline.bridges.losses import hard_negative_nce, info_nce
 from pipeline.bridges.nets import MLP, Activation
-from pipeline.bridges.offset import centroid, normalize
+from pipeline.bridges.offset import centroid
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.vectors import Space, Vectors, normalize, pair_by_group, pair_same_rows
 from pipeline.errors import BridgeError
 
 

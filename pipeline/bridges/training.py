@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
@@ -43,7 +42,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pipeline.bridges.base import Bridge, MethodParams, Space
+from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.core.files import atomic_write
+from pipeline.core.vectors import Space
 from pipeline.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -159,11 +160,7 @@ def _checkpoint_tensors(module: nn.Module, opt: torch.optim.Optimizer, gen: torc
 
 def _save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], fingerprint: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"fingerprint": fingerprint})
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"fingerprint": fingerprint}))
 
 
 def _restore_checkpoint(path: Path, fingerprint: str, module: nn.Module, opt: torch.optim.Optimizer,
@@ -269,6 +266,9 @@ def _train(module: nn.Module, loss_fn: LossFn, data: dict[str, torch.Tensor], pa
             stats.compute_seconds += t1 - t0
             stats.optimizer_seconds += time.perf_counter() - t1
         stats.curve.append(float(epoch_loss) / steps)
+        if not math.isfinite(stats.curve[-1]):  # before the checkpoint: a diverged state is never saved
+            raise BridgeError(f"training stage {stage!r}: loss is {stats.curve[-1]} at epoch {epoch + 1} of "
+                              f"{params.epochs} (the fit diverged: lower lr or keep grad_clip); nothing was written")
         stats.steps += steps
         stats.samples += steps * batch
         done = epoch + 1

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.core.vectors import normalize
+
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return normalize(x, np.float64)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.core.vectors import normalize, require_finite
 from pipeline.evaluate.search import group_codes, ranks_of_positives, search
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return normalize(require_finite(np.asarray(x), "vectors to score"), np.float32)
 
 
 def class_vectors(prompt_vectors: np.ndarray, prompt_labels: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pipeline.config import Params, TaskSpec
+from pipeline.core.layout import Layout
 from pipeline.errors import BridgeError
-from pipeline.evaluate.run import METRICS, plot_file, side_vectors
+from pipeline.evaluate.run import side_vectors
 
-REPORT = Path("artifacts/report")
 #: the number a task is judged by, per kind
 HEADLINE = {"zeroshot": "top1", "retrieval": "q2g/recall@1", "gap": "raw/gap_length"}
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",
@@ -49,7 +49,7 @@ class Row:
 def summary_rows(params: Params, root: Path = Path(".")) -> list[Row]:
     rows = []
     for name, spec in params.eval.tasks.items():
-        path = root / METRICS / f"{name}.json"
+        path = Layout(root).metrics(name)
         try:
             rows.append(Row(name, spec, json.loads(path.read_text())))
         except FileNotFoundError:
@@ -67,7 +67,7 @@ def preservation(row: Row, by_task: dict[str, Row]) -> float | None:
 
 def build_report(params: Params, root: Path = Path(".")) -> Path:
     """Write ``artifacts/report/index.md`` and its PNGs; returns the index path."""
-    out = root / REPORT
+    out = Layout(root).report()
     out.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(params, root)
     by_task = {r.task: r for r in rows}
@@ -102,7 +102,7 @@ def _recall_figure(params: Params, root: Path, out: Path) -> list[str]:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name in tasks:
-        data = _read_csv(root / plot_file(name, "retrieval"))
+        data = _read_csv(Layout(root).plot("retrieval", name))
         ks = [int(d["k"]) for d in data]
         ax.plot(ks, [float(d["recall_q2g"]) for d in data], marker="o", label=f"{name} (query->gallery)")
         ax.plot(ks, [float(d["recall_g2q"]) for d in data], marker="x", linestyle="--",
@@ -120,7 +120,7 @@ def _per_class_figure(params: Params, root: Path, out: Path) -> list[str]:
         return []
     fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.9 * len(tasks)), squeeze=False)
     for ax, name in zip(axes[:, 0], tasks):
-        data = _read_csv(root / plot_file(name, "zeroshot"))
+        data = _read_csv(Layout(root).plot("zeroshot", name))
         ax.bar(range(len(data)), [float(d["accuracy"]) for d in data], color="tab:blue")
         ax.set_xticks(range(len(data)), [d["class"] for d in data], rotation=60, fontsize=6)
         ax.set(ylim=(0, 1), ylabel="accuracy")

@@ -24,26 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, Vectors, pair_by_group
+from pipeline.bridges.base import Bridge
 from pipeline.config import Params, TaskSide, TaskSpec
+from pipeline.core.files import atomic_write, atomic_write_json
+from pipeline.core.layout import Layout
+from pipeline.core.vectors import Vectors, pair_by_group
 from pipeline.errors import BridgeError
 from pipeline.evaluate import gap, metrics
-from pipeline.extract import EMBEDDINGS
-from pipeline.fit import BRIDGES
 from pipeline.sources.base import PROMPT_SPLIT
-from pipeline.store.atomic import atomic_write, atomic_write_json
 from pipeline.store.vectors import load_vectors
-
-METRICS = Path("artifacts/metrics")
-PLOTS = Path("artifacts/plots")
 
 
 def side_vectors(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None) -> tuple[Vectors, np.ndarray]:
     """The side's rows of ``split`` and their vectors mapped through its bridge."""
-    rows = load_vectors(root / EMBEDDINGS / task.dataset / side.set, (split or side.split,))
+    layout = Layout(root)
+    rows = load_vectors(layout.embeddings(f"{task.dataset}/{side.set}"), (split or side.split,))
     if side.bridge is None:
         return rows, rows.vectors
-    bridge = Bridge.load(root / BRIDGES / side.bridge)
+    bridge = Bridge.load(layout.bridge(side.bridge))
     return rows, bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
 
 
@@ -89,16 +87,16 @@ def _gap(root: Path, task: TaskSpec, query: Vectors, q: np.ndarray) -> dict[str,
     return out
 
 
-def plot_file(name: str, kind: str) -> Path:
-    """One folder per task kind, so dvc.yaml's top-level plots give each kind its own axes."""
-    return PLOTS / kind / f"{name}.csv"
-
-
 def _write(root: Path, name: str, kind: str, result: dict[str, float], plot: list[dict[str, object]]) -> None:
-    for folder in (root / METRICS, (root / plot_file(name, kind)).parent):
-        folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(root / METRICS / f"{name}.json", result)
-    atomic_write(root / plot_file(name, kind), lambda tmp: _write_csv(tmp, plot))
+    """Metrics JSON and plot CSV (one folder per task kind, so dvc.yaml's plots give each kind its axes)."""
+    layout = Layout(root)
+    bad = sorted(k for k, v in result.items() if not np.isfinite(v))
+    if bad:  # never publish a number computed from non-finite scores
+        raise BridgeError(f"task {name}: metrics {bad} are not finite; nothing was written")
+    for path in (layout.metrics(name), layout.plot(kind, name)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(layout.metrics(name), result)
+    atomic_write(layout.plot(kind, name), lambda tmp: _write_csv(tmp, plot))
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:

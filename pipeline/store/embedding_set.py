@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, sha256_file
 from pipeline.errors import BridgeError
-from pipeline.store.atomic import atomic_write, atomic_write_json, fsync_dir, sha256_file
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
-from pipeline.store.verified import is_verified, mark_verified
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -107,36 +106,47 @@ def shard_path(directory: Path, shard: dict[str, Any]) -> Path:
     return directory / name
 
 
-def verify_shard(directory: Path, shard: dict[str, Any], fmt: str, keep_bytes: bool = False) -> Path | bytes:
+def verify_shard(directory: Path, shard: dict[str, Any], fmt: str, keep_bytes: bool = False,
+                 expect: dict[str, Any] | None = None) -> Path | bytes:
     """Check a manifest entry against its file; a disagreement is a BridgeError naming the file.
 
-    A file checked before with the same stat is trusted (``verified.py``).
-    Returns the file, or with ``keep_bytes`` the bytes that had to be read
-    for the check, so a reader parses them from memory instead of reading twice.
+    Always hashes the bytes (sha256 runs at about 1 GB/s here, and the bytes
+    are read anyway): a cached "verified" flag keyed on the file's stat was
+    fooled by a shard rewritten with its old mtime put back (``cp -p``,
+    ``rsync -t``) and can never see bit rot. ``expect`` holds the manifest's
+    ``dim`` and ``dtype``, which the shard records too and must agree with.
+    Returns the file, or with ``keep_bytes`` the bytes that were read for the
+    check, so a reader parses them from memory instead of reading twice.
     """
     file = shard_path(directory, shard)
     if not file.exists():
         raise BridgeError(f"{file}: shard listed in the manifest is missing")
-    expected = f"{shard['sha256']}|{shard['rows']}|{shard.get('embedding_offset')}"
-    if is_verified(file, expected):
-        return file
     data = file.read_bytes() if keep_bytes else None
     digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(file)
     if digest != shard["sha256"]:
         raise BridgeError(f"{file}: checksum mismatch with manifest (shard is corrupt or truncated, "
                           f"{file.stat().st_size} bytes); rerun `bridge extract` to redo it")
     try:
-        rows, offset = FORMATS[fmt].layout(file if data is None else data)
+        layout = FORMATS[fmt].layout(file if data is None else data)
     except Exception as e:  # noqa: BLE001 - any decoder failure means a bad shard
         raise BridgeError(f"{file}: cannot read shard ({type(e).__name__}: {e})") from None
-    if rows != shard["rows"]:
-        raise BridgeError(f"{directory / MANIFEST}: lists {shard['rows']} rows for {file.name}, "
-                          f"the shard holds {rows}; rerun `bridge extract` to repair the set")
-    if shard.get("embedding_offset") not in (None, offset):
+    stated = {"rows": shard["rows"], **(expect or {})}
+    found = {"rows": layout.rows, "dim": layout.dim, "dtype": layout.dtype}
+    for key, value in stated.items():
+        if found[key] != value:
+            said = f"{value} rows" if key == "rows" else f"{key} {value!r}"
+            held = found[key] if key == "rows" else f"{key} {found[key]!r}"
+            raise BridgeError(f"{directory / MANIFEST}: lists {said} for {file.name}, the shard holds {held}; "
+                              "rerun `bridge extract` to repair the set")
+    if shard.get("embedding_offset") not in (None, layout.offset):
         raise BridgeError(f"{directory / MANIFEST}: embedding_offset {shard['embedding_offset']} of {file.name} "
-                          f"does not match the shard ({offset}); rerun `bridge extract` to repair the set")
-    mark_verified([(file, expected)])
+                          f"does not match the shard ({layout.offset}); rerun `bridge extract` to repair the set")
     return file if data is None else data
+
+
+def expected_layout(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields every one of its shards also records."""
+    return {"dim": (manifest.get("encoder") or {}).get("dim"), "dtype": manifest.get("dtype")}
 
 
 def set_problems(path: Path, header: dict[str, Any]) -> list[str]:
@@ -157,7 +167,7 @@ def set_problems(path: Path, header: dict[str, Any]) -> list[str]:
     problems = []
     for shard in manifest["shards"]:
         try:
-            verify_shard(Path(path), shard, manifest["format"])
+            verify_shard(Path(path), shard, manifest["format"], expect=expected_layout(manifest))
         except BridgeError as e:
             problems.append(str(e))
     return problems
@@ -191,7 +201,8 @@ class SetWriter:
         if not _is_entry(shard) or shard["file"] != shard_file(shard["index"], self.fmt):
             return False
         try:
-            verify_shard(directory, shard, self.fmt)
+            verify_shard(directory, shard, self.fmt, expect={"dim": self.header["encoder"]["dim"],
+                                                             "dtype": self.header["dtype"]})
         except BridgeError:
             return False
         return True
@@ -260,11 +271,10 @@ class SetWriter:
 class EmbeddingSet:
     """Read side of a set: metadata columns on first use, vectors shard by shard.
 
-    ``verify=True`` checks each shard against the manifest the first time it
-    is read (``verify_shard``: one pass over the bytes, which are then parsed
-    from memory; see ``verified.py`` for why later reads skip the hash), so a
-    truncated or bit-flipped shard, or a manifest that disagrees with its
-    shards, is reported by name.
+    ``verify=True`` checks each shard against the manifest as it is read
+    (``verify_shard``: one pass over the bytes, which are then parsed from
+    memory), so a truncated or bit-flipped shard, or a manifest that disagrees
+    with its shards, is reported by name.
     """
 
     def __init__(self, path: str | Path, verify: bool = True) -> None:
@@ -284,6 +294,7 @@ class EmbeddingSet:
             raise BridgeError(f"{manifest_file}: {problem}; rerun `bridge extract` to repair the set")
         self.fmt = self.manifest["format"]
         self._meta: dict[str, np.ndarray] | None = None
+        self._checked: set[int] = set()  # shards this reader has verified (metadata, then vectors)
         for shard in self.manifest["shards"]:
             shard_path(self.path, shard)
 
@@ -301,9 +312,11 @@ class EmbeddingSet:
         return hashlib.sha256("".join(s["sha256"] for s in self.manifest["shards"]).encode()).hexdigest()[:16]
 
     def _source(self, shard: dict[str, Any]) -> Path | bytes:
-        """The shard's file, or its bytes after a check when not verified before."""
-        if self.verify:
-            return verify_shard(self.path, shard, self.fmt, keep_bytes=True)
+        """The shard's bytes after a check the first time this reader touches it, else its file."""
+        if self.verify and shard["index"] not in self._checked:
+            data = verify_shard(self.path, shard, self.fmt, keep_bytes=True, expect=expected_layout(self.manifest))
+            self._checked.add(shard["index"])
+            return data
         file = shard_path(self.path, shard)
         if not file.exists():
             raise BridgeError(f"{file}: shard listed in the manifest is missing")

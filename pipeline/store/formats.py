@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import h5py
 import numpy as np
@@ -37,7 +37,16 @@ class ShardFormat(Protocol):
 
     def read_embedding(self, source: Path | bytes) -> np.ndarray: ...
 
-    def layout(self, source: Path | bytes) -> tuple[int, int | None]: ...
+    def layout(self, source: Path | bytes) -> ShardLayout: ...
+
+
+class ShardLayout(NamedTuple):
+    """What a shard says about itself, to be checked against its manifest entry."""
+
+    rows: int
+    offset: int | None  # byte offset of the contiguous vector block, None when there is none
+    dim: int
+    dtype: str
 
 
 def _open(source: Path | bytes):
@@ -72,18 +81,20 @@ class ParquetFormat:
                        use_dictionary=list(META_COLUMNS[1:]), write_statistics=False,
                        row_group_size=max(rows, 1), data_page_size=min(embedding.nbytes + (1 << 20), MAX_PAGE),
                        max_rows_per_page=max(rows, 1))  # pyarrow's default splits pages every 20k rows
-        return _checked_offset(path, self.layout(path)[1], embedding)
+        return _checked_offset(path, self.layout(path).offset, embedding)
 
-    def layout(self, source: Path | bytes) -> tuple[int, int | None]:
-        """(rows, offset of the vectors) from the footer alone: with one uncompressed PLAIN page
-        (what ``write`` makes), the vectors are the last ``rows * dim * itemsize`` bytes of the chunk."""
+    def layout(self, source: Path | bytes) -> ShardLayout:
+        """Rows, dim, dtype and the offset of the vectors from the footer alone: with one uncompressed
+        PLAIN page (what ``write`` makes), the vectors are the last ``rows * dim * itemsize`` bytes of the chunk."""
         metadata = pq.ParquetFile(_parquet_source(source)).metadata
-        if metadata.num_row_groups != 1:
-            return metadata.num_rows, None
         field = metadata.schema.to_arrow_schema().field("embedding").metadata
-        nbytes = metadata.num_rows * int(field[b"dim"]) * np.dtype(field[b"dtype"].decode()).itemsize
+        dim, dtype = int(field[b"dim"]), field[b"dtype"].decode()
+        if metadata.num_row_groups != 1:
+            return ShardLayout(metadata.num_rows, None, dim, dtype)
+        nbytes = metadata.num_rows * dim * np.dtype(dtype).itemsize
         chunk = metadata.row_group(0).column(len(META_COLUMNS))
-        return metadata.num_rows, chunk.data_page_offset + chunk.total_compressed_size - nbytes
+        return ShardLayout(metadata.num_rows, chunk.data_page_offset + chunk.total_compressed_size - nbytes,
+                           dim, dtype)
 
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
         table = pq.read_table(_parquet_source(source), columns=list(META_COLUMNS))
@@ -122,11 +133,12 @@ class HDF5Format:
         with h5py.File(_open(source), "r") as f:
             return f["embedding"][()]
 
-    def layout(self, source: Path | bytes) -> tuple[int, int | None]:
-        """(rows, file offset of the contiguous ``embedding`` dataset) from the HDF5 object headers."""
+    def layout(self, source: Path | bytes) -> ShardLayout:
+        """Rows, dim, dtype and the file offset of the contiguous ``embedding`` dataset from the headers."""
         with h5py.File(_open(source), "r") as f:
             dataset = f["embedding"]
-            return int(dataset.shape[0]), dataset.id.get_offset()
+            dim = int(dataset.shape[1]) if dataset.ndim == 2 else -1
+            return ShardLayout(int(dataset.shape[0]), dataset.id.get_offset(), dim, dataset.dtype.name)
 
 
 def _checked_offset(path: Path, offset: int | None, embedding: np.ndarray) -> int | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bridges.base import Space, Vectors
+from pipeline.core.vectors import Space, Vectors
 from pipeline.errors import BridgeError
 from pipeline.store.embedding_set import EmbeddingSet
 

@@ -32,6 +32,8 @@ from functools import cached_property
 import numpy as np
 from pydantic import ConfigDict
 
+from pipeline.core.vectors import normalize
+
 TEXT = "text"
 
 
@@ -46,8 +48,6 @@ def _orthonormal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     return q[:, :cols]
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -272,5 +272,5 @@ class SyntheticEncoder:
         latent = (1 - c.nonlinearity) * latent + c.nonlinearity * np.tanh(2.0 * latent)
         latent = latent + c.noise * np.sin(7.0 * latent @ self._distort + 3.0 * obs[:, wc.latent_dim:wc.latent_dim + 1])
         h = latent @ self._content.T + c.private_weight * self._scale * obs[:, wc.latent_dim:] @ self._private.T
-        h = _normalize(h) + self.tower_offset(tower)
-        return _normalize(h).astype(np.float32)
+        h = normalize(h) + self.tower_offset(tower)
+        return normalize(h).astype(np.float32)

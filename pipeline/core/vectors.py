@@ -1,0 +1,100 @@
+"""Vectors in memory, the spaces they live in, which rows are pairs, and the one ``normalize``.
+
+These types are shared by the store (which reads them), the bridges (which
+fit and map them) and evaluation (which scores them), so they live below all
+three. Pairing has one definition: the same text embedded by two encoders
+shares an *id*; different modalities of one thing share a *group*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.errors import BridgeError
+
+
+@dataclass(frozen=True)
+class Space:
+    """An encoder tower's embedding space."""
+
+    encoder: str
+    tower: str
+    dim: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.encoder}/{self.tower}"
+
+
+@dataclass
+class Vectors:
+    """An embedding set (or a split of one) held in memory for fitting and evaluation."""
+
+    space: Space
+    ids: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    splits: np.ndarray
+    vectors: np.ndarray  # float32 [n, dim]
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: np.ndarray) -> Vectors:
+        return Vectors(self.space, self.ids[index], self.labels[index], self.groups[index],
+                       self.splits[index], self.vectors[index], self.fingerprint)
+
+
+def normalize(x: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """Row-wise L2 normalisation; zero rows stay zero (the 1e-12 floor avoids 0/0)."""
+    x = np.asarray(x, dtype=dtype) if dtype is not None else np.asarray(x)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def require_finite(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` when every value is finite; else a BridgeError naming ``what`` and how many rows are bad.
+
+    Why refuse instead of scoring: NaN scores all tie, and under the optimistic
+    tie rule every query then ranks its positive first, so a diverged bridge
+    would report a perfect score.
+    """
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int((~finite.reshape(len(x), -1).all(axis=1)).sum()) if x.ndim > 1 else int((~finite).sum())
+        raise BridgeError(f"{what}: {bad} of {len(x)} rows hold NaN or inf; refusing to score them")
+    return x
+
+
+def pair_by_group(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(ia, ib)`` of every pair of rows of ``a`` and ``b`` that share a group.
+
+    Many-to-many: an image with five captions gives five pairs. Vectorised
+    (sort + searchsorted), order follows ``a``.
+    """
+    order = np.argsort(b.groups, kind="stable")
+    sorted_groups = b.groups[order]
+    lo = np.searchsorted(sorted_groups, a.groups, side="left")
+    hi = np.searchsorted(sorted_groups, a.groups, side="right")
+    counts = hi - lo
+    ia = np.repeat(np.arange(len(a)), counts)
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+    ib = order[starts + np.arange(counts.sum())]
+    return ia, ib
+
+
+def pair_same_rows(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the rows of ``a`` and ``b`` that are the *same item* in two encoders.
+
+    Rows pair by id when the two sets share ids (one caption embedded by the
+    bimodal text tower and by the anchor: pairing by group would also pair
+    caption 1 with caption 2 of the same image). With no common id they pair
+    by group, which is what two different sources of one dataset share.
+    """
+    common, ia, ib = np.intersect1d(a.ids, b.ids, assume_unique=False, return_indices=True)
+    if len(common):
+        order = np.argsort(ia, kind="stable")
+        return ia[order], ib[order]
+    return pair_by_group(a, b)
