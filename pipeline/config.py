@@ -194,7 +194,7 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
             raise BridgeError(f"override {item!r}: {part!r} in {path} is not a mapping")
     try:
         node[leaf] = yaml.safe_load(value)
-    except yaml.YAMLError as e:
+    except yaml.YAMLError:
         raise BridgeError(f"override {item!r}: the value is not valid YAML") from None
 
 

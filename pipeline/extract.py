@@ -38,6 +38,7 @@ from pipeline.errors import BridgeError
 from pipeline.lock import hold
 from pipeline.partition import Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
 from pipeline.sources.base import Rows
+from pipeline.sources.digests import FileDigests
 from pipeline.sources.registry import load_source
 from pipeline.store.embedding_set import SetWriter, set_problems
 
@@ -56,6 +57,7 @@ class SetPlan:
     tower: Tower
     rows: Rows
     header: dict[str, Any]
+    sources: list[str]  # fingerprint of each shard's source rows: a changed row redoes only its shard
 
     @property
     def shards(self) -> int:
@@ -120,7 +122,7 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     return keep, vectors, skipped
 
 
-def plan_set(params: Params, name: str) -> SetPlan:
+def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
     """Load the source rows and the encoder tower of ``extract.sets.<name>`` and describe its set."""
     cfg = params.extract
     if name not in cfg.sets:
@@ -136,16 +138,20 @@ def plan_set(params: Params, name: str) -> SetPlan:
         raise BridgeError(f"dataset {ref.dataset!r} has no {tower.modality!r} rows for tower {ref.tower!r}; "
                           f"it has {source.modalities()}")
     rows = source.rows(tower.modality)
+    digests = FileDigests(Layout(root).cache("media", ref.dataset))
+    shards = max(1, -(-len(rows) // cfg.shard_rows))
+    sources = [rows.take(slice(i * cfg.shard_rows, (i + 1) * cfg.shard_rows)).fingerprint(digests)
+               for i in range(shards)]
+    digests.save()
     header = {
         "encoder": {"name": ref.encoder, "family": encoder.family, **encoder.identity(), "tower": ref.tower,
                     "dim": tower.dim, "normalized": cfg.normalize},
-        "source": {"dataset": ref.dataset, "kind": dataset.source, "fingerprint": rows.fingerprint(),
-                   "rows": len(rows)},
+        "source": {"dataset": ref.dataset, "kind": dataset.source, "rows": len(rows)},
         "dtype": cfg.dtype,
         "format": cfg.format,
         "shard_rows": cfg.shard_rows,
     }
-    return SetPlan(name, ref, cfg, tower, rows, header)
+    return SetPlan(name, ref, cfg, tower, rows, header, sources)
 
 
 def encode_shard(plan: SetPlan, index: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
@@ -174,7 +180,7 @@ def extract_set(params: Params, name: str, root: Path = Path("."), progress: Pro
         raise BridgeError(f"--backend {backend!r}: expected 'local' or 'ray'")
     if partition is not None and merge:
         raise BridgeError("--partition and --merge do not go together: run the partitions, then --merge")
-    plan = plan_set(params, name)
+    plan = plan_set(params, name, root)
     if partition is None:
         lock, what = set_lock(root, plan.ref.path), f"embedding set {plan.ref.path}"
     else:
@@ -191,13 +197,13 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
     final, partial = layout.embeddings(ref.path), layout.partial(ref.path)
     recover_dir(final)
     if partition is not None:
-        writer = SetWriter(part_dir(root, ref.path, partition), {**header, **partition.header})
+        writer = SetWriter(part_dir(root, ref.path, partition), {**header, **partition.header}, plan.sources)
         todo = [i for i in partition.shards(plan.shards) if not writer.done(i)]
     else:
-        problems = set_problems(final, header)
+        problems = set_problems(final, header, plan.sources)
         if not problems:
             return final
-        writer = SetWriter(partial, header)
+        writer = SetWriter(partial, header, plan.sources)
         kept = writer.adopt(final) if final.exists() else []
         parts = adopt_parts(writer, root, ref.path)
         todo = [i for i in range(plan.shards) if not writer.done(i)]

@@ -59,7 +59,7 @@ def test_digits_packaged_images_and_templates(loader: str, shape: tuple[int, int
     images = source.rows("image")
     assert images.payload.shape == (50, *shape) and images.payload.dtype == np.uint8
     assert images.payload.max() > 200  # upscaled to the 0-255 range whatever the loader's range
-    assert (images.splits == "test").sum() == 10
+    assert 4 <= (images.splits == "test").sum() <= 16  # a seeded hash per item: binomial(50, 0.2), 2.5 sd
     texts = source.rows("text")
     first = int(images.labels[0])
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

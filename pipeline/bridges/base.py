@@ -85,6 +85,8 @@ class Bridge(ABC):
     #: modalities of CentroBind or the chain of cycle heads), at least ``min_roles`` of them
     roles: ClassVar[tuple[str, ...]]
     min_roles: ClassVar[int] = 1
+    #: roles whose spaces must have one dim (a method that adds or compares vectors across them)
+    same_dim: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: MethodParams, spaces: dict[str, Space]) -> None:
         missing = [r for r in self.roles if r not in spaces]
@@ -94,6 +96,11 @@ class Bridge(ABC):
         if not self.roles and len(spaces) < self.min_roles:
             raise BridgeError(f"method {self.method!r} needs at least {self.min_roles} input spaces, "
                               f"got {len(spaces)} ({sorted(spaces)})")
+        dims = {role: spaces[role].dim for role in self.same_dim if role in spaces}
+        if len(set(dims.values())) > 1:
+            shown = ", ".join(f"{role} {spaces[role].key} is {dim}-d" for role, dim in dims.items())
+            raise BridgeError(f"method {self.method!r} needs inputs of one dim ({shown}); "
+                              "use a method that maps between dims, e.g. linear or procrustes")
         self.params = params
         self.spaces = spaces
         self.curve: list[float] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from pipeline.bridges.base import Bridge, MethodParams
 from pipeline.core.vectors import Vectors, normalize
@@ -20,7 +21,7 @@ from pipeline.core.vectors import Vectors, normalize
 class OffsetParams(MethodParams):
     mode: Literal["center", "shift", "translate"] = "center"
     renormalize: bool = True
-    max_samples: int = 5000
+    max_samples: int = Field(5000, ge=1, le=100_000_000)
     seed: int = 42
 
 
@@ -35,6 +36,7 @@ class OffsetBridge(Bridge):
     method = "offset"
     Params = OffsetParams
     roles = ("source", "target")
+    same_dim = ("source", "target")  # it adds one space's centroid to the other's vectors
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
         p = self.params

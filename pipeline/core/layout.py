@@ -18,6 +18,7 @@ DVC outputs live under ``artifacts/``; work that must survive a stage rerun
 ``plot(kind, task)``    ``artifacts/plots/<kind>/<task>.csv``
 ``report()``            ``artifacts/report``
 ``logs(stage, name)``   ``.bridge/logs/<stage>/<name>.json``: timings, never a DVC output
+``cache(*names)``       ``.bridge/cache/.../<last>.json``: e.g. media file digests
 ``lock(*names)``        ``.bridge/locks/.../<last>.lock``
 ======================  ==================================================
 """
@@ -86,6 +87,9 @@ class Layout:
 
     def logs(self, stage: str, name: str) -> Path:
         return self._under(WORK / "logs", stage, name, suffix=".json")
+
+    def cache(self, *names: str) -> Path:
+        return self._under(WORK / "cache", *names, suffix=".json")
 
     def lock(self, *names: str) -> Path:
         return self._under(WORK / "locks", *names, suffix=".lock")

@@ -50,16 +50,34 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     if name not in params.eval.tasks:
         raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
     task = params.eval.tasks[name]
-    plot: list[dict[str, object]] = []
     query, q = side_vectors(root, task, task.query)
+    result, plot = _score(params, root, name, task, query, q)
+    result = {k: float(v) for k, v in result.items() if np.isscalar(v)}
+    _write(root, name, task.kind, result, plot)
+    return result
+
+
+def _meet(q: np.ndarray, g: np.ndarray, name: str, task: TaskSpec) -> None:
+    """The two sides must end in one space, or scoring them is meaningless (or a broadcast error)."""
+    if q.shape[1] != g.shape[1]:
+        gallery = task.gallery.set if task.gallery else ""
+        raise BridgeError(f"eval.tasks.{name}: query {task.query.set} gives {q.shape[1]}-d vectors and gallery {gallery} "
+                          f"{g.shape[1]}-d: the sides are not in one space (give them a bridge that maps both)")
+
+
+def _score(params: Params, root: Path, name: str, task: TaskSpec, query: Vectors, q: np.ndarray
+           ) -> tuple[dict[str, float], list[dict[str, object]]]:
+    plot: list[dict[str, object]] = []
     if task.kind == "zeroshot":
         prompts, p = side_vectors(root, task, task.gallery, PROMPT_SPLIT)
+        _meet(q, p, name, task)
         names, class_vecs = metrics.class_vectors(p, prompts.labels)
         result = metrics.zeroshot_classification(q, query.labels, class_vecs, names)
         per_class = result.pop("per_class", {})
         plot = [{"class": c, "accuracy": a} for c, a in per_class.items()]
     elif task.kind == "retrieval":
         gallery, g = side_vectors(root, task, task.gallery)
+        _meet(q, g, name, task)
         ks = tuple(params.eval.ks)
         forward = metrics.retrieval(q, query.groups, g, gallery.groups, ks=ks, index=params.eval.index)
         backward = metrics.retrieval(g, gallery.groups, q, query.groups, ks=ks, index=params.eval.index)
@@ -68,9 +86,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     else:
         result = _gap(root, task, query, q)
         plot = [{"statistic": k, "value": v} for k, v in result.items()]
-    result = {k: float(v) for k, v in result.items() if np.isscalar(v)}
-    _write(root, name, task.kind, result, plot)
-    return result
+    return result, plot
 
 
 def _gap(root: Path, task: TaskSpec, query: Vectors, q: np.ndarray) -> dict[str, float]:

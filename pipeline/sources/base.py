@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pipeline.errors import BridgeError
+from pipeline.sources.digests import FileDigests
 from pipeline.validation import StrictModel, validate
 
 #: ``split`` value of class-prompt rows used by zero-shot classification.
 PROMPT_SPLIT = "prompt"
+#: modalities whose payloads may be file paths (fingerprinted by content)
+MEDIA = ("image", "audio")
 
 
 @dataclass
@@ -45,13 +48,21 @@ class Rows:
         return Rows(self.modality, self.ids[index], payload, self.labels[index], self.splits[index],
                     self.groups[index])
 
-    def fingerprint(self) -> str:
-        """sha256 over ids, metadata and payload: changes when any row does."""
+    def fingerprint(self, digests: Callable[[Sequence[str]], list[str]] | None = None) -> str:
+        """sha256 over ids, metadata and payload: changes when any row does.
+
+        Media rows whose payloads are file paths are fingerprinted by the
+        files' *contents* through ``digests`` (``digests.FileDigests``), so an
+        image rewritten in place under the same path changes the fingerprint.
+        """
         h = hashlib.sha256(self.modality.encode())
         for column in (self.ids, self.labels, self.splits, self.groups):
             h.update("\x1f".join(column.tolist()).encode())
         if isinstance(self.payload, np.ndarray) and self.payload.dtype != object:
             h.update(np.ascontiguousarray(self.payload).tobytes())
+        elif self.modality in MEDIA and len(self) and all(isinstance(p, str) for p in self.payload):
+            contents = (digests or FileDigests())(list(self.payload))
+            h.update("\x1f".join(f"{p}={c}" for p, c in zip(self.payload, contents, strict=True)).encode())
         else:
             h.update("\x1f".join(map(str, self.payload)).encode())
         return h.hexdigest()
@@ -84,13 +95,36 @@ def parse_source_options(cls: type[SourceOptions], options: dict[str, Any], data
 def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
     """``train``/``test`` per row, drawn per *group* so an item and its captions never straddle splits.
 
-    A seeded permutation of the sorted distinct groups: the same groups give
-    the same splits whatever order the rows come in.
+    Each group's split is a seeded hash of the group's own name
+    (``group_uniform``), not its place in a permutation: adding, removing or
+    renaming one item moves no other item between train and test. The test
+    share is ``test_fraction`` in expectation (a binomial draw, not exact).
     """
     unique, inverse = np.unique(groups, return_inverse=True)
-    test = np.zeros(len(unique), dtype=bool)
-    test[np.random.default_rng(seed).permutation(len(unique))[:round(test_fraction * len(unique))]] = True
+    test = group_uniform(unique, seed) < test_fraction
     return np.where(test[inverse], "test", "train")
+
+
+def group_uniform(names: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform [0, 1) number per name, fixed by (name, seed) alone: FNV-1a over the UTF-8 bytes, then
+    a splitmix64 finaliser. Vectorised over names (the loop runs over byte positions, not rows)."""
+    raw = np.char.encode(np.asarray(names, dtype=str), "utf-8")
+    width = max(raw.dtype.itemsize, 1)
+    codes = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width) if len(raw) else \
+        np.zeros((0, width), dtype=np.uint8)
+    h = np.full(len(raw), np.uint64(0xCBF29CE484222325) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
+    lengths = np.char.str_len(raw) if len(raw) else np.zeros(0, dtype=int)
+    with np.errstate(over="ignore"):
+        for j in range(width):  # only each name's own bytes: the hash must not depend on the other names
+            mixed = (h ^ codes[:, j].astype(np.uint64)) * prime
+            h = np.where(j < lengths, mixed, h)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def fill_template(template: str, names: np.ndarray) -> np.ndarray:

@@ -149,7 +149,7 @@ def expected_layout(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"dim": (manifest.get("encoder") or {}).get("dim"), "dtype": manifest.get("dtype")}
 
 
-def set_problems(path: Path, header: dict[str, Any]) -> list[str]:
+def set_problems(path: Path, header: dict[str, Any], sources: list[str] | None = None) -> list[str]:
     """Why ``path`` is not a complete, intact set made for ``header``; an empty list means it is.
 
     ``extract`` uses this to leave an intact set alone and to say what it repairs.
@@ -170,7 +170,21 @@ def set_problems(path: Path, header: dict[str, Any]) -> list[str]:
             verify_shard(Path(path), shard, manifest["format"], expect=expected_layout(manifest))
         except BridgeError as e:
             problems.append(str(e))
+            continue
+        if not same_source(shard, sources):
+            problems.append(f"{Path(path) / shard['file']}: its source rows changed since it was extracted")
     return problems
+
+
+def same_source(shard: dict[str, Any], sources: list[str] | None) -> bool:
+    """Whether the shard was encoded from the rows whose fingerprints are ``sources`` (None: not checked).
+
+    Per shard, so a changed file re-encodes only the shard that holds it.
+    """
+    if sources is None:
+        return True
+    index = shard.get("index")
+    return isinstance(index, int) and 0 <= index < len(sources) and shard.get("source_sha256") == sources[index]
 
 
 class SetWriter:
@@ -181,9 +195,10 @@ class SetWriter:
     the header is identical and the shard passes ``verify_shard``.
     """
 
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], sources: list[str] | None = None) -> None:
         self.path = Path(path)
         self.header = header
+        self.sources = sources  # per-shard fingerprints of the source rows (``same_source``)
         self.fmt, self.dtype = header["format"], DTYPES[header["dtype"]]
         self.manifest = {"schema_version": SCHEMA_VERSION, **header, "shards": [], "skipped": [],
                          "complete": False, "written_by": bridge_version()}
@@ -198,7 +213,8 @@ class SetWriter:
 
     def _shard_ok(self, directory: Path, shard: Any) -> bool:
         """A well-formed entry, named as this writer names shard ``index``, whose file checks out."""
-        if not _is_entry(shard) or shard["file"] != shard_file(shard["index"], self.fmt):
+        if not _is_entry(shard) or shard["file"] != shard_file(shard["index"], self.fmt) \
+                or not same_source(shard, self.sources):
             return False
         try:
             verify_shard(directory, shard, self.fmt, expect={"dim": self.header["encoder"]["dim"],
@@ -255,6 +271,8 @@ class SetWriter:
         offset = atomic_write(file, lambda tmp: FORMATS[self.fmt].write(tmp, columns, embedding))
         entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": sha256_file(file),
                  "embedding_offset": offset, "skipped": list(skipped or [])}
+        if self.sources is not None:
+            entry["source_sha256"] = self.sources[index]
         shards = [s for s in self.manifest["shards"] if s["index"] != index] + [entry]
         self.manifest["shards"] = sorted(shards, key=lambda s: s["index"])
         atomic_write_json(self.path / MANIFEST, self.manifest)
