@@ -1,0 +1,196 @@
+"""Trust: corruption is seen whatever the file's mtime says, a set is replaced safely across file systems,
+a changed media file re-extracts its shard, and stale temp files of killed writers do not stay."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bridge_project import REPO, cli, env, synthetic_lane, tree_digest, write_params
+
+from pipeline.core.files import aside, atomic_write, remove_leftovers, replace_dir
+
+TEXT = Path("artifacts/embeddings/synth/syn-clip/text")
+EMBEDDINGS = Path("artifacts/embeddings")
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("golden-trust")
+    write_params(project, synthetic_lane(tasks=["clip-zeroshot-linear"], groups=300, extract={"shard_rows": 200}))
+    for stage in ("extract", "fit"):
+        code, err = cli(project, stage)
+        assert code == 0, err
+    return project
+
+
+def _copy(golden: Path, where: Path) -> Path:
+    shutil.copytree(golden, where, symlinks=True)
+    return where
+
+
+def _corrupt(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """A random corruption that changes the bytes: bit flips, a zeroed range, or a truncation."""
+    while True:
+        kind = rng.choice(["flip", "zero", "truncate"])
+        out = bytearray(data)
+        if kind == "flip":
+            for _ in range(rng.randint(1, 4)):
+                out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+        elif kind == "zero":
+            start = rng.randrange(len(out))
+            end = min(len(out), start + rng.randint(1, 4096))
+            out[start:end] = bytes(end - start)
+        else:
+            out = out[:rng.randrange(len(out))]
+        if bytes(out) != data:
+            return kind, bytes(out)
+
+
+def test_random_corruption_with_the_mtime_put_back_is_seen_on_read_and_repaired(golden: Path,
+                                                                                  tmp_path: Path) -> None:
+    """What ``cp -p``, ``rsync -t`` or bit rot leave: new bytes, old mtime. Every trial is caught by the next
+    read (one line naming the shard) and the next ``bridge extract`` gives back the clean bytes."""
+    clean = tree_digest(golden / EMBEDDINGS)
+    rng = random.Random(12)
+    kinds = set()
+    for trial in range(12):
+        project = _copy(golden, tmp_path / f"p{trial}")
+        shard = rng.choice(sorted((project / TEXT).glob("part-*")))
+        before = shard.stat()
+        kind, data = _corrupt(shard.read_bytes(), rng)
+        kinds.add(kind)
+        shard.write_bytes(data)
+        os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert shard.stat().st_mtime_ns == before.st_mtime_ns
+        code, err = cli(project, "eval", "clip-zeroshot-linear")
+        assert code == 2 and err.count("\n") == 1, (kind, err)
+        assert re.match(rf"error: {re.escape(str(TEXT / shard.name))}: (checksum mismatch|cannot read)", err), err
+        code, err = cli(project, "extract")
+        assert code == 0, err
+        assert tree_digest(project / EMBEDDINGS) == clean, kind
+        shutil.rmtree(project)
+    assert kinds == {"flip", "zero", "truncate"}
+
+
+def test_a_rewritten_media_file_re_extracts_only_its_shard(tmp_path: Path) -> None:
+    """An image rewritten in place (same path, same size, old mtime put back) gets a new vector; the other
+    shards keep their inodes, and renaming an image moves no other image between train and test."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        (images / str(i % 3)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(images / str(i % 3) / f"{i:02d}.png")
+    project = tmp_path / "project"
+    write_params(project, {
+        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images), "test_fraction": 0.5}}},
+        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder"}},
+        "extract": {"shard_rows": 4, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
+                                                                 "tower": "image"}}}})
+    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    sys.path.insert(0, str(project))
+    try:
+        assert cli(project, "extract")[0] == 0
+        out = project / "artifacts/embeddings/pics/pix/image"
+        inodes = {f.name: f.stat().st_ino for f in out.glob("part-*")}
+        target = images / "1" / "04.png"  # row 4 of the sorted paths: shard 1
+        before = target.stat()
+        Image.fromarray(np.full((8, 8, 3), 255, dtype=np.uint8)).save(target)
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        code, err = cli(project, "extract")
+        assert code == 0, err
+        after = {f.name: f.stat().st_ino for f in out.glob("part-*")}
+        assert [n for n in sorted(after) if after[n] != inodes[n]] == ["part-00001.parquet"]
+    finally:
+        sys.path.remove(str(project))
+
+
+def _kill_at_switch(project: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``bridge extract`` and SIGKILL it inside ``replace_dir``, just before the new set is renamed
+    into place: the old set is aside, the new one staged."""
+    script = (
+        "import os, signal, sys\n"
+        "real = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        "    if '.incoming-' in str(src) or str(src).endswith('partial/synth/syn-clip/text'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(src, dst, *a, **k)\n"
+        "os.replace = replace\n"
+        "sys.argv = ['bridge', 'extract', 'synth-clip-text']\n"
+        "from stages.cli import main\n"
+        "main()\n")
+    return subprocess.run([sys.executable, "-c", script], cwd=project, env={**env(project), "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("where", ["same file system", "artifacts on another file system"])
+def test_a_repaired_set_replaces_the_old_one_and_a_kill_during_the_switch_loses_nothing(
+        golden: Path, tmp_path: Path, where: str) -> None:
+    project = _copy(golden, tmp_path / "project")
+    if where != "same file system":
+        other = Path("/dev/shm")
+        if not other.is_dir() or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("no second file system (/dev/shm) on this machine")
+        mount = Path(tempfile.mkdtemp(dir=other))
+        shutil.move(str(project / "artifacts"), mount / "artifacts")
+        (project / "artifacts").symlink_to(mount / "artifacts")
+        assert os.stat(project / TEXT).st_dev != os.stat(project / ".bridge").st_dev if (project / ".bridge").exists() \
+            else os.stat(project / TEXT).st_dev != os.stat(project).st_dev
+    clean = tree_digest(golden / EMBEDDINGS)
+    shard = project / TEXT / "part-00001.parquet"
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    damaged = tree_digest(project / EMBEDDINGS)
+
+    done = _kill_at_switch(project)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    text = project / TEXT
+    assert not text.exists() and aside(text).is_dir()  # killed between the two renames: the old set is aside
+    assert tree_digest(aside(text)) == {k.removeprefix("synth/syn-clip/text/"): v for k, v in damaged.items()
+                                        if k.startswith("synth/syn-clip/text/")}
+    code, err = cli(project, "extract", "synth-clip-text")  # the next run puts things right: nothing lost
+    assert code == 0, err
+    assert tree_digest(project / EMBEDDINGS) == clean
+    assert not aside(text).exists() and not list(text.parent.glob(".text.*"))
+    assert cli(project, "eval", "clip-zeroshot-linear")[0] == 0
+    if where != "same file system":
+        shutil.rmtree(mount)
+
+
+def test_replace_dir_across_devices_keeps_the_old_copy_until_the_new_one_is_in_place(tmp_path: Path) -> None:
+    other = Path("/dev/shm")
+    if not other.is_dir() or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system (/dev/shm) on this machine")
+    new = Path(tempfile.mkdtemp(dir=other)) / "new"
+    new.mkdir()
+    (new / "a").write_text("new")
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "a").write_text("old")
+    replace_dir(new, final)
+    assert (final / "a").read_text() == "new" and not new.exists() and not aside(final).exists()
+    shutil.rmtree(new.parent)
+
+
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".metrics.json.tmp-{int(dead.stdout)}"
+    stale.write_text("half")
+    mine = tmp_path / f".metrics.json.tmp-{os.getpid()}-other"  # not a leftover name: left alone
+    mine.write_text("x")
+    atomic_write(target, lambda tmp: tmp.write_text("{}"))
+    assert target.read_text() == "{}" and not stale.exists() and mine.exists()
+    assert remove_leftovers(target) == []
