@@ -130,7 +130,7 @@ def _kill_at_switch(project: Path) -> subprocess.CompletedProcess[str]:
         "sys.argv = ['bridge', 'extract', 'synth-clip-text']\n"
         "from stages.cli import main\n"
         "main()\n")
-    return subprocess.run([sys.executable, "-c", script], cwd=project, env={**env(project), "PYTHONPATH": str(REPO)},
+    return subprocess.run([sys.executable, "-c", script], check=False, cwd=project, env={**env(project), "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=120)
 
 
@@ -186,7 +186,8 @@ def test_replace_dir_across_devices_keeps_the_old_copy_until_the_new_one_is_in_p
 
 def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True,
+                          text=True)
     stale = tmp_path / f".metrics.json.tmp-{int(dead.stdout)}"
     stale.write_text("half")
     mine = tmp_path / f".metrics.json.tmp-{os.getpid()}-other"  # not a leftover name: left alone
