@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import sys
+from pathlib import Path
 
 import typer
 
@@ -52,6 +54,20 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def os_culprit(e: OSError) -> str:
+    """The file an OS error is about, as the user knows it: a rename names its destination's folder, and
+    a temp name (``.<name>.tmp-<pid>``) is shown as the ``<name>`` it was for."""
+    path = e.filename2 if e.filename2 is not None else e.filename
+    if path is None:
+        return "a file"
+    match = re.fullmatch(r"\.(.+)\.(?:tmp|incoming)-\d+", Path(str(path)).name)
+    if match:
+        path = Path(str(path)).with_name(match[1])
+    if e.filename2 is not None:
+        path = Path(str(path)).parent
+    return str(path)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
@@ -72,7 +88,7 @@ def main() -> None:
         if _debug["on"]:
             raise
         if isinstance(e, OSError) and e.errno in USER_ERRNOS:
-            exit_with(f"{e.filename or 'a file'}: {os.strerror(e.errno)} (nothing already written was changed)")
+            exit_with(f"{os_culprit(e)}: {os.strerror(e.errno)} (nothing already written was changed)")
         exit_with(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
 
 

@@ -136,8 +136,13 @@ class Bridge(ABC):
         for role, s in self.spaces.items():
             if s.key == key:
                 return role
-        raise BridgeError(f"bridge {self.method!r} does not map space {key!r}; "
+        raise BridgeError(f"bridge {self.label} does not map space {key!r}; "
                           f"it maps {sorted(s.key for s in self.spaces.values())}")
+
+    @property
+    def label(self) -> str:
+        """How messages name this bridge: its directory name and method once loaded, else the method."""
+        return f"{self.path.name!r} ({self.method})" if self.path else repr(self.method)
 
     def transform(self, space: str, tower: str, vectors: np.ndarray) -> np.ndarray:
         """Map ``vectors`` of encoder ``space``'s ``tower`` into the shared space."""

@@ -35,13 +35,19 @@ from pipeline.sources.base import PROMPT_SPLIT
 from pipeline.store.vectors import load_vectors
 
 
-def side_vectors(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None) -> tuple[Vectors, np.ndarray]:
-    """The side's rows of ``split`` and their vectors mapped through its bridge."""
+def side_vectors(root: Path, task: TaskSpec, side: TaskSide, split: str | None = None, where: str = ""
+                 ) -> tuple[Vectors, np.ndarray]:
+    """The side's rows of ``split`` and their vectors mapped through its bridge (``where`` names the side
+    in messages, e.g. ``eval.tasks.x.query``)."""
     layout = Layout(root)
     rows = load_vectors(layout.embeddings(f"{task.dataset}/{side.set}"), (split or side.split,))
     if side.bridge is None:
         return rows, rows.vectors
     bridge = Bridge.load(layout.bridge(side.bridge))
+    try:
+        bridge.role_of(rows.space.encoder, rows.space.tower)
+    except BridgeError as e:
+        raise BridgeError(f"{where}.bridge: {e}" if where else str(e)) from None
     return rows, bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
 
 
@@ -50,7 +56,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     if name not in params.eval.tasks:
         raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
     task = params.eval.tasks[name]
-    query, q = side_vectors(root, task, task.query)
+    query, q = side_vectors(root, task, task.query, where=f"eval.tasks.{name}.query")
     result, plot = _score(params, root, name, task, query, q)
     result = {k: float(v) for k, v in result.items() if np.isscalar(v)}
     _write(root, name, task.kind, result, plot)
@@ -69,14 +75,14 @@ def _score(params: Params, root: Path, name: str, task: TaskSpec, query: Vectors
            ) -> tuple[dict[str, float], list[dict[str, object]]]:
     plot: list[dict[str, object]] = []
     if task.kind == "zeroshot":
-        prompts, p = side_vectors(root, task, task.gallery, PROMPT_SPLIT)
+        prompts, p = side_vectors(root, task, task.gallery, PROMPT_SPLIT, f"eval.tasks.{name}.gallery")
         _meet(q, p, name, task)
         names, class_vecs = metrics.class_vectors(p, prompts.labels)
         result = metrics.zeroshot_classification(q, query.labels, class_vecs, names)
         per_class = result.pop("per_class", {})
         plot = [{"class": c, "accuracy": a} for c, a in per_class.items()]
     elif task.kind == "retrieval":
-        gallery, g = side_vectors(root, task, task.gallery)
+        gallery, g = side_vectors(root, task, task.gallery, where=f"eval.tasks.{name}.gallery")
         _meet(q, g, name, task)
         ks = tuple(params.eval.ks)
         forward = metrics.retrieval(q, query.groups, g, gallery.groups, ks=ks, index=params.eval.index)

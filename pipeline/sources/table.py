@@ -14,6 +14,7 @@ decides about it. Relative media paths are resolved against ``root``
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,12 +68,41 @@ def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
         if fmt in ("csv", "tsv"):  # every cell a string; an empty cell is "", not NaN
             return pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            return _read_jsonl(path)
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise BridgeError(f"{path}: table file not found") from None
+    except BridgeError:
+        raise
     except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
         raise BridgeError(f"{path}: cannot read as {fmt} ({type(e).__name__}: {e})") from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; a bad line is named by its number (pandas gives a byte position)."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BridgeError(f"{path}: line {number}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(record, dict):
+                raise BridgeError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _check_text(path: Path, name: str, cells: pd.Series) -> None:
+    """A text column holds strings (or lists of strings); a number there is a wrong column, not a caption."""
+    ok = cells.map(lambda v: v is None or isinstance(v, str) or (isinstance(v, (list, tuple, np.ndarray))
+                                                                   and all(isinstance(t, str) for t in v)))
+    if not ok.all():
+        row = int(np.flatnonzero(~ok.to_numpy())[0])
+        raise BridgeError(f"{path}: column {name!r} must hold text, row {row + 1} holds "
+                          f"{type(cells.iloc[row]).__name__} {cells.iloc[row]!r}")
 
 
 def _strings(values: pd.Series) -> np.ndarray:
@@ -134,6 +164,7 @@ class TableSource(Source):
 
     def _text_rows(self) -> Rows:
         cells = self._df[self._cols["text"]]
+        _check_text(self.path, self._cols["text"], cells)
         exploded = cells.explode()  # list cells -> one row each; scalars stay
         keep = exploded.notna().to_numpy()
         row = exploded.index.to_numpy()[keep]

@@ -54,7 +54,7 @@ def _orthonormal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
 class WorldConfig:
     """Shape of a world. Defaults run in well under a second."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # params.yaml validation names unknown keys
+    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)  # params.yaml: unknown keys, NaN
 
     seed: int = 0
     concepts: int = 10
@@ -211,7 +211,7 @@ class EncoderConfig:
     private_weight: float = 0.3
     seed: int = 1
 
-    __pydantic_config__ = ConfigDict(extra="forbid")
+    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
