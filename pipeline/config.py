@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from pipeline.core.names import check_name
 from pipeline.errors import BridgeError
@@ -58,8 +58,7 @@ class ExtractSection(StrictModel):
 
 class BridgeSpec(StrictModel):
     method: str
-    dataset: str
-    inputs: dict[str, str] = Field(description="role -> '<encoder>/<tower>' within the dataset")
+    inputs: dict[str, str] = Field(description="role -> an embedding set of extract.sets")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -68,14 +67,13 @@ class FitSection(StrictModel):
 
 
 class TaskSide(StrictModel):
-    set: str = Field(description="'<encoder>/<tower>' within the task's dataset")
+    set: str = Field(description="an embedding set of extract.sets")
     bridge: str | None = None
     split: str = "test"
 
 
 class TaskSpec(StrictModel):
-    kind: Literal["zeroshot", "retrieval", "gap"]
-    dataset: str
+    kind: str = Field(description="a task kind of pipeline/evaluate/kinds.py (`bridge tasks`)")
     query: TaskSide
     gallery: TaskSide | None = Field(None, description="retrieval gallery, class prompts, or gap partner")
     reference: str | None = Field(None, description="task whose score is the preservation reference")
@@ -96,7 +94,16 @@ class Params(StrictModel):
     extract: ExtractSection = Field(default_factory=ExtractSection)
     fit: FitSection = Field(default_factory=FitSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    _path: str = PrivateAttr("params.yaml")  # the file it was read from, for messages
 
+
+    def method_params(self, bridge: str) -> Any:
+        """``fit.bridges.<bridge>.params`` validated by its method's ``Params`` model (imports the method)."""
+        from pipeline.bridges.base import method_class
+
+        spec = self.fit.bridges[bridge]
+        cls = method_class(spec.method)
+        return validate(cls.Params, spec.params, ("fit", "bridges", bridge, "params"), self._path)
 
     def names(self, section: str, asked: list[str] | None, path: str = "params.yaml") -> list[str]:
         """``asked`` or every entry of ``section`` (``extract.sets``, ...); an empty section is an error,
@@ -136,6 +143,7 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
         params = Params.model_validate(raw)
     except ValidationError as e:
         raise BridgeError(f"{path}: {one_line(e, Params)}") from None
+    params._path = str(path)
     _check_names(params, path)
     _check_references(params, path)
     return params
@@ -158,27 +166,19 @@ def _check_names(params: Params, path: Path) -> None:
         for field in ("dataset", "encoder", "tower"):
             check_name(getattr(ref, field), f"{path}: extract.sets.{name}.{field}")
     for name, spec in params.fit.bridges.items():
-        check_name(spec.dataset, f"{path}: fit.bridges.{name}.dataset")
-        for role, space in spec.inputs.items():
+        for role, set_name in spec.inputs.items():
             check_name(role, f"{path}: fit.bridges.{name}.inputs")
-            _check_space(space, f"{path}: fit.bridges.{name}.inputs.{role}")
+            check_name(set_name, f"{path}: fit.bridges.{name}.inputs.{role}")
     for name, task in params.eval.tasks.items():
-        check_name(task.dataset, f"{path}: eval.tasks.{name}.dataset")
         for side_name in ("query", "gallery"):
             side = getattr(task, side_name)
             if side is not None:
-                _check_space(side.set, f"{path}: eval.tasks.{name}.{side_name}.set")
+                check_name(side.set, f"{path}: eval.tasks.{name}.{side_name}.set")
                 if side.bridge is not None:
                     check_name(side.bridge, f"{path}: eval.tasks.{name}.{side_name}.bridge")
 
 
-def _check_space(space: str, where: str) -> None:
-    """``<encoder>/<tower>``: two safe names."""
-    parts = space.split("/")
-    if len(parts) != 2:
-        raise BridgeError(f"{where}: expected '<encoder>/<tower>', got {space!r}")
-    for part in parts:
-        check_name(part, where)
+
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
@@ -222,11 +222,18 @@ def _check_synthetic_encoder(name: str, kind: str, options: dict[str, Any], worl
 
 def _check_references(params: Params, path: Path) -> None:
     """Names used in one section must be defined in another; method params must validate."""
-    from pipeline.bridges.base import method_class
+    from pipeline.bridges.base import METHODS
     from pipeline.encoders.registry import split_model
+
+    from pipeline.sources.registry import SOURCES
 
     worlds = {name: validate(WorldConfig, options, ("worlds", name), str(path))
               for name, options in params.worlds.items()}
+    for name, dataset in params.datasets.items():
+        try:
+            SOURCES.get(dataset.source)
+        except BridgeError as e:
+            raise BridgeError(f"{path}: datasets.{name}.source: {e}") from None
     for name, spec in params.encoders.items():
         try:
             family, model = split_model(spec.model)
@@ -239,27 +246,30 @@ def _check_references(params: Params, path: Path) -> None:
             raise _unknown("dataset", ref.dataset, params.datasets, f"extract.sets.{name}.dataset", path)
         if ref.encoder not in params.encoders:
             raise _unknown("encoder", ref.encoder, params.encoders, f"extract.sets.{name}.encoder", path)
-    extracted = {(r.dataset, f"{r.encoder}/{r.tower}") for r in params.extract.sets.values()}
+    sets = params.extract.sets
     for name, spec in params.fit.bridges.items():
         where = f"fit.bridges.{name}"
         try:
-            cls = method_class(spec.method)
-        except BridgeError as e:
+            METHODS.get(spec.method)  # a name check only: the method's params are validated by the fit that
+        except BridgeError as e:  # uses them (``Params.method_params``), so no stage imports torch to read params
             raise BridgeError(f"{path}: {where}.method: {e}") from None
-        validate(cls.Params, spec.params, (*where.split("."), "params"), str(path))
-        for role, space in spec.inputs.items():
-            if (spec.dataset, space) not in extracted:
-                raise _unknown("embedding set", f"{spec.dataset}/{space}",
-                               [f"{d}/{s}" for d, s in sorted(extracted)], f"{where}.inputs.{role}", path)
+        for role, set_name in spec.inputs.items():
+            if set_name not in sets:
+                raise _unknown("embedding set", set_name, sets, f"{where}.inputs.{role}", path)
+    from pipeline.evaluate.kinds import KINDS
+
     for name, task in params.eval.tasks.items():
+        try:
+            KINDS.get(task.kind)
+        except BridgeError as e:
+            raise BridgeError(f"{path}: eval.tasks.{name}.kind: {e}") from None
         for side_name in ("query", "gallery"):
             side = getattr(task, side_name)
             if side is None:
                 continue
             where = f"eval.tasks.{name}.{side_name}"
-            if (task.dataset, side.set) not in extracted:
-                raise _unknown("embedding set", f"{task.dataset}/{side.set}",
-                               [f"{d}/{s}" for d, s in sorted(extracted)], f"{where}.set", path)
+            if side.set not in sets:
+                raise _unknown("embedding set", side.set, sets, f"{where}.set", path)
             if side.bridge is not None and side.bridge not in params.fit.bridges:
                 raise _unknown("bridge", side.bridge, params.fit.bridges, f"{where}.bridge", path)
         if task.kind != "gap" and task.gallery is None:

@@ -43,12 +43,13 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
     out = layout.bridge(name)
     with hold(layout.lock("bridges", name), f"bridge {name}"):
         recover_dir(out)
+        method_params = params.method_params(name)
         cls = method_class(spec.method)
-        inputs = {role: load_vectors(layout.embeddings(f"{spec.dataset}/{space}"), TRAIN_SPLITS)
-                  for role, space in spec.inputs.items()}
+        inputs = {role: load_vectors(layout.embeddings(params.extract.sets[set_name].path), TRAIN_SPLITS)
+                  for role, set_name in spec.inputs.items()}
         spaces = {role: Space(v.space.encoder, v.space.tower, v.space.dim) for role, v in inputs.items()}
         try:
-            bridge = cls(cls.Params.model_validate(spec.params), spaces)
+            bridge = cls(method_params, spaces)
             checkpoints = layout.checkpoints(name)
             hooks = getattr(bridge, "hooks", None)  # torch bridges: pipeline/bridges/training.py's TrainHooks
             if hooks is not None:

@@ -30,8 +30,9 @@ def encoders(
     families = Table(title="encoder families (params.yaml: encoders.<name>.model = '<family>:<model>')")
     for column in ("family", "towers", "<model> names", "example"):
         families.add_column(column)
-    for name, family in FAMILIES.items():
-        families.add_row(name, ", ".join(family.towers) or "yours", family.loads, family.example)
+    for family in FAMILIES.entries():
+        families.add_row(family.name, ", ".join(family.info["towers"]) or "yours", family.summary,
+                         family.info["example"])
     out.print(families)
 
     packaged = Table(title="hub ids available offline (packaged copies)")
@@ -52,6 +53,6 @@ def encoders(
             encoder = load_encoder(spec.model, resolve_world(cfg, spec.options))
             towers = ", ".join(f"{t} ({tower.modality}, {tower.dim}-d)" for t, tower in encoder.towers.items())
         else:
-            towers = ", ".join(spec.options.get("towers") or FAMILIES[spec.model.partition(":")[0]].towers)
+            towers = ", ".join(spec.options.get("towers") or FAMILIES.get(spec.model.partition(":")[0]).info["towers"])
         configured.add_row(name, spec.model, towers)
     out.print(configured)

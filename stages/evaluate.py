@@ -10,9 +10,6 @@ from rich.table import Table
 
 from stages.common import ParamsOption, SetOption, params_from
 
-HEADLINE = ("top1", "top5", "balanced_accuracy", "q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr",
-            "raw/gap_length", "bridged/gap_length")
-
 
 def evaluate(
     names: list[str] = typer.Argument(None, help="Tasks from eval.tasks (default: all)."),
@@ -27,7 +24,10 @@ def evaluate(
     results = {name: run_task(cfg, name) for name in cfg.names("eval.tasks", names, str(params))}
     table = Table(title="bridge eval")
     table.add_column("task")
-    shown = [m for m in HEADLINE if any(m in r for r in results.values())]
+    from pipeline.evaluate.kinds import KINDS
+
+    columns = [c for kind in KINDS.entries() for c in kind.info["columns"]]
+    shown = [m for m in dict.fromkeys(columns) if any(m in r for r in results.values())]
     for metric in shown:
         table.add_column(metric, justify="right")
     for name, result in results.items():

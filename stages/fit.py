@@ -20,7 +20,11 @@ def fit(
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
     cfg = params_from(params, overrides)
-    for name in cfg.names("fit.bridges", names, str(params)):
+    todo = cfg.names("fit.bridges", names, str(params))
+    for name in todo:  # every bridge's method params, before any work starts
+        if name in cfg.fit.bridges:
+            cfg.method_params(name)
+    for name in todo:
         with console.status(f"fitting {name}"):
             out = fit_bridge(cfg, name)
         console.print(f"fitted [bold]{name}[/bold] ({cfg.fit.bridges[name].method}) -> {out}")

@@ -11,9 +11,10 @@ from stages.common import ParamsOption, SetOption, params_from
 
 
 def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
-    """Reads params.yaml (eval), artifacts/metrics/, artifacts/plots/, embeddings and bridges;
+    """Reads params.yaml (eval), artifacts/metrics/, artifacts/plots/ and artifacts/projections/;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
-    from pipeline.evaluate.report import HEADLINE, build_report, preservation, summary_rows
+    from pipeline.evaluate.kinds import headline
+    from pipeline.evaluate.report import build_report, preservation, summary_rows
 
     cfg = params_from(params, overrides)
     cfg.names("eval.tasks", None, str(params))  # an empty eval section is an error, not an empty report
@@ -25,7 +26,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
         table.add_column(column, justify="right" if column in ("value", "preservation") else "left")
     for r in rows:
         kept = preservation(r, by_task)
-        table.add_row(r.task, r.spec.kind, r.method, HEADLINE[r.spec.kind], f"{r.score:.4f}",
+        table.add_row(r.task, r.spec.kind, r.method, headline(r.spec.kind), f"{r.score:.4f}",
                       f"{kept:.1f}%" if kept is not None else "")
     console = Console()
     if not console.is_terminal:

@@ -4,8 +4,7 @@ The params are the repository's ``params.yaml`` reduced to the synthetic lane
 (no model files, seconds to run), so the tests exercise what users run.
 ``cli`` runs ``bridge`` in-process (fast: for tables of cases); ``command``
 gives the argv of the installed ``bridge`` script for real subprocesses
-(kills, parallel partitions). Both keep the verified-shard record inside the
-project, away from the user's ``~/.cache``.
+(kills, parallel partitions).
 """
 
 from __future__ import annotations
@@ -42,10 +41,9 @@ def synthetic_lane(tasks: Iterable[str] = (), sets: Iterable[str] = (), groups: 
     task_specs = {n: all_tasks[n] for n in sorted(keep_tasks)}
     sides = [s for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s]
     bridges = {n: b for n, b in params["fit"]["bridges"].items() if n in {s.get("bridge") for s in sides}}
-    needed = {(t["dataset"], s["set"]) for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s}
-    needed |= {(b["dataset"], space) for b in bridges.values() for space in b["inputs"].values()}
-    set_specs = {n: s for n, s in params["extract"]["sets"].items()
-                 if n in set(sets) or (s["dataset"], f"{s['encoder']}/{s['tower']}") in needed}
+    needed = {s["set"] for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s}
+    needed |= {set_name for b in bridges.values() for set_name in b["inputs"].values()}
+    set_specs = {n: s for n, s in params["extract"]["sets"].items() if n in set(sets) or n in needed}
     datasets = {s["dataset"] for s in set_specs.values()}
     assert all(params["datasets"][d]["source"] == "synthetic" for d in datasets), datasets
     params["datasets"] = {d: params["datasets"][d] for d in datasets}

@@ -120,8 +120,7 @@ CASES: list[Any] = [
      S("--backend 'spark': expected 'local' or 'ray'")),
     # sources
     ("unknown source kind", params("datasets.synth.source", "synthetc"), ["extract", "synth-clip-text"],
-     S("dataset 'synth': unknown source 'synthetc' (did you mean 'synthetic'?); known: ")
-     + r"\['audio_folder', 'digits', 'image_folder', 'synthetic', 'table'\]"),
+     S("params.yaml: datasets.synth.source: unknown source 'synthetc' (did you mean 'synthetic'?)")),
     ("misspelled world option", params("worlds.default.concept", 10), ["extract", "synth-clip-text"],
      S("params.yaml: worlds.default.concept: unknown key (did you mean 'concepts'?)")),
     ("world without the tower's modality", params("worlds.default.modalities", ["text", "audio"]),

@@ -70,14 +70,14 @@ CASES = [
      "params.yaml: extract.sets.synth-clip-text.encoder: unknown encoder 'syn-clipp' (did you mean 'syn-clip'?)"),
     ("unknown dataset", _set("extract.sets.synth-clip-text.dataset", "synht"),
      "params.yaml: extract.sets.synth-clip-text.dataset: unknown dataset 'synht' (did you mean 'synth'?)"),
-    ("bridge input not extracted", _set("fit.bridges.clip-linear.inputs.source", "syn-clip/imag"),
-     ("params.yaml: fit.bridges.clip-linear.inputs.source: unknown embedding set 'synth/syn-clip/imag' "
-      "(did you mean 'synth/syn-clip/image'?)")),
+    ("bridge input not extracted", _set("fit.bridges.clip-linear.inputs.source", "synth-clip-imag"),
+     ("params.yaml: fit.bridges.clip-linear.inputs.source: unknown embedding set 'synth-clip-imag' "
+      "(did you mean 'synth-clip-image'?)")),
     ("task names a missing bridge", _set("eval.tasks.clip-zeroshot-offset.query.bridge", "clip-ofset"),
      ("params.yaml: eval.tasks.clip-zeroshot-offset.query.bridge: unknown bridge 'clip-ofset' "
       "(did you mean 'clip-offset'?)")),
-    ("missing required key", _delete("fit.bridges.clip-linear.dataset"),
-     "params.yaml: fit.bridges.clip-linear.dataset: required key is missing"),
+    ("missing required key", _delete("fit.bridges.clip-linear.method"),
+     "params.yaml: fit.bridges.clip-linear.method: required key is missing"),
     ("negative size", _set("extract.shard_rows", -5),
      "params.yaml: extract.shard_rows: Input should be greater than 0, got -5"),
 ]

@@ -89,8 +89,7 @@ def rename_task(new: str, old: str = "clip-zeroshot-linear") -> Setup:
 def rename_dataset(new: str, old: str = "synth") -> Setup:
     def change(data: dict) -> None:
         _rename_key(data["datasets"], old, new)
-        for spec in (*data["extract"]["sets"].values(), *data["fit"]["bridges"].values(),
-                     *data["eval"]["tasks"].values()):
+        for spec in data["extract"]["sets"].values():
             if spec.get("dataset") == old:
                 spec["dataset"] = new
     return edit(change)
@@ -126,7 +125,7 @@ def add_task(name: str, spec: dict) -> Setup:
 def offset_across_dims(data: dict) -> None:
     """clip-offset between syn-clip/image (48-d) and syn-anchor/text (64-d); its task goes, so the bridge
     is the only thing wrong."""
-    data["fit"]["bridges"]["clip-offset"]["inputs"]["target"] = "syn-anchor/text"
+    data["fit"]["bridges"]["clip-offset"]["inputs"]["target"] = "synth-anchor-text"
     del data["eval"]["tasks"]["clip-zeroshot-offset"]
 
 
@@ -266,11 +265,9 @@ EVAL_LINEAR = ["eval", "clip-zeroshot-linear"]
 SHARD_OR_MANIFEST = r"(manifest\.json|part-\d+\.parquet)"
 TEXT_SET = S(str(TEXT))
 NAN, INF = float("nan"), float("inf")
-ZEROSHOT_RAW = {"kind": "zeroshot", "dataset": "synth", "query": {"set": "syn-clip/image"},
-                "gallery": {"set": "syn-anchor/text"}}
-THROUGH_LINEAR = {"kind": "zeroshot", "dataset": "synth",
-                  "query": {"set": "syn-anchor/text", "bridge": "clip-linear"},
-                  "gallery": {"set": "syn-clip/text", "bridge": "clip-linear"}}
+ZEROSHOT_RAW = {"kind": "zeroshot", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-anchor-text"}}
+THROUGH_LINEAR = {"kind": "zeroshot", "query": {"set": "synth-anchor-text", "bridge": "clip-linear"},
+                  "gallery": {"set": "synth-clip-text", "bridge": "clip-linear"}}
 
 # (id, setup, argv, the stderr line after "error: " as a regex); `setup` runs before anything is hashed
 CASES: list[Any] = [

@@ -157,8 +157,8 @@ def fit_params(epochs: int) -> dict:
     """The three sets TextME reads, and the bridge trained for ``epochs``."""
     params = synthetic_lane(sets=["synth-clip-text", "synth-clip-image", "synth-anchor-text"], groups=500)
     params["fit"]["bridges"][BRIDGE] = {
-        "method": "textme", "dataset": "synth",
-        "inputs": {"text": "syn-clip/text", "modal": "syn-clip/image", "anchor": "syn-anchor/text"},
+        "method": "textme",
+        "inputs": {"text": "synth-clip-text", "modal": "synth-clip-image", "anchor": "synth-anchor-text"},
         "params": {"epochs": epochs, "batch_size": 64, "device": "cpu", "seed": 0}}
     return params
 

@@ -11,7 +11,6 @@ sets it was fitted on, training curve, sha256 of the weights) and
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic import Field, ValidationError
 from safetensors.numpy import load_file, save_file
 
 from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
+from pipeline.core.registry import Entry, Registry
 from pipeline.core.vectors import Space, Vectors, require_finite
 from pipeline.errors import BridgeError
 from pipeline.validation import StrictModel, one_line, validate
@@ -30,21 +30,32 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "bridge.json"
 WEIGHTS_FILE = "weights.safetensors"
 
-#: method name -> "module:Class"; imported lazily so numpy-only methods never import torch
-METHODS: dict[str, str] = {
-    "offset": "pipeline.bridges.offset:OffsetBridge",
-    "linear": "pipeline.bridges.linear:LinearBridge",
-    "pca_naive": "pipeline.bridges.classical:PCANaiveBridge",
-    "procrustes": "pipeline.bridges.classical:ProcrustesBridge",
-    "cca": "pipeline.bridges.classical:CCABridge",
-    "textme": "pipeline.bridges.textme:TextMEBridge",
-    "paired_mlp": "pipeline.bridges.textme:PairedMLPBridge",
-    "centrobind": "pipeline.bridges.binding:CentroBindBridge",
-    "fabind": "pipeline.bridges.binding:FABindBridge",
-    "emergent": "pipeline.bridges.emergent:EmergentBridge",
-    "gaussian": "pipeline.bridges.gaussian:GaussianBridge",
-    "cycle": "pipeline.bridges.cycle:CycleBridge",
-}
+#: every bridge method: declared once, imported on first use so numpy-only methods never import torch
+METHODS = Registry("bridge method", [
+    Entry("offset", "pipeline.bridges.offset:OffsetBridge", "centre or shift two spaces by their centroids",
+          {"torch": False}),
+    Entry("linear", "pipeline.bridges.linear:LinearBridge", "least squares / ridge map, paired rows",
+          {"torch": False}),
+    Entry("pca_naive", "pipeline.bridges.classical:PCANaiveBridge", "PCA of each space to the target dim",
+          {"torch": False}),
+    Entry("procrustes", "pipeline.bridges.classical:ProcrustesBridge", "orthogonal Procrustes, paired rows",
+          {"torch": False}),
+    Entry("cca", "pipeline.bridges.classical:CCABridge", "canonical correlation into a shared space",
+          {"torch": False}),
+    Entry("textme", "pipeline.bridges.textme:TextMEBridge", "TextME: centring + text-only projector",
+          {"torch": True}),
+    Entry("paired_mlp", "pipeline.bridges.textme:PairedMLPBridge", "TextME's upper bound: projector on pairs",
+          {"torch": True}),
+    Entry("centrobind", "pipeline.bridges.binding:CentroBindBridge", "CentroBind: bind to centroid anchors",
+          {"torch": True}),
+    Entry("fabind", "pipeline.bridges.binding:FABindBridge", "FABind: bind to one fixed anchor modality",
+          {"torch": True}),
+    Entry("emergent", "pipeline.bridges.emergent:EmergentBridge",
+          "EmergentBridge: diffusion proxies + orthogonal regulariser", {"torch": True}),
+    Entry("gaussian", "pipeline.bridges.gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)",
+          {"torch": False}),
+    Entry("cycle", "pipeline.bridges.cycle:CycleBridge", "cycle-consistent MLP heads", {"torch": True}),
+])
 
 
 #: ``info`` keys that describe one run (wall-clock timings, where a fit resumed), not the bridge:
@@ -256,13 +267,4 @@ class Bridge(ABC):
 
 def method_class(method: str) -> type[Bridge]:
     """The Bridge subclass registered as ``method``."""
-    if method not in METHODS:
-        import difflib
-
-        close = difflib.get_close_matches(method, METHODS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(METHODS))}"
-        raise BridgeError(f"unknown bridge method {method!r}{hint}")
-    module, _, name = METHODS[method].partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
+    return METHODS.load(method)

@@ -16,6 +16,7 @@ DVC outputs live under ``artifacts/``; work that must survive a stage rerun
 ``checkpoints(name)``   ``.bridge/checkpoints/<name>``: resumable training
 ``metrics(task)``       ``artifacts/metrics/<task>.json``
 ``plot(kind, task)``    ``artifacts/plots/<kind>/<task>.csv``
+``projection(task)``    ``artifacts/projections/<task>.csv``: 2-D points the report draws
 ``report()``            ``artifacts/report``
 ``logs(stage, name)``   ``.bridge/logs/<stage>/<name>.json``: timings, never a DVC output
 ``cache(*names)``       ``.bridge/cache/.../<last>.json``: e.g. media file digests
@@ -68,6 +69,9 @@ class Layout:
 
     def plot(self, kind: str, task: str) -> Path:
         return self._under(ARTIFACTS / "plots", kind, task, suffix=".csv")
+
+    def projection(self, task: str) -> Path:
+        return self._under(ARTIFACTS / "projections", task, suffix=".csv")
 
     def plots(self) -> Path:
         return self._under(ARTIFACTS / "plots")

@@ -8,44 +8,29 @@ loads a user's own ``Encoder`` subclass or factory.
 
 from __future__ import annotations
 
-import difflib
-import importlib
-from dataclasses import dataclass
 from typing import Any
 
+from pipeline.core.registry import Entry, Registry
 from pipeline.encoders.base import Encoder
 from pipeline.errors import BridgeError
 
 
-@dataclass(frozen=True)
-class Family:
-    """Where a family's ``load(model, options) -> Encoder`` lives, and what it offers."""
-
-    module: str
-    towers: tuple[str, ...]
-    loads: str  # what the model part of the spec names
-    example: str
+def _family(name: str, towers: tuple[str, ...], loads: str, example: str) -> Entry:
+    return Entry(name, f"pipeline.encoders.{name}:load", loads, {"towers": towers, "example": example})
 
 
-#: family prefix -> its module and description
-FAMILIES: dict[str, Family] = {
-    "st": Family("pipeline.encoders.st", ("text",), "sentence-transformers dir or hub id",
-                 "st:sentence-transformers/all-MiniLM-L6-v2"),
-    "clip": Family("pipeline.encoders.clip", ("text", "image"),
-                   "HF CLIP/SigLIP dir or hub id; open_clip arch (+ options.pretrained)",
-                   "clip:openai/clip-vit-base-patch32"),
-    "clap": Family("pipeline.encoders.clap", ("text", "audio"), "HF CLAP dir or hub id",
-                   "clap:laion/clap-htsat-unfused"),
-    "onnx": Family("pipeline.encoders.onnx", ("text",), "dir with model.onnx + tokenizer files",
-                   "onnx:models/minilm-onnx"),
-    "efficientnet": Family("pipeline.encoders.efficientnet", ("image",),
-                           "efficientnet-lite0..4 (lite0 packaged; options.weights for others)",
-                           "efficientnet:efficientnet-lite0"),
-    "synthetic": Family("pipeline.encoders.synthetic", ("text", "image", "audio"),
-                        "bimodal | anchor over options.world", "synthetic:bimodal"),
-    "python": Family("pipeline.encoders.python", (), "module:attr returning an Encoder (your towers)",
-                     "python:my_encoders:MyEncoder"),
-}
+#: every encoder family: ``<family>:<model>`` in params.yaml; ``load(model, options) -> Encoder``
+FAMILIES = Registry("encoder family", [
+    _family("st", ("text",), "sentence-transformers dir or hub id", "st:sentence-transformers/all-MiniLM-L6-v2"),
+    _family("clip", ("text", "image"), "HF CLIP/SigLIP dir or hub id; open_clip arch (+ options.pretrained)",
+            "clip:openai/clip-vit-base-patch32"),
+    _family("clap", ("text", "audio"), "HF CLAP dir or hub id", "clap:laion/clap-htsat-unfused"),
+    _family("onnx", ("text",), "dir with model.onnx + tokenizer files", "onnx:models/minilm-onnx"),
+    _family("efficientnet", ("image",), "efficientnet-lite0..4 (lite0 packaged; options.weights for others)",
+            "efficientnet:efficientnet-lite0"),
+    _family("synthetic", ("text", "image", "audio"), "bimodal | anchor over options.world", "synthetic:bimodal"),
+    _family("python", (), "module:attr returning an Encoder (your towers)", "python:my_encoders:MyEncoder"),
+])
 
 
 def split_model(spec: str) -> tuple[str, str]:
@@ -55,9 +40,11 @@ def split_model(spec: str) -> tuple[str, str]:
         raise BridgeError(f"encoder model {spec!r} must look like '<family>:<model>' "
                           f"with family one of {sorted(FAMILIES)}")
     if family not in FAMILIES:
-        close = difflib.get_close_matches(family, FAMILIES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(FAMILIES))}"
-        raise BridgeError(f"unknown encoder family {family!r} in {spec!r}{hint}")
+        try:
+            FAMILIES.get(family)
+        except BridgeError as e:
+            unknown, _, hint = str(e).partition(" (")
+            raise BridgeError(f"{unknown} in {spec!r}" + (f" ({hint}" if hint else "")) from None
     return family, model
 
 
@@ -73,7 +60,7 @@ def load_encoder(spec: str, options: dict[str, Any] | None = None) -> Encoder:
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
                                    or batch_size <= 0):
         raise BridgeError(f"encoder {spec!r}: options.batch_size: expected a positive integer, got {batch_size!r}")
-    encoder = importlib.import_module(FAMILIES[family].module).load(model, options)
+    encoder = FAMILIES.load(family)(model, options)
     for tower in encoder.towers.values():
         tower.batch_size = batch_size
     return encoder

@@ -1,8 +1,8 @@
 """`artifacts/report/index.md`: the method-by-task table and the figures a person reads.
 
-Built from what the eval stage wrote (metrics JSON, plot CSVs) plus, for the
-2-D picture of the gap closing, the test vectors of each gap task before and
-after its bridges. Preservation ratios follow METHODS.md: method / reference
+Built only from what the eval stage wrote (metrics JSON, plot CSVs, and for
+the 2-D picture of the gap closing the projection CSV of each gap task), so
+the report stage depends on those files alone. Preservation ratios follow METHODS.md: method / reference
 x 100, the reference being the task named in ``eval.tasks.<task>.reference``.
 """
 
@@ -22,13 +22,11 @@ import numpy as np
 from pipeline.config import Params, TaskSpec
 from pipeline.core.layout import Layout
 from pipeline.errors import BridgeError
-from pipeline.evaluate.run import side_vectors
+from pipeline.evaluate.kinds import headline
 
 #: the number a task is judged by, per kind
-HEADLINE = {"zeroshot": "top1", "retrieval": "q2g/recall@1", "gap": "raw/gap_length"}
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",
              "instance_gap_consistency", "alignment_noise_mean", "gap_orthogonality")
-PROJECTED_POINTS = 600
 
 
 @dataclass
@@ -43,7 +41,7 @@ class Row:
 
     @property
     def score(self) -> float:
-        return self.metrics[HEADLINE[self.spec.kind]]
+        return self.metrics[headline(self.spec.kind)]
 
 
 def summary_rows(params: Params, root: Path = Path(".")) -> list[Row]:
@@ -72,13 +70,13 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
     rows = summary_rows(params, root)
     by_task = {r.task: r for r in rows}
     lines = ["# bridge report", "", "## Method by task", "",
-             "| task | kind | dataset | query -> gallery | bridge | metric | value | preservation |",
+             "| task | kind | query -> gallery | bridge | metric | value | preservation |",
              "| --- | --- | --- | --- | --- | --- | ---: | ---: |"]
     for r in rows:
         kept = preservation(r, by_task)
         gallery = r.spec.gallery.set if r.spec.gallery else ""
-        lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.dataset} | {r.spec.query.set} -> {gallery} | "
-                     f"{r.method} | {HEADLINE[r.spec.kind]} | {r.score:.4f} | "
+        lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.query.set} -> {gallery} | "
+                     f"{r.method} | {headline(r.spec.kind)} | {r.score:.4f} | "
                      f"{f'{kept:.1f}% of {r.spec.reference}' if kept is not None else ''} |")
     protocol = ("Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
@@ -139,34 +137,28 @@ def _gap_section(params: Params, root: Path, rows: list[Row], out: Path) -> list
             raw, bridged = r.metrics.get(f"raw/{stat}"), r.metrics.get(f"bridged/{stat}")
             lines.append(f"| {r.task} | {stat} | {raw:.4f} | {'' if bridged is None else f'{bridged:.4f}'} |")
         figure = f"gap_{r.task}.png"
-        _projection_figure(root, r.spec, out / figure, r.task)
+        _projection_figure(Layout(root).projection(r.task), r, out / figure)
         lines += ["", f"![{r.task}: the two modalities before and after bridging]({figure})", ""]
     return lines
 
 
-def _projection_figure(root: Path, spec: TaskSpec, path: Path, title: str) -> None:
-    """2-D PCA of both sides, raw and bridged, each panel with its own axes."""
-    query, q = side_vectors(root, spec, spec.query)
-    gallery, g = side_vectors(root, spec, spec.gallery)
-    rng = np.random.default_rng(0)
-    iq = rng.permutation(len(q))[:PROJECTED_POINTS]
-    ig = rng.permutation(len(g))[:PROJECTED_POINTS]
-    panels = [("before (encoder space)", query.vectors[iq], gallery.vectors[ig])]
-    if spec.query.bridge or spec.gallery.bridge:
-        panels.append(("after bridging", q[iq], g[ig]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (label, a, b) in zip(axes[0], panels):
-        both = np.concatenate([a, b]).astype(np.float64)
-        centred = both - both.mean(0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T
-        ax.scatter(*xy[: len(a)].T, s=5, alpha=0.5, label=spec.query.set)
-        ax.scatter(*xy[len(a):].T, s=5, alpha=0.5, label=spec.gallery.set)
-        gap = np.linalg.norm(a.mean(0) - b.mean(0))
-        ax.set_title(f"{label}\ncentroid gap {gap:.3f}", fontsize=9)
+def _projection_figure(source: Path, row: Row, path: Path) -> None:
+    """The 2-D PCA eval wrote for the gap task, raw and bridged, each panel with its own axes."""
+    try:
+        points = _read_csv(source)
+    except FileNotFoundError:
+        raise BridgeError(f"{source}: missing (run `bridge eval {row.task}` first)") from None
+    stages = list(dict.fromkeys(p["stage"] for p in points))
+    fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 4.2), squeeze=False)
+    for ax, stage in zip(axes[0], stages, strict=True):
+        for side, label in (("query", row.spec.query.set), ("gallery", row.spec.gallery.set)):
+            xy = np.array([(float(p["x"]), float(p["y"])) for p in points if p["stage"] == stage and p["side"] == side])
+            ax.scatter(*xy.T, s=5, alpha=0.5, label=label)
+        title = "before (encoder space)" if stage == "raw" else "after bridging"
+        ax.set_title(f"{title}\ncentroid gap {row.metrics[f'{stage}/gap_length']:.3f}", fontsize=9)
         ax.set(xlabel="PC 1", ylabel="PC 2")
         ax.legend(fontsize=7, markerscale=3)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(row.task, fontsize=10)
     _save(fig, path)
 
 

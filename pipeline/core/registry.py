@@ -1,0 +1,66 @@
+"""One registry shape for everything params.yaml names by kind: encoder families, source kinds,
+bridge methods and task kinds.
+
+Each entry is declared once, as data: a name, where its code lives
+(``module:attr``, imported on first use so that listing or validating never
+imports torch), a one-line summary, and whatever the kind needs to say about
+itself (an encoder family's towers, a task kind's headline metric and plot
+columns). ``bridge encoders|sources|methods|tasks`` print these tables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.errors import BridgeError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str  # "module:attr"
+    summary: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
+    def load(self) -> Any:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+class Registry:
+    """Named entries of one kind (``what``: "bridge method", "task kind", ...)."""
+
+    def __init__(self, what: str, entries: Iterable[Entry]) -> None:
+        self.what = what
+        self._entries = {e.name: e for e in entries}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def get(self, name: str) -> Entry:
+        """The entry ``name``, or one line naming the closest known name."""
+        if name not in self._entries:
+            close = difflib.get_close_matches(str(name), self._entries, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(self._entries))}"
+            raise BridgeError(f"unknown {self.what} {name!r}{hint}")
+        return self._entries[name]
+
+    def load(self, name: str) -> Any:
+        return self.get(name).load()

@@ -1,0 +1,101 @@
+"""The runners of the task kinds (``kinds.py`` declares them): vectors in, metrics and plot rows out.
+
+A runner gets a :class:`TaskContext` (the task, its query rows already mapped
+through the query's bridge, and ``side()`` to load the gallery the same way)
+and returns an :class:`Outcome`. Writing is ``run.py``'s job, so every kind
+gets the same finite check and atomic writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.config import Params, TaskSide, TaskSpec
+from pipeline.core.vectors import Vectors, pair_by_group
+from pipeline.errors import BridgeError
+from pipeline.evaluate import gap as gap_stats
+from pipeline.evaluate import metrics
+from pipeline.sources.base import PROMPT_SPLIT
+
+PROJECTED_POINTS = 600
+
+
+@dataclass
+class TaskContext:
+    params: Params
+    name: str
+    task: TaskSpec
+    query: Vectors
+    q: np.ndarray  # the query's vectors in the shared space
+    side: Callable[[TaskSide, str | None, str], tuple[Vectors, np.ndarray]]
+
+    def gallery(self, split: str | None = None) -> tuple[Vectors, np.ndarray]:
+        if self.task.gallery is None:
+            raise BridgeError(f"eval.tasks.{self.name}.gallery: required for a {self.task.kind} task")
+        rows, g = self.side(self.task.gallery, split, f"eval.tasks.{self.name}.gallery")
+        if g.shape[1] != self.q.shape[1]:
+            raise BridgeError(f"eval.tasks.{self.name}: query {self.task.query.set} gives {self.q.shape[1]}-d "
+                              f"vectors and gallery {self.task.gallery.set} {g.shape[1]}-d: the sides are not "
+                              "in one space (give them a bridge that maps both)")
+        return rows, g
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, float]
+    plot: list[dict[str, object]]
+    projection: list[dict[str, object]] = field(default_factory=list)  # 2-D points the report draws
+
+
+def zeroshot(ctx: TaskContext) -> Outcome:
+    prompts, p = ctx.gallery(PROMPT_SPLIT)
+    names, class_vecs = metrics.class_vectors(p, prompts.labels)
+    result = metrics.zeroshot_classification(ctx.q, ctx.query.labels, class_vecs, names)
+    per_class = result.pop("per_class", {})
+    return Outcome(result, [{"class": c, "accuracy": a} for c, a in per_class.items()])
+
+
+def retrieval(ctx: TaskContext) -> Outcome:
+    gallery, g = ctx.gallery()
+    ks, index = tuple(ctx.params.eval.ks), ctx.params.eval.index
+    forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index)
+    backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index)
+    result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
+    plot = [{"k": k, "recall_q2g": forward[f"recall@{k}"], "recall_g2q": backward[f"recall@{k}"]} for k in ks]
+    return Outcome(result, plot)
+
+
+def gap(ctx: TaskContext) -> Outcome:
+    """Gap statistics of paired rows, raw and (if bridges are given) bridged, plus the 2-D projection
+    the report draws (so the report never re-reads embeddings or bridges)."""
+    task, query, q = ctx.task, ctx.query, ctx.q
+    gallery, g = ctx.gallery()
+    iq, ig = pair_by_group(query, gallery)
+    if len(iq) == 0:
+        raise BridgeError(f"eval.tasks.{ctx.name}: no rows of {task.query.set} and {task.gallery.set} share a group")
+    out = {f"raw/{k}": v for k, v in gap_stats.gap_statistics(gallery.vectors[ig], query.vectors[iq]).items()}
+    bridged = bool(task.query.bridge or (task.gallery and task.gallery.bridge))
+    if bridged:
+        out.update({f"bridged/{k}": v for k, v in gap_stats.gap_statistics(g[ig], q[iq]).items()})
+    panels = [("raw", query.vectors, gallery.vectors)] + ([("bridged", q, g)] if bridged else [])
+    return Outcome(out, [{"statistic": k, "value": v} for k, v in out.items()], _projection(panels))
+
+
+def _projection(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict[str, object]]:
+    """Seeded samples of both sides, projected on the first two principal axes of each panel."""
+    rows: list[dict[str, object]] = []
+    for stage, a, b in panels:
+        rng = np.random.default_rng(0)
+        a = a[rng.permutation(len(a))[:PROJECTED_POINTS]]
+        b = b[rng.permutation(len(b))[:PROJECTED_POINTS]]
+        both = np.concatenate([a, b]).astype(np.float64)
+        centred = both - both.mean(0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        xy = np.round(centred @ vt[:2].T, 6)
+        sides = np.repeat(["query", "gallery"], [len(a), len(b)])
+        rows += [{"stage": stage, "side": s, "x": float(x), "y": float(y)}
+                 for s, (x, y) in zip(sides.tolist(), xy.tolist(), strict=True)]
+    return rows
