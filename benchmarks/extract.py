@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.config import load_params
-from pipeline.extract import extract_set
+from pipeline.core.config import load_params
+from pipeline.extract.run import extract_set
 
 TEXT_BATCH = 64
 IMAGE_BATCH = 32

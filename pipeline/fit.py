@@ -22,12 +22,12 @@ import shutil
 from pathlib import Path
 
 from pipeline.bridges.base import method_class
-from pipeline.config import Params
+from pipeline.core.config import Params
+from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write_json, recover_dir
 from pipeline.core.layout import Layout
+from pipeline.core.lock import hold
 from pipeline.core.vectors import Space
-from pipeline.errors import BridgeError
-from pipeline.lock import hold
 from pipeline.store.vectors import load_vectors
 
 TRAIN_SPLITS = ("train",)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from stages.common import exit_with
 from stages.encoders import encoders
 from stages.evaluate import evaluate

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipeline.config import Params, load_params
+from pipeline.core.config import Params, load_params
 
 console = Console(stderr=True)
 

@@ -14,9 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.encoders.registry import FAMILIES, load_encoder
-from pipeline.encoders.resolve import PACKAGED
-from pipeline.extract import resolve_world
+from pipeline.core.catalog import FAMILIES
 from stages.common import ParamsOption, SetOption, params_from
 
 
@@ -26,6 +24,10 @@ def encoders(
     load: bool = typer.Option(False, "--load", help="Load each params.yaml encoder and show its towers' dims."),
 ) -> None:
     """Reads params.yaml (encoders) if present; prints families, packaged models and configured encoders."""
+    from pipeline.encoders.registry import load_encoder
+    from pipeline.encoders.resolve import PACKAGED
+    from pipeline.extract.plan import resolve_world
+
     out = Console()
     families = Table(title="encoder families (params.yaml: encoders.<name>.model = '<family>:<model>')")
     for column in ("family", "towers", "<model> names", "example"):

@@ -24,7 +24,7 @@ def evaluate(
     results = {name: run_task(cfg, name) for name in cfg.names("eval.tasks", names, str(params))}
     table = Table(title="bridge eval")
     table.add_column("task")
-    from pipeline.evaluate.kinds import KINDS
+    from pipeline.core.catalog import KINDS
 
     columns = [c for kind in KINDS.entries() for c in kind.info["columns"]]
     shown = [m for m in dict.fromkeys(columns) if any(m in r for r in results.values())]

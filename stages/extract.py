@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from pipeline.extract import extract_set
-from pipeline.partition import Partition
 from stages.common import ParamsOption, SetOption, console, params_from, progress_bar
 
 
@@ -29,6 +27,10 @@ def extract(
     Resumes an interrupted run from its finished shards (kept in .bridge/partial/), leaves an intact set alone,
     and repairs a damaged one by redoing only its bad shards. One run per set at a time (a lock in .bridge/locks/).
     """
+
+    from pipeline.extract.partition import Partition
+    from pipeline.extract.run import extract_set  # imports the encoders and sources: only when extracting
+
     part = Partition.parse(partition) if partition is not None else None
     cfg = params_from(params, overrides)
     for name in cfg.names("extract.sets", names, str(params)):

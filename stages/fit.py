@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from pipeline.fit import fit_bridge
 from stages.common import ParamsOption, SetOption, console, params_from
 
 
@@ -19,6 +18,8 @@ def fit(
 
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
+    from pipeline.fit import fit_bridge
+
     cfg = params_from(params, overrides)
     todo = cfg.names("fit.bridges", names, str(params))
     for name in todo:  # every bridge's method params, before any work starts

@@ -13,8 +13,8 @@ from stages.common import ParamsOption, SetOption, params_from
 def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
     """Reads params.yaml (eval), artifacts/metrics/, artifacts/plots/ and artifacts/projections/;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
-    from pipeline.evaluate.kinds import headline
-    from pipeline.evaluate.report import build_report, preservation, summary_rows
+    from pipeline.core.catalog import headline
+    from pipeline.report import build_report, preservation, summary_rows
 
     cfg = params_from(params, overrides)
     cfg.names("eval.tasks", None, str(params))  # an empty eval section is an error, not an empty report

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from bridge_project import cli, synthetic_lane, tree_digest, write_params
 
-from pipeline.lock import hold
-from pipeline.partition import set_lock
+from pipeline.core.lock import hold
+from pipeline.extract.partition import set_lock
 
 TEXT = Path("artifacts/embeddings/synth/syn-clip/text")
 IMAGE = Path("artifacts/embeddings/synth/syn-clip/image")

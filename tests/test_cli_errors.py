@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from stages.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

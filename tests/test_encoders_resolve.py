@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.core.errors import BridgeError
 from pipeline.encoders.registry import load_encoder, split_model
 from pipeline.encoders.resolve import files_sha256, resolve
-from pipeline.errors import BridgeError
 
 
 def test_known_hub_id_resolves_to_the_installed_package() -> None:

@@ -13,8 +13,8 @@ from safetensors.numpy import load_file
 
 from pipeline.bridges.base import METHODS, Bridge, method_class
 from pipeline.bridges.training import TorchBridge, plot_curve
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Vectors
-from pipeline.errors import BridgeError
 from pipeline.worlds.synthetic import World, WorldConfig
 
 FAST = {"epochs": 2, "batch_size": 64}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from encoder_fixtures import write_images, write_wavs
 
+from pipeline.core.errors import BridgeError
 from pipeline.encoders.preprocess import AudioPreprocess, ImagePreprocess
-from pipeline.errors import BridgeError
 from pipeline.sources.registry import load_source
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from pipeline.sources.registry import load_source
 
 CAPTIONS = pd.DataFrame({

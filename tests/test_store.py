@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from pipeline.store import formats
 from pipeline.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
 

@@ -20,42 +20,16 @@ import numpy as np
 from pydantic import Field, ValidationError
 from safetensors.numpy import load_file, save_file
 
+from pipeline.core.catalog import METHODS
+from pipeline.core.errors import BridgeError
 from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
-from pipeline.core.registry import Entry, Registry
+from pipeline.core.validation import StrictModel, one_line, validate
 from pipeline.core.vectors import Space, Vectors, require_finite
-from pipeline.errors import BridgeError
-from pipeline.validation import StrictModel, one_line, validate
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "bridge.json"
 WEIGHTS_FILE = "weights.safetensors"
 
-#: every bridge method: declared once, imported on first use so numpy-only methods never import torch
-METHODS = Registry("bridge method", [
-    Entry("offset", "pipeline.bridges.offset:OffsetBridge", "centre or shift two spaces by their centroids",
-          {"torch": False}),
-    Entry("linear", "pipeline.bridges.linear:LinearBridge", "least squares / ridge map, paired rows",
-          {"torch": False}),
-    Entry("pca_naive", "pipeline.bridges.classical:PCANaiveBridge", "PCA of each space to the target dim",
-          {"torch": False}),
-    Entry("procrustes", "pipeline.bridges.classical:ProcrustesBridge", "orthogonal Procrustes, paired rows",
-          {"torch": False}),
-    Entry("cca", "pipeline.bridges.classical:CCABridge", "canonical correlation into a shared space",
-          {"torch": False}),
-    Entry("textme", "pipeline.bridges.textme:TextMEBridge", "TextME: centring + text-only projector",
-          {"torch": True}),
-    Entry("paired_mlp", "pipeline.bridges.textme:PairedMLPBridge", "TextME's upper bound: projector on pairs",
-          {"torch": True}),
-    Entry("centrobind", "pipeline.bridges.binding:CentroBindBridge", "CentroBind: bind to centroid anchors",
-          {"torch": True}),
-    Entry("fabind", "pipeline.bridges.binding:FABindBridge", "FABind: bind to one fixed anchor modality",
-          {"torch": True}),
-    Entry("emergent", "pipeline.bridges.emergent:EmergentBridge",
-          "EmergentBridge: diffusion proxies + orthogonal regulariser", {"torch": True}),
-    Entry("gaussian", "pipeline.bridges.gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)",
-          {"torch": False}),
-    Entry("cycle", "pipeline.bridges.cycle:CycleBridge", "cycle-consistent MLP heads", {"torch": True}),
-])
 
 
 #: ``info`` keys that describe one run (wall-clock timings, where a fit resumed), not the bridge:

@@ -22,8 +22,8 @@ from pipeline.bridges.losses import info_nce, symmetric_info_nce
 from pipeline.bridges.nets import MLP, Activation
 from pipeline.bridges.offset import normalize
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors
-from pipeline.errors import BridgeError
 
 
 class BindParams(TrainParams):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors
-from pipeline.errors import BridgeError
 
 
 def require_pairs(ia: np.ndarray, what: str, a: Vectors, b: Vectors) -> None:

@@ -21,8 +21,8 @@ from pipeline.bridges.common import group_tuples
 from pipeline.bridges.losses import cosine_loss
 from pipeline.bridges.nets import MLP, Activation
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, normalize
-from pipeline.errors import BridgeError
 
 
 class CycleParams(TrainParams):

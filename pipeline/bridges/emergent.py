@@ -28,8 +28,8 @@ from pipeline.bridges.losses import cosine_loss, symmetric_info_nce
 from pipeline.bridges.nets import MLP, Activation, Denoiser
 from pipeline.bridges.offset import normalize
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, pair_by_group
-from pipeline.errors import BridgeError
 
 
 class EmergentParams(TrainParams):

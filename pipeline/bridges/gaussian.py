@@ -19,8 +19,8 @@ from pydantic import Field
 
 from pipeline.bridges.base import MethodParams
 from pipeline.bridges.common import ArrayBridge, require_pairs
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, pair_by_group
-from pipeline.errors import BridgeError
 
 
 class GaussianParams(MethodParams):

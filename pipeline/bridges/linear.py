@@ -11,8 +11,8 @@ import numpy as np
 
 from pipeline.bridges.base import Bridge, MethodParams
 from pipeline.bridges.offset import normalize
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Vectors, pair_by_group
-from pipeline.errors import BridgeError
 
 
 class LinearParams(MethodParams):

@@ -25,8 +25,8 @@ from pipeline.bridges.losses import hard_negative_nce, info_nce
 from pipeline.bridges.nets import MLP, Activation
 from pipeline.bridges.offset import centroid
 from pipeline.bridges.training import TorchBridge, TrainParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, normalize, pair_by_group, pair_same_rows
-from pipeline.errors import BridgeError
 
 
 class ProjectorParams(TrainParams):

@@ -43,9 +43,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write
 from pipeline.core.vectors import Space
-from pipeline.errors import BridgeError
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.errors import BridgeError
 from pipeline.core.names import check_name
-from pipeline.errors import BridgeError
 
 ARTIFACTS = Path("artifacts")
 WORK = Path(".bridge")

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
+
+#: ``split`` value of the class-prompt text rows that zero-shot classification averages into class vectors
+PROMPT_SPLIT = "prompt"
 
 
 @dataclass(frozen=True)

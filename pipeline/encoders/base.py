@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.errors import BridgeError
+from pipeline.core.validation import StrictModel, validate
 from pipeline.encoders.preprocess import Passthrough, Preprocess, TextCheck
-from pipeline.errors import BridgeError
-from pipeline.validation import StrictModel, validate
 
 
 class Tower(ABC):

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.core.errors import BridgeError
 from pipeline.encoders.base import Encoder, Tower, parse_options
 from pipeline.encoders.preprocess import ImagePreprocess
 from pipeline.encoders.resolve import files_sha256, resolve
@@ -33,7 +34,6 @@ from pipeline.encoders.runtime import (
     TorchOptions,
     quiet_transformers,
 )
-from pipeline.errors import BridgeError
 
 
 class ClipOptions(TorchOptions):

@@ -15,8 +15,8 @@ import importlib
 import sys
 from typing import Any
 
+from pipeline.core.errors import BridgeError
 from pipeline.encoders.base import Encoder
-from pipeline.errors import BridgeError
 
 
 def load(model: str, options: dict[str, Any]) -> Encoder:

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.bridges.base import Bridge
-from pipeline.config import Params, TaskSide
+from pipeline.core.catalog import KINDS
+from pipeline.core.config import Params, TaskSide
+from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
 from pipeline.core.layout import Layout
 from pipeline.core.vectors import Vectors
-from pipeline.errors import BridgeError
-from pipeline.evaluate.kinds import KINDS
 from pipeline.evaluate.tasks import Outcome, TaskContext
 from pipeline.store.vectors import load_vectors
 

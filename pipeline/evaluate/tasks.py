@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.config import Params, TaskSide, TaskSpec
-from pipeline.core.vectors import Vectors, pair_by_group
-from pipeline.errors import BridgeError
+from pipeline.core.config import Params, TaskSide, TaskSpec
+from pipeline.core.errors import BridgeError
+from pipeline.core.vectors import PROMPT_SPLIT, Vectors, pair_by_group
 from pipeline.evaluate import gap as gap_stats
 from pipeline.evaluate import metrics
-from pipeline.sources.base import PROMPT_SPLIT
 
 PROJECTED_POINTS = 600
 

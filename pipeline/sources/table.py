@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 from pipeline.sources.base import (
     Rows,
     Source,

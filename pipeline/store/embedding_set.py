@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, sha256_file
-from pipeline.errors import BridgeError
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
 
 SCHEMA_VERSION = 1

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors
-from pipeline.errors import BridgeError
 from pipeline.store.embedding_set import EmbeddingSet
 
 

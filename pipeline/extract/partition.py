@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import BridgeError
 from pipeline.core.layout import Layout, split_set
-from pipeline.errors import BridgeError
-from pipeline.lock import hold
+from pipeline.core.lock import hold
 from pipeline.store.embedding_set import SetWriter, read_manifest, same_header
 
 _PART_DIR = re.compile(r"(\d+)-of-(\d+)")

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import Params
-from pipeline.errors import BridgeError
-from pipeline.extract import Progress, SetPlan, encode_shard, plan_set, shard_columns
+from pipeline.core.config import Params
+from pipeline.core.errors import BridgeError
+from pipeline.extract.encode import encode_shard
+from pipeline.extract.plan import Progress, SetPlan, plan_set, shard_columns
 from pipeline.store.embedding_set import SetWriter
 
 

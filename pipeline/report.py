@@ -19,10 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.config import Params, TaskSpec
+from pipeline.core.catalog import headline
+from pipeline.core.config import Params, TaskSpec
+from pipeline.core.errors import BridgeError
 from pipeline.core.layout import Layout
-from pipeline.errors import BridgeError
-from pipeline.evaluate.kinds import headline
 
 #: the number a task is judged by, per kind
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",

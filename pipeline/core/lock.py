@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.errors import BridgeError
+from pipeline.core.errors import BridgeError
 
 
 @contextmanager

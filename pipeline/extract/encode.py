@@ -1,0 +1,68 @@
+"""Rows in, vectors out: the one encoding path of every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from pipeline.core.errors import BridgeError
+from pipeline.core.vectors import normalize as l2_normalize
+from pipeline.encoders.base import Tower
+from pipeline.encoders.pool import prepared_batches
+from pipeline.extract.plan import SetPlan
+from pipeline.sources.base import Rows
+
+
+def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_error: str, workers: int = 0,
+                progress: Callable[[int], None] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """Embed ``rows``: (kept row positions, float32 vectors in row order, skipped items).
+
+    Batches hold ``tower.batch_size`` rows when the encoder sets one, else
+    ``batch_size``. Texts are batched by length (longest first, as
+    sentence-transformers does) so padding is minimal, and vectors are put
+    back in row order.
+    Preprocessing runs ``workers`` batches ahead in other processes for
+    towers that decode files (``tower.parallel``). A bad item (missing or
+    corrupt file, empty text, NaN/inf vector) stops the run naming it when
+    ``on_error`` is ``fail``, else is left out and returned with its reason.
+    """
+    payload = rows.payload if isinstance(rows.payload, np.ndarray) else np.array(rows.payload, dtype=object)
+    lengths = tower.lengths(payload)
+    order = np.arange(len(rows)) if lengths is None else np.argsort(-lengths, kind="stable")
+    size = tower.batch_size or batch_size
+    batches = [order[i:i + size] for i in range(0, len(rows), size)]
+    vectors = np.zeros((len(rows), tower.dim), dtype=np.float32)
+    reasons = np.full(len(rows), "", dtype=object)
+    done = 0
+    for index, prepared in prepared_batches(tower.preprocess, payload, batches, workers if tower.parallel else 0):
+        reasons[index] = prepared.reasons
+        good = index[prepared.ok]
+        if len(good):
+            out = np.asarray(tower.encode(prepared.data), dtype=np.float32)
+            if out.shape != (len(good), tower.dim):
+                raise BridgeError(f"tower {tower.name!r} returned vectors of shape {list(out.shape)} for "
+                                  f"{len(good)} items, expected [{len(good)}, {tower.dim}]")
+            vectors[good] = out
+            reasons[good[~np.isfinite(out).all(axis=1)]] = "non-finite vector (NaN or inf) from the encoder"
+        bad = index[reasons[index] != ""]
+        if len(bad) and on_error == "fail":
+            raise BridgeError(f"row {str(rows.ids[bad[0]])!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
+                              f"set extract.on_error: skip to record and drop them)")
+        done += len(index)
+        if progress:
+            progress(done)
+    bad = reasons != ""
+    skipped = [{"id": i, "reason": r} for i, r in zip(rows.ids[bad].tolist(), reasons[bad].tolist())]
+    keep = np.flatnonzero(~bad)
+    vectors = vectors[keep]
+    if normalize:
+        vectors = l2_normalize(vectors)
+    return keep, vectors, skipped
+
+
+def encode_shard(plan: SetPlan, index: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """(kept row positions, vectors, skipped) of shard ``index``, as a Ray actor computes it."""
+    cfg = plan.cfg
+    return encode_rows(plan.tower, plan.shard(index), cfg.batch_size, cfg.normalize, cfg.on_error)
