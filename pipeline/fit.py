@@ -21,16 +21,25 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipeline.bridges.base import method_class
+from pipeline.bridges.base import MethodParams, method_class
 from pipeline.core.config import Params
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write_json, recover_dir
 from pipeline.core.layout import Layout
 from pipeline.core.lock import hold
+from pipeline.core.validation import validate
 from pipeline.core.vectors import Space
 from pipeline.store.vectors import load_vectors
 
 TRAIN_SPLITS = ("train",)
+
+
+def validate_method_params(params: Params, bridge: str) -> MethodParams:
+    """``fit.bridges.<bridge>.params`` validated by its method's ``Params`` model (imports the method:
+    that is why reading params.yaml does not do this, and the fit stage does, before any work)."""
+    spec = params.fit.bridges[bridge]
+    cls = method_class(spec.method)
+    return validate(cls.Params, spec.params, ("fit", "bridges", bridge, "params"), params.path)
 
 
 def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
@@ -43,7 +52,7 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
     out = layout.bridge(name)
     with hold(layout.lock("bridges", name), f"bridge {name}"):
         recover_dir(out)
-        method_params = params.method_params(name)
+        method_params = validate_method_params(params, name)
         cls = method_class(spec.method)
         inputs = {role: load_vectors(layout.embeddings(params.extract.sets[set_name].path), TRAIN_SPLITS)
                   for role, set_name in spec.inputs.items()}

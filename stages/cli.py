@@ -13,6 +13,7 @@ import typer
 
 from pipeline.core.errors import BridgeError
 from stages.common import exit_with
+from stages.dvc import dvc
 from stages.encoders import encoders
 from stages.evaluate import evaluate
 from stages.extract import extract
@@ -31,6 +32,7 @@ app.command("fit")(fit)
 app.command("eval")(evaluate)
 app.command("encoders")(encoders)
 app.command("report")(report)
+app.command("dvc")(dvc)
 
 _debug = {"on": False}
 

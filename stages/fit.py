@@ -18,13 +18,13 @@ def fit(
 
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
-    from pipeline.fit import fit_bridge
+    from pipeline.fit import fit_bridge, validate_method_params
 
     cfg = params_from(params, overrides)
     todo = cfg.names("fit.bridges", names, str(params))
     for name in todo:  # every bridge's method params, before any work starts
         if name in cfg.fit.bridges:
-            cfg.method_params(name)
+            validate_method_params(cfg, name)
     for name in todo:
         with console.status(f"fitting {name}"):
             out = fit_bridge(cfg, name)

@@ -18,7 +18,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.names import check_name
-from pipeline.core.validation import StrictModel, one_line, validate
+from pipeline.core.validation import StrictModel, one_line
 
 
 class DatasetSpec(StrictModel):
@@ -96,14 +96,10 @@ class Params(StrictModel):
     eval: EvalSection = Field(default_factory=EvalSection)
     _path: str = PrivateAttr("params.yaml")  # the file it was read from, for messages
 
+    @property
+    def path(self) -> str:
+        return self._path
 
-    def method_params(self, bridge: str) -> Any:
-        """``fit.bridges.<bridge>.params`` validated by its method's ``Params`` model (imports the method)."""
-        from pipeline.bridges.base import method_class
-
-        spec = self.fit.bridges[bridge]
-        cls = method_class(spec.method)
-        return validate(cls.Params, spec.params, ("fit", "bridges", bridge, "params"), self._path)
 
     def names(self, section: str, asked: list[str] | None, path: str = "params.yaml") -> list[str]:
         """``asked`` or every entry of ``section`` (``extract.sets``, ...); an empty section is an error,
@@ -229,7 +225,7 @@ def _check_references(params: Params, path: Path) -> None:
         where = f"fit.bridges.{name}"
         try:
             METHODS.get(spec.method)  # a name check only: the method's params are validated by the fit that
-        except BridgeError as e:  # uses them (``Params.method_params``), so no stage imports torch to read params
+        except BridgeError as e:  # uses them (``fit.method_params``), so no stage imports torch to read params
             raise BridgeError(f"{path}: {where}.method: {e}") from None
         for role, set_name in spec.inputs.items():
             if set_name not in sets:

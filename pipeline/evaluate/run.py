@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge
 from pipeline.core.catalog import KINDS
 from pipeline.core.config import Params, TaskSide
 from pipeline.core.errors import BridgeError
@@ -37,6 +36,8 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
     rows = load_vectors(layout.embeddings(params.extract.sets[side.set].path), (split or side.split,))
     if side.bridge is None:
         return rows, rows.vectors
+    from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges
+
     bridge = Bridge.load(layout.bridge(side.bridge))
     try:
         bridge.role_of(rows.space.encoder, rows.space.tower)

@@ -69,7 +69,7 @@ def check_worlds(params: Params, ref: SetRef) -> None:
         return
     from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
-    path = params._path
+    path = params.path
     for section, name, options in uses:
         world = options.get("world")
         if world not in params.worlds:

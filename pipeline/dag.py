@@ -1,0 +1,105 @@
+"""``dvc.yaml`` written from params.yaml: one stage per set, bridge and task, each depending on exactly
+what it reads.
+
+Why generated rather than ``foreach``: DVC cannot interpolate a list into
+``deps`` (treeverse/dvc#8171), so a templated eval stage could only depend
+on every bridge, and changing one bridge reran every evaluation. Written out,
+each stage names the embedding sets and bridge directories it reads, the
+data files its source reads (a table or a media folder), the params keys it
+uses, and the ``pipeline/`` code that runs in it (``tests/test_house.py``
+checks the code deps against what a stage actually imports). ``bridge dvc``
+rewrites the file after params.yaml gains or loses an entry; changing a
+value needs nothing (DVC tracks params by key). Stage names are
+``extract-<set>``, ``fit-<bridge>``, ``eval-<task>`` and ``report``: names
+are identifiers (``core/names.py``), so they are valid DVC stage names as they
+are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from pipeline.core.catalog import KINDS, split_model
+from pipeline.core.config import Params
+from pipeline.core.layout import Layout
+
+#: the ``pipeline/`` code every stage runs (params, layout, files, errors, the catalog)
+CORE = ["pipeline/core"]
+CODE = {
+    "extract": CORE + ["pipeline/extract", "pipeline/encoders", "pipeline/sources", "pipeline/store"],
+    "fit": CORE + ["pipeline/fit.py", "pipeline/bridges", "pipeline/store"],
+    "eval": CORE + ["pipeline/evaluate", "pipeline/store"],
+    "report": CORE + ["pipeline/report.py"],
+}
+EXTRACT_PARAMS = ["extract.format", "extract.dtype", "extract.shard_rows", "extract.normalize", "extract.on_error"]
+HEADER = ("# Written by `bridge dvc` from params.yaml: one stage per embedding set, bridge and task, each depending\n"
+          "# on exactly what it reads (pipeline/dag.py says why). Rerun `bridge dvc` after adding or removing an\n"
+          "# entry in params.yaml; changing a value needs nothing.\n")
+
+
+def _data_deps(params: Params, dataset: str) -> list[str]:
+    """Files a source reads, so that `dvc repro` notices when they change (tables, media folders)."""
+    options = params.datasets[dataset].options
+    return [str(options[key]) for key in ("path", "root") if isinstance(options.get(key), str)]
+
+
+def _world(params: Params, options: dict[str, Any]) -> list[str]:
+    world = options.get("world")
+    return [f"worlds.{world}"] if isinstance(world, str) else []
+
+
+def stages(params: Params) -> dict[str, dict[str, Any]]:
+    layout = Layout()
+    out: dict[str, dict[str, Any]] = {}
+    for name, ref in params.extract.sets.items():
+        dataset, encoder = params.datasets[ref.dataset], params.encoders[ref.encoder]
+        synthetic = dataset.source == "synthetic" or split_model(encoder.model)[0] == "synthetic"
+        out[f"extract-{name}"] = {
+            "cmd": f"bridge extract {name}",
+            "deps": CODE["extract"] + (["pipeline/worlds"] if synthetic else []) + _data_deps(params, ref.dataset),
+            "params": [f"datasets.{ref.dataset}", f"encoders.{ref.encoder}",
+                       *dict.fromkeys(_world(params, dataset.options) + _world(params, encoder.options)),
+                       *EXTRACT_PARAMS, f"extract.sets.{name}"],
+            "outs": [str(layout.embeddings(ref.path))],
+        }
+    for name, spec in params.fit.bridges.items():
+        out[f"fit-{name}"] = {
+            "cmd": f"bridge fit {name}",
+            "deps": CODE["fit"] + [str(layout.embeddings(params.extract.sets[s].path))
+                                   for s in dict.fromkeys(spec.inputs.values())],
+            "params": [f"fit.bridges.{name}"],
+            "outs": [str(layout.bridge(name))],
+        }
+    report_deps = list(CODE["report"])
+    for name, task in params.eval.tasks.items():
+        sides = [s for s in (task.query, task.gallery) if s is not None]
+        sets = dict.fromkeys(str(layout.embeddings(params.extract.sets[s.set].path)) for s in sides)
+        bridges = dict.fromkeys(str(layout.bridge(s.bridge)) for s in sides if s.bridge)
+        outs = [str(layout.plot(task.kind, name))]
+        if KINDS.get(task.kind).info.get("projection"):
+            outs.append(str(layout.projection(name)))
+        out[f"eval-{name}"] = {
+            "cmd": f"bridge eval {name}",
+            "deps": CODE["eval"] + (["pipeline/bridges"] if bridges else []) + list(sets) + list(bridges),
+            "params": ["eval.index", "eval.ks", f"eval.tasks.{name}"],
+            "outs": outs,
+            "metrics": [str(layout.metrics(name))],
+        }
+        report_deps += [str(layout.metrics(name)), *outs]
+    if params.eval.tasks:
+        out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": ["eval"],
+                         "outs": [str(layout.report())]}
+    return out
+
+
+def plots() -> list[dict[str, Any]]:
+    """``dvc plots show`` definitions: one folder per task kind, each with its own axes (from the catalog)."""
+    layout = Layout()
+    return [{str(layout.plots() / kind.name): dict(kind.info["plot"])} for kind in KINDS.entries()]
+
+
+def render(params: Params) -> str:
+    """The whole ``dvc.yaml``, deterministic for given params."""
+    return HEADER + yaml.safe_dump({"stages": stages(params), "plots": plots()}, sort_keys=False, width=120)
