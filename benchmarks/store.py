@@ -13,7 +13,6 @@ page cache is warm for every reader alike (each file was just written).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -62,7 +61,6 @@ def main() -> None:
         w_raw = timed(lambda: np.save(raw, vectors))
         r_raw = min(timed(lambda: np.array(np.load(raw, mmap_mode="r"))) for _ in range(args.repeats))
         rows.append(("numpy save / load(mmap) (baseline)", w_raw, r_raw))
-        os.environ["BRIDGE_STATE_DIR"] = str(tmp / "state")
         for fmt in ("parquet", "hdf5"):
             path = tmp / fmt
             w = timed(lambda path=path, fmt=fmt: write_set(path, fmt, vectors, ids, args.shard_rows))

@@ -23,7 +23,6 @@ import yaml
 from stages.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-STATE = ".bridge/state"
 
 
 def synthetic_lane(tasks: Iterable[str] = (), sets: Iterable[str] = (), groups: int = 400,
@@ -56,16 +55,22 @@ def synthetic_lane(tasks: Iterable[str] = (), sets: Iterable[str] = (), groups: 
     return params
 
 
-def write_params(project: Path, params: dict[str, Any]) -> Path:
+def write_params(project: Path, params: dict[str, Any], dvc: bool = False) -> Path:
+    """Write ``project/params.yaml``; with ``dvc``, also the ``dvc.yaml`` that ``bridge dvc`` writes for it."""
     project.mkdir(parents=True, exist_ok=True)
     path = project / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+    if dvc:
+        from pipeline.core.config import load_params
+        from pipeline.dag import render
+
+        (project / "dvc.yaml").write_text(render(load_params(path)))
     return path
 
 
 def env(project: Path) -> dict[str, str]:
     """The environment of a ``bridge`` subprocess in ``project``."""
-    return {**os.environ, "BRIDGE_STATE_DIR": str(project / STATE), "HF_HUB_OFFLINE": "1",
+    return {**os.environ, "HF_HUB_OFFLINE": "1",
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
@@ -75,23 +80,18 @@ def command(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _patched(argv: list[str], state: Path) -> Iterator[None]:
-    saved_argv, saved_state = sys.argv, os.environ.get("BRIDGE_STATE_DIR")
-    sys.argv, os.environ["BRIDGE_STATE_DIR"] = argv, str(state)
+def _patched(argv: list[str]) -> Iterator[None]:
+    saved_argv, sys.argv = sys.argv, argv
     try:
         yield
     finally:
         sys.argv = saved_argv
-        if saved_state is None:
-            del os.environ["BRIDGE_STATE_DIR"]
-        else:
-            os.environ["BRIDGE_STATE_DIR"] = saved_state
 
 
 def cli(project: Path, *args: str) -> tuple[int, str]:
     """Run ``bridge ARGS`` in-process with ``project`` as the working directory: (exit code, stderr)."""
     err = io.StringIO()
-    with contextlib.chdir(project), contextlib.redirect_stderr(err), _patched(["bridge", *args], project / STATE):
+    with contextlib.chdir(project), contextlib.redirect_stderr(err), _patched(["bridge", *args]):
         try:
             main()
             code = 0

@@ -13,12 +13,6 @@ from pipeline.store import formats
 from pipeline.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
 
 
-@pytest.fixture(autouse=True)
-def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the verified-shards record of each test apart from the user's."""
-    monkeypatch.setenv("BRIDGE_STATE_DIR", str(tmp_path / "state"))
-
-
 def make_rows(n: int, dim: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     rng = np.random.default_rng(seed)
     columns = {
@@ -123,7 +117,7 @@ def test_changed_header_starts_over(tmp_path: Path) -> None:
 def test_bit_flip_is_reported_naming_the_shard(tmp_path: Path, fmt: str) -> None:
     columns, vectors = make_rows(60, 8)
     write_all(tmp_path / "set", header(fmt, "float32", 30), columns, vectors)
-    EmbeddingSet(tmp_path / "set").vectors()  # verified once: later reads trust the stat
+    EmbeddingSet(tmp_path / "set").vectors()  # read once before the damage: every read hashes again
     shard = tmp_path / "set" / f"part-00001{formats.FORMATS[fmt].suffix}"
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0x01
