@@ -57,11 +57,17 @@ def test_repro_twice_and_a_fit_param_change(clone: Path) -> None:
     assert "clip-zeroshot-raw.json" in shown and "top1" in shown
 
     sh(clone, "dvc", "repro", "--dry")  # nothing pending before the change
+    lock = (clone / "dvc.lock").read_bytes()
+    forced = sh(clone, "dvc", "repro", "--force", "--no-run-cache")  # a second fresh run of every stage
+    assert forced.count("Running stage") == len(yaml.safe_load((clone / "dvc.yaml").read_text())["stages"])
+    assert (clone / "dvc.lock").read_bytes() == lock  # same params, same machine: the same dvc.lock
+
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["fit"]["bridges"]["clip-linear"]["params"]["alpha"] = 1.0
+    params["fit"]["bridges"]["clip-offset"]["params"]["mode"] = "shift"
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = sh(clone, "dvc", "repro")
     ran = {line.split("'")[1] for line in rerun.splitlines() if line.startswith("Running stage")}
-    assert "fit@clip-linear" in ran
-    assert not any(s.startswith("extract@") for s in ran) and "fit@clip-offset" not in ran
-    assert ran <= {"fit@clip-linear"} | {f"eval@{t}" for t in tasks} | {"report"}
+    users = {f"eval-{name}" for name, task in tasks.items()
+             if "clip-offset" in (task["query"].get("bridge"), (task.get("gallery") or {}).get("bridge"))}
+    assert users == {"eval-clip-zeroshot-offset", "eval-clip-gap"}
+    assert ran == {"fit-clip-offset", "report"} | users  # exactly the fit, the tasks that use it, the report
