@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pipeline.core.errors import BridgeError
+from stages.catalog import methods, sources, tasks
 from stages.common import exit_with
 from stages.dvc import dvc
 from stages.encoders import encoders
@@ -33,6 +34,9 @@ app.command("eval")(evaluate)
 app.command("encoders")(encoders)
 app.command("report")(report)
 app.command("dvc")(dvc)
+app.command("sources")(sources)
+app.command("methods")(methods)
+app.command("tasks")(tasks)
 
 _debug = {"on": False}
 
@@ -70,7 +74,11 @@ def os_culprit(e: OSError) -> str:
     return str(path)
 
 
+_received: list[int] = []  # the terminating signal, kept apart: a library may re-raise the interrupt as its own
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Terminated(signum)
 
 
@@ -80,12 +88,16 @@ def main() -> None:
         signal.signal(signum, _terminate)
     try:
         app()
+    except SystemExit:
+        if _received:  # typer turns any interrupt into exit code 130: report the signal that came
+            sys.exit(128 + _received[0])
+        raise
     except BridgeError as e:
         if _debug["on"]:
             raise
         exit_with(str(e))
     except KeyboardInterrupt as e:
-        sys.exit(128 + getattr(e, "signum", signal.SIGINT))
+        sys.exit(128 + (_received[0] if _received else getattr(e, "signum", signal.SIGINT)))
     except Exception as e:
         if _debug["on"]:
             raise

@@ -14,6 +14,7 @@ from pipeline.encoders.preprocess import ImagePreprocess
 class Quadrants(Tower):
     name = modality = "image"
     dim = 12
+    parallel = True  # decode in worker processes, as real image towers do
 
     @property
     def preprocess(self) -> ImagePreprocess:

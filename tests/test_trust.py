@@ -3,6 +3,7 @@ a changed media file re-extracts its shard, and stale temp files of killed write
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,68 @@ def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: P
     atomic_write(target, lambda tmp: tmp.write_text("{}"))
     assert target.read_text() == "{}" and not stale.exists() and mine.exists()
     assert remove_leftovers(target) == []
+
+
+def _children(pid: int) -> set[int]:
+    """Pids of the live child processes of ``pid`` (from /proc)."""
+    out = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            out.add(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_workers_keep_partial_work_and_leave_no_temp_files(tmp_path: Path,
+                                                                                   signum: int) -> None:
+    from bridge_project import command
+    from PIL import Image
+
+    images = tmp_path / "images"
+    rng = np.random.default_rng(1)
+    for i in range(400):
+        (images / str(i % 4)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(images / str(i % 4) / f"{i:03d}.png")
+    project = tmp_path / "project"
+    write_params(project, {
+        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images)}}},
+        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder", "options": {"batch_size": 4}}},
+        "extract": {"shard_rows": 40, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
+                                                                  "tower": "image"}}}})
+    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    partial = project / ".bridge/partial/pics/pix/image"
+    job = subprocess.Popen(command("extract"), cwd=project, env=env(project), stderr=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    while not (partial / "manifest.json").exists() or not workers:
+        assert job.poll() is None, job.communicate()[1]
+        workers |= _children(job.pid)
+        time.sleep(0.01)
+    job.send_signal(signum)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "worker processes outlived the extraction"
+    kept = json.loads((partial / "manifest.json").read_text())["shards"]
+    assert kept and not list(partial.glob(".*.tmp-*"))  # finished shards kept, no temp file left
+    sys.path.insert(0, str(project))
+    try:
+        assert cli(project, "extract")[0] == 0  # resumes from what was kept
+    finally:
+        sys.path.remove(str(project))
+    done = json.loads((project / "artifacts/embeddings/pics/pix/image/manifest.json").read_text())
+    assert done["rows"] == 400 and [s["sha256"] for s in done["shards"][:len(kept)]] == [s["sha256"] for s in kept]
