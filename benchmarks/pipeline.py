@@ -65,17 +65,22 @@ def quick_lane(project: Path) -> None:
     subprocess.run([str(BIN / "bridge"), "dvc"], cwd=project, env=ENV, check=True, capture_output=True)
 
 
-def repro(project: Path) -> tuple[float, list[tuple[str, float]]]:
-    """Total wall time of ``dvc repro`` and the time of each stage (between its "Running stage" lines)."""
+def repro(project: Path, transcript: Path | None = None) -> tuple[float, list[tuple[str, float]]]:
+    """Total wall time of ``dvc repro`` and the time of each stage (between its "Running stage" lines);
+    the whole output goes to ``transcript`` when given."""
     start = time.perf_counter()
     job = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=project, env=ENV, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     marks: list[tuple[str, float]] = []
     assert job.stdout is not None
+    lines = []
     for line in job.stdout:
+        lines.append(line)
         if line.startswith("Running stage"):
             marks.append((line.split("'")[1], time.perf_counter()))
-    assert job.wait() == 0, "dvc repro failed"
+    assert job.wait() == 0, "dvc repro failed:\n" + "".join(lines[-30:])
+    if transcript is not None:
+        transcript.write_text("".join(lines))
     total = time.perf_counter() - start
     ends = [t for _, t in marks[1:]] + [start + total]
     return total, [(name, end - t) for (name, t), end in zip(marks, ends, strict=True)]
@@ -84,6 +89,7 @@ def repro(project: Path) -> tuple[float, list[tuple[str, float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the synthetic lane only")
+    parser.add_argument("--transcript", type=Path, help="write the output of dvc repro here")
     args = parser.parse_args()
     python = median_time(REPO, [sys.executable, "-c", "pass"])
     torch = median_time(REPO, [sys.executable, "-c", "import torch"])
@@ -91,7 +97,7 @@ def main() -> None:
         project = fresh_copy(Path(tmp) / "bridge")
         if args.quick:
             quick_lane(project)
-        total, per_stage = repro(project)
+        total, per_stage = repro(project, args.transcript)
         eval_raw = median_time(project, [str(BIN / "bridge"), "eval", "clip-zeroshot-raw"])
         eval_linear = median_time(project, [str(BIN / "bridge"), "eval", "clip-zeroshot-linear"])
         eval_torch = median_time(project, [str(BIN / "bridge"), "eval", "audio-zeroshot-textme"], 3)

@@ -101,8 +101,10 @@ def _check_text(path: Path, name: str, cells: pd.Series) -> None:
                                                                    and all(isinstance(t, str) for t in v)))
     if not ok.all():
         row = int(np.flatnonzero(~ok.to_numpy())[0])
+        value = cells.iloc[row]
+        shown = value.item() if isinstance(value, np.generic) else value
         raise BridgeError(f"{path}: column {name!r} must hold text, row {row + 1} holds "
-                          f"{type(cells.iloc[row]).__name__} {cells.iloc[row]!r}")
+                          f"{type(value).__name__} {shown!r}")
 
 
 def _strings(values: pd.Series) -> np.ndarray:
