@@ -31,7 +31,8 @@ def timed(fn) -> float:
 
 
 def write_set(path: Path, fmt: str, vectors: np.ndarray, ids: np.ndarray, shard_rows: int) -> None:
-    header = {"encoder": {"id": "bench", "dim": vectors.shape[1]}, "source": {"rows": len(vectors)},
+    header = {"encoder": {"name": "bench", "tower": "t", "dim": vectors.shape[1]},
+              "source": {"dataset": "bench", "kind": "numpy", "rows": len(vectors)},
               "dtype": str(vectors.dtype), "format": fmt, "shard_rows": shard_rows}
     writer = SetWriter(path, header)
     empty = np.full(len(vectors), "", dtype=object)

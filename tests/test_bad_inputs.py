@@ -151,7 +151,8 @@ CASES: list[Any] = [
      ["fit", "clip-linear"], S(f"{TEXT}/manifest.json: shard path '../../../../params.yaml' escapes the set directory")),
     ("manifest names an unknown format", json_file(TEXT / "manifest.json", lambda m: m.update(format="csv")),
      ["fit", "clip-linear"],
-     S(f"{TEXT}/manifest.json: unknown format 'csv' or dtype 'float16'; rerun `bridge extract` to repair the set")),
+     S(f"{TEXT}/manifest.json: format: expected one of 'parquet' or 'hdf5', got 'csv'; "
+       "rerun `bridge extract` to repair the set")),
     ("shard is junk with a matching checksum", garbage_with_matching_checksum, ["eval", "clip-zeroshot-linear"],
      S(f"{TEXT}/part-00001.parquet: cannot read shard (") + r"ArrowInvalid: .*\)"),
     ("bit flip read by eval", flip_byte(IMAGE / "part-00001.parquet"), ["eval", "clip-zeroshot-offset"],

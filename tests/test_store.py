@@ -25,7 +25,7 @@ def make_rows(n: int, dim: int, seed: int = 0) -> tuple[dict[str, np.ndarray], n
 
 
 def header(fmt: str, dtype: str, shard_rows: int, dim: int = 8) -> dict:
-    return {"encoder": {"name": "e", "tower": "t", "dim": dim}, "source": {"fingerprint": "abc"},
+    return {"encoder": {"name": "e", "tower": "t", "dim": dim}, "source": {"dataset": "d", "kind": "test"},
             "dtype": dtype, "format": fmt, "shard_rows": shard_rows}
 
 

@@ -14,19 +14,19 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
+from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
 from pipeline.core.validation import StrictModel, one_line, validate
 from pipeline.core.vectors import Space, Vectors, require_finite
 
-FORMAT_VERSION = 1
 CONFIG_FILE = "bridge.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -35,25 +35,6 @@ WEIGHTS_FILE = "weights.safetensors"
 #: ``info`` keys that describe one run (wall-clock timings, where a fit resumed), not the bridge:
 #: kept out of ``bridge.json`` so equal fits give equal bytes (``fit.py`` logs them instead)
 RUN_INFO = ("training",)
-
-
-class CardSpace(StrictModel):
-    encoder: str
-    tower: str
-    dim: int = Field(gt=0, le=1_000_000)
-
-
-class BridgeCard(StrictModel):
-    """``bridge.json``, version 1: what a saved bridge is, checked on load so an edited card is one line."""
-
-    format_version: Literal[1] = FORMAT_VERSION
-    method: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    spaces: dict[str, CardSpace]
-    fitted_on: dict[str, str] = Field(default_factory=dict)
-    curve: list[float] = Field(default_factory=list)
-    info: dict[str, Any] = Field(default_factory=dict)
-    weights_sha256: str = Field(pattern="^[0-9a-f]{64}$")
 
 
 class MethodParams(StrictModel):
@@ -155,7 +136,7 @@ class Bridge(ABC):
     # -- persistence -------------------------------------------------------
     def to_json(self, weights_sha256: str) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": BRIDGE_FORMAT,
             "method": self.method,
             "params": self.params.model_dump(mode="json"),
             "spaces": {role: {"encoder": s.encoder, "tower": s.tower, "dim": s.dim}

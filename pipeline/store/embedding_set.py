@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from pipeline.core.cards import MANIFEST_SCHEMA, Manifest
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, sha256_file
+from pipeline.core.validation import one_line
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
@@ -76,11 +78,11 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
     is intact: the shard rows must add up to the manifest's rows, and those
     plus the skipped rows to the source's rows.
     """
-    if manifest.get("format") not in FORMATS or manifest.get("dtype") not in DTYPES:
-        return f"unknown format {manifest.get('format')!r} or dtype {manifest.get('dtype')!r}"
-    shards = manifest.get("shards")
-    if not isinstance(shards, list) or not all(_is_entry(s) for s in shards):
-        return "shards must be a list of {index, file, rows, sha256} entries"
+    try:
+        Manifest.model_validate(manifest)  # the typed model first: every field of the right kind
+    except ValidationError as e:
+        return one_line(e, Manifest)
+    shards = manifest["shards"]
     indices = [s["index"] for s in shards]
     if indices != list(range(len(shards))):
         return f"shard indices {indices} are not 0..{len(shards) - 1} (an entry is missing or repeated)"
@@ -200,7 +202,7 @@ class SetWriter:
         self.header = header
         self.sources = sources  # per-shard fingerprints of the source rows (``same_source``)
         self.fmt, self.dtype = header["format"], DTYPES[header["dtype"]]
-        self.manifest = {"schema_version": SCHEMA_VERSION, **header, "shards": [], "skipped": [],
+        self.manifest = {"schema_version": MANIFEST_SCHEMA, **header, "shards": [], "skipped": [],
                          "complete": False, "written_by": bridge_version()}
         previous = read_manifest(self.path)
         if previous is not None and same_header(previous, header):
