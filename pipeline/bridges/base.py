@@ -1,4 +1,4 @@
-"""The common bridge interface, the method registry, and safe save/load.
+"""The common bridge interface, ``method_class`` (methods are declared in ``core/catalog.py``), and safe save/load.
 
 A bridge maps vectors of one or more *spaces* (an encoder's tower, e.g.
 ``clap/audio``) into one shared target space. Each method declares the named

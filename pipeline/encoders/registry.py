@@ -1,6 +1,6 @@
-"""Encoder registry keyed by family prefix (``st:``, ``clip:``, ``synthetic:`` ...).
+"""Load an encoder from its ``<family>:<model>`` string (families are declared in ``core/catalog.py``).
 
-A model string is ``<family>:<model>``; families are imported lazily so that
+Families are imported lazily so that
 the synthetic world never pays for importing torch, and ``bridge encoders``
 can list every family without loading any model. ``python:module:attr``
 loads a user's own ``Encoder`` subclass or factory.

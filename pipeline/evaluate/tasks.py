@@ -1,4 +1,4 @@
-"""The runners of the task kinds (``kinds.py`` declares them): vectors in, metrics and plot rows out.
+"""The runners of the task kinds (``core/catalog.py`` declares them): vectors in, metrics and plot rows out.
 
 A runner gets a :class:`TaskContext` (the task, its query rows already mapped
 through the query's bridge, and ``side()`` to load the gallery the same way)

@@ -1,4 +1,4 @@
-"""Source registry: ``datasets.<name>.source`` names a kind, imported lazily.
+"""Load a dataset's source: ``datasets.<name>.source`` names a kind of ``core/catalog.py``, imported lazily.
 
 A kind maps to ``module:function`` with signature
 ``(name, options, class_prompts) -> Source``; one module can serve several
