@@ -77,7 +77,7 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
         sides = [s for s in (task.query, task.gallery) if s is not None]
         sets = dict.fromkeys(str(layout.embeddings(params.extract.sets[s.set].path)) for s in sides)
         bridges = dict.fromkeys(str(layout.bridge(s.bridge)) for s in sides if s.bridge)
-        outs = [str(layout.plot(task.kind, name))]
+        outs = [str(layout.metrics(name)), str(layout.protocol(name)), str(layout.plot(task.kind, name))]
         if KINDS.get(task.kind).info.get("projection"):
             outs.append(str(layout.projection(name)))
         out[f"eval-{name}"] = {
@@ -85,12 +85,11 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
             "deps": CODE["eval"] + (["pipeline/bridges"] if bridges else []) + list(sets) + list(bridges),
             "params": ["eval.index", "eval.ks", f"eval.tasks.{name}"],
             "outs": outs,
-            "metrics": [str(layout.metrics(name))],
         }
-        report_deps += [str(layout.metrics(name)), *outs]
-    if params.eval.tasks:
+        report_deps += outs
+    if params.eval.tasks:  # one summary of headline numbers is the metrics file: `dvc exp show` fits a screen
         out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": ["eval"],
-                         "outs": [str(layout.report())]}
+                         "outs": [str(layout.report())], "metrics": [str(layout.summary())]}
     return out
 
 

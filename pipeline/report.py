@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.core.catalog import headline
 from pipeline.core.config import Params, TaskSpec
 from pipeline.core.errors import BridgeError
+from pipeline.core.files import atomic_write, atomic_write_json
 from pipeline.core.layout import Layout
 
 #: the number a task is judged by, per kind
@@ -41,7 +42,7 @@ class Row:
 
     @property
     def score(self) -> float:
-        return self.metrics[headline(self.spec.kind)]
+        return self.metrics[headline(self.spec.kind, self.spec.options)]
 
 
 def summary_rows(params: Params, root: Path = Path(".")) -> list[Row]:
@@ -76,7 +77,7 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
         kept = preservation(r, by_task)
         gallery = r.spec.gallery.set if r.spec.gallery else ""
         lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.query.set} -> {gallery} | "
-                     f"{r.method} | {headline(r.spec.kind)} | {r.score:.4f} | "
+                     f"{r.method} | {headline(r.spec.kind, r.spec.options)} | {r.score:.4f} | "
                      f"{f'{kept:.1f}% of {r.spec.reference}' if kept is not None else ''} |")
     protocol = ("Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
@@ -84,9 +85,29 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
     lines += ["", protocol, ""]
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
+    lines += _protocol_section(rows, root)
     index = out / "index.md"
-    index.write_text("\n".join(lines) + "\n")
+    atomic_write(index, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    summary = {r.task: {headline(r.spec.kind, r.spec.options): r.score} for r in rows}
+    atomic_write_json(Layout(root).summary(), summary)
     return index
+
+
+def protocol_line(task: str, root: Path = Path(".")) -> str:
+    """One line of a task's protocol card: what was scored, how, by which rule."""
+    path = Layout(root).protocol(task)
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BridgeError(f"{path}: missing (run `bridge eval {task}` first)") from None
+    sides = "; ".join(f"{label} {s['set']}" + (f" via {s['bridge']['name']}" if "bridge" in s else "")
+                      + f" ({s['split']}, {s['rows']} rows, {s['dtype']})" for label, s in card["sides"].items())
+    return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"
+
+
+def _protocol_section(rows: list[Row], root: Path) -> list[str]:
+    lines = ["## Protocols", "", "What produced each number (full cards: `artifacts/protocols/<task>.json`).", ""]
+    return lines + [f"- {protocol_line(r.task, root)}" for r in rows] + [""]
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

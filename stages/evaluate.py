@@ -36,3 +36,10 @@ def evaluate(
     if not console.is_terminal:  # logs and `dvc repro` output: don't squeeze the columns
         console = Console(width=220)
     console.print(table)
+    for name, result in results.items():  # numbers the tie rule decided: say so, every time
+        for direction in ("q2g", "g2q"):
+            tied = int(result.get(f"{direction}/tie_dependent", 0))
+            if tied:
+                Console(stderr=True).print(f"warning: eval.tasks.{name} ({direction}): {tied} queries' ranks depend "
+                                           "on the tie rule (the gallery holds exact duplicates of their best "
+                                           "positive); see its protocol card", highlight=False, soft_wrap=True)

@@ -33,8 +33,9 @@ def test_dvc_yaml_outputs_are_the_layout() -> None:
     for name in params.fit.bridges:
         assert graph[f"fit-{name}"]["outs"] == [str(layout.bridge(name))]
     for name, task in params.eval.tasks.items():
-        assert graph[f"eval-{name}"]["metrics"] == [str(layout.metrics(name))]
-        assert graph[f"eval-{name}"]["outs"][0] == str(layout.plot(task.kind, name))
+        assert graph[f"eval-{name}"]["outs"][:3] == [str(layout.metrics(name)), str(layout.protocol(name)),
+                                                     str(layout.plot(task.kind, name))]
+    assert graph["report"]["metrics"] == [str(layout.summary())]  # one metrics file: dvc exp show fits a screen
     every = [p for s in graph.values() for key in ("deps", "outs", "metrics") for p in s.get(key, [])]
     assert all(not p.startswith(("/", "..")) for p in every)
 

@@ -83,19 +83,28 @@ KINDS = Registry("task kind", [
                     "x": "accuracy", "y": "class"}}),
     Entry("retrieval", "pipeline.evaluate.tasks:retrieval",
           "query rows against gallery rows, same-group rows are positives, both directions",
-          {"headline": "q2g/recall@1", "columns": ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr"),
+          {"headline": "q2g/recall@1", "headline_label": "q2g/map@r",
+           "columns": ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr", "q2g/precision@1", "q2g/map@r"),
            "plot": {"title": "Retrieval recall@k, query -> gallery", "x": "k", "y": "recall_q2g"}}),
     Entry("gap", "pipeline.evaluate.tasks:gap",
           "modality-gap statistics of paired rows, before and after the sides' bridges",
           {"headline": "raw/gap_length", "columns": ("raw/gap_length", "bridged/gap_length"),
            "plot": {"title": "Modality-gap statistics", "template": "bar_horizontal", "x": "value",
                     "y": "statistic"}, "projection": True}),
+    Entry("geometry", "pipeline.evaluate.tasks:geometry",
+          "linear CKA, mutual k-NN and CKNNA between two spaces on paired rows, beside the gap statistics",
+          {"headline": "linear_cka", "columns": ("linear_cka", "mutual_knn@10", "cknna@10"),
+           "plot": {"title": "Representation similarity between spaces", "template": "bar_horizontal",
+                    "x": "value", "y": "statistic"}}),
 ])
 
 
-def headline(kind: str) -> str:
-    """The metric a task of ``kind`` is judged by."""
-    return KINDS.get(kind).info["headline"]
+def headline(kind: str, options: dict | None = None) -> str:
+    """The metric a task of ``kind`` (with its ``options``) is judged by."""
+    info = KINDS.get(kind).info
+    if (options or {}).get("positives") == "label":
+        return info.get("headline_label", info["headline"])
+    return info["headline"]
 
 
 def split_model(spec: str) -> tuple[str, str]:

@@ -76,6 +76,8 @@ class TaskSpec(StrictModel):
     query: TaskSide
     gallery: TaskSide | None = Field(None, description="retrieval gallery, class prompts, or gap partner")
     reference: str | None = Field(None, description="task whose score is the preservation reference")
+    options: dict[str, Any] = Field(default_factory=dict, description="the kind's options (`bridge tasks`), "
+                                    "validated by the eval stage that runs the task")
 
 
 class EvalSection(StrictModel):

@@ -16,6 +16,8 @@ DVC outputs live under ``artifacts/``; work that must survive a stage rerun
 ``checkpoints(name)``   ``.bridge/checkpoints/<name>``: resumable training
 ``metrics(task)``       ``artifacts/metrics/<task>.json``
 ``plot(kind, task)``    ``artifacts/plots/<kind>/<task>.csv``
+``protocol(task)``      ``artifacts/protocols/<task>.json``: what produced the task's numbers
+``summary()``           ``artifacts/summary.json``: each task's headline number (``dvc metrics``)
 ``projection(task)``    ``artifacts/projections/<task>.csv``: 2-D points the report draws
 ``report()``            ``artifacts/report``
 ``logs(stage, name)``   ``.bridge/logs/<stage>/<name>.json``: timings, never a DVC output
@@ -69,6 +71,12 @@ class Layout:
 
     def plot(self, kind: str, task: str) -> Path:
         return self._under(ARTIFACTS / "plots", kind, task, suffix=".csv")
+
+    def protocol(self, task: str) -> Path:
+        return self._under(ARTIFACTS / "protocols", task, suffix=".json")
+
+    def summary(self) -> Path:
+        return self._under(ARTIFACTS, "summary", suffix=".json")
 
     def projection(self, task: str) -> Path:
         return self._under(ARTIFACTS / "projections", task, suffix=".csv")

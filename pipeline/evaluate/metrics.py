@@ -224,3 +224,46 @@ def candidate_accuracy(query_vectors: np.ndarray, query_groups: np.ndarray, gall
         scores = np.einsum("nd,ntd->nt", qv[a:a + step], gv[items[a:a + step]])
         correct[a:a + step] = scores[:, 1:].max(axis=1) <= scores[:, 0]
     return {"candidate_accuracy": float(correct.mean()), "candidates": float(candidates)}
+
+
+def tie_dependent(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
+                  gallery_groups: np.ndarray) -> float:
+    """How many queries' exact ranks differ between the optimistic and the pessimistic tie rule.
+
+    Non-zero when the gallery holds vectors that score exactly like a query's
+    best positive (duplicates, template captions): those queries' numbers are
+    decided by the tie rule, not by the embedding.
+    """
+    qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
+    optimistic = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties="optimistic")
+    pessimistic = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties="pessimistic")
+    return float((optimistic != pessimistic).sum())
+
+
+def label_retrieval(query_vectors: np.ndarray, query_labels: np.ndarray, gallery_vectors: np.ndarray,
+                    gallery_labels: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict:
+    """Retrieval where every gallery row of a query's label is a positive (one direction).
+
+    ``precision@k``: the mean share of positives among each query's top k.
+    ``map@r`` (Musgrave et al. 2020): with R a query's number of positives, the
+    mean over its top R of (precision at rank i if row i is a positive, else 0),
+    divided by R; 1 only when its positives fill its top R. Both count rows of
+    equal score in exact search order, and rows that tie are identical vectors,
+    which for template captions share their label: ties cannot change them.
+    Queries whose label has no gallery row are an error.
+    """
+    qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
+    qcodes, gcodes = group_codes(np.asarray(query_labels), np.asarray(gallery_labels))
+    positives = np.bincount(gcodes, minlength=int(max(qcodes.max(initial=0), gcodes.max(initial=0))) + 1)[qcodes]
+    if (positives == 0).any():
+        raise ValueError(f"{int((positives == 0).sum())} queries have a label with no gallery row "
+                         f"(e.g. {np.asarray(query_labels)[positives == 0][0]!r})")
+    depth = int(min(len(gv), max(max(ks), positives.max())))
+    _, found = search(qv, gv, depth)
+    hit = gcodes[found] == qcodes[:, None]
+    out = {f"precision@{k}": float(hit[:, :k].mean()) for k in ks}
+    cumulative = np.cumsum(hit, axis=1)
+    rank = np.arange(1, depth + 1)
+    within = rank[None, :] <= positives[:, None]
+    out["map@r"] = float((np.where(hit & within, cumulative / rank, 0.0).sum(axis=1) / positives).mean())
+    return out

@@ -24,7 +24,9 @@ from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
 from pipeline.core.layout import Layout
 from pipeline.core.vectors import Vectors
+from pipeline.evaluate.protocol import protocol_card
 from pipeline.evaluate.tasks import Outcome, TaskContext
+from pipeline.store.embedding_set import bridge_version
 from pipeline.store.vectors import load_vectors
 
 
@@ -53,10 +55,16 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     task = params.eval.tasks[name]
     runner = KINDS.load(task.kind)
     query, q = side_vectors(root, params, task.query, where=f"eval.tasks.{name}.query")
-    context = TaskContext(params, name, task, query, q,
-                          lambda side, split, where: side_vectors(root, params, side, split, where))
-    outcome: Outcome = runner(context)
+    seen = [("query", task.query, query, task.query.split)]
+
+    def load_side(side: TaskSide, split: str | None, where: str) -> tuple[Vectors, np.ndarray]:
+        rows, vectors = side_vectors(root, params, side, split, where)
+        seen.append((where.rpartition(".")[2], side, rows, split or side.split))
+        return rows, vectors
+
+    outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side))
     outcome.metrics = {k: float(v) for k, v in outcome.metrics.items() if np.isscalar(v)}
+    outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
     _write(root, name, task.kind, outcome)
     return outcome.metrics
 
@@ -74,6 +82,8 @@ def _write(root: Path, name: str, kind: str, outcome: Outcome) -> None:
     for path in (layout.metrics(name), *files):
         path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(layout.metrics(name), outcome.metrics)
+    layout.protocol(name).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(layout.protocol(name), outcome.protocol)
     for path, rows in files.items():
         atomic_write(path, lambda tmp, rows=rows: _write_csv(tmp, rows))
 

@@ -10,16 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+from pydantic import Field
 
 from pipeline.core.config import Params, TaskSide, TaskSpec
 from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import PROMPT_SPLIT, Vectors, pair_by_group
+from pipeline.core.validation import StrictModel, validate
+from pipeline.core.vectors import PROMPT_SPLIT, Vectors, pair_by_group, pair_same_rows
 from pipeline.evaluate import gap as gap_stats
+from pipeline.evaluate import geometry as geometry_stats
 from pipeline.evaluate import metrics
 
 PROJECTED_POINTS = 600
+O = TypeVar("O", bound=StrictModel)
+
+
+class NoOptions(StrictModel):
+    """A kind without options: any key given is an error."""
+
+
+class RetrievalOptions(StrictModel):
+    positives: Literal["group", "label"] = Field(
+        "group", description="group: an item's own captions; label: every row of its class (template captions, "
+                             "where group-level ranks would be decided by ties), scored by precision@k and mAP@R")
+
+
+class GeometryOptions(StrictModel):
+    k: int = Field(10, ge=1, le=1000, description="neighbours for mutual k-NN and CKNNA")
+    samples: int = Field(2000, ge=10, le=20_000, description="seeded sample of pairs (the measures are O(n^2))")
+    seed: int = 0
 
 
 @dataclass
@@ -31,11 +52,17 @@ class TaskContext:
     q: np.ndarray  # the query's vectors in the shared space
     side: Callable[[TaskSide, str | None, str], tuple[Vectors, np.ndarray]]
 
-    def gallery(self, split: str | None = None) -> tuple[Vectors, np.ndarray]:
+    def options(self, model: type[O]) -> O:
+        """The task's ``options`` validated by its kind's model: one line naming the key when wrong."""
+        return validate(model, self.task.options, ("eval", "tasks", self.name, "options"), self.params.path)
+
+    def gallery(self, split: str | None = None, same_space: bool = True) -> tuple[Vectors, np.ndarray]:
+        """The gallery side's rows and vectors; ``same_space``: it must be in the query's space (every kind
+        but ``geometry``, which compares two spaces)."""
         if self.task.gallery is None:
             raise BridgeError(f"eval.tasks.{self.name}.gallery: required for a {self.task.kind} task")
         rows, g = self.side(self.task.gallery, split, f"eval.tasks.{self.name}.gallery")
-        if g.shape[1] != self.q.shape[1]:
+        if same_space and g.shape[1] != self.q.shape[1]:
             raise BridgeError(f"eval.tasks.{self.name}: query {self.task.query.set} gives {self.q.shape[1]}-d "
                               f"vectors and gallery {self.task.gallery.set} {g.shape[1]}-d: the sides are not "
                               "in one space (give them a bridge that maps both)")
@@ -47,9 +74,11 @@ class Outcome:
     metrics: dict[str, float]
     plot: list[dict[str, object]]
     projection: list[dict[str, object]] = field(default_factory=list)  # 2-D points the report draws
+    protocol: dict[str, Any] = field(default_factory=dict)  # what produced the numbers (protocol.py)
 
 
 def zeroshot(ctx: TaskContext) -> Outcome:
+    ctx.options(NoOptions)
     prompts, p = ctx.gallery(PROMPT_SPLIT)
     names, class_vecs = metrics.class_vectors(p, prompts.labels)
     result = metrics.zeroshot_classification(ctx.q, ctx.query.labels, class_vecs, names)
@@ -58,18 +87,49 @@ def zeroshot(ctx: TaskContext) -> Outcome:
 
 
 def retrieval(ctx: TaskContext) -> Outcome:
+    """Both directions. Group positives: recall@k, MRR and ranks, plus how many queries' ranks the tie rule
+    decides (exact duplicates in the gallery). Label positives: precision@k and mAP@R."""
+    opts = ctx.options(RetrievalOptions)
     gallery, g = ctx.gallery()
     ks, index = tuple(ctx.params.eval.ks), ctx.params.eval.index
-    forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index)
-    backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index)
+    if opts.positives == "label":
+        forward = metrics.label_retrieval(ctx.q, ctx.query.labels, g, gallery.labels, ks=ks)
+        backward = metrics.label_retrieval(g, gallery.labels, ctx.q, ctx.query.labels, ks=ks)
+        column = "precision"
+    else:
+        forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index)
+        backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index)
+        if index == "exact":
+            forward["tie_dependent"] = metrics.tie_dependent(ctx.q, ctx.query.groups, g, gallery.groups)
+            backward["tie_dependent"] = metrics.tie_dependent(g, gallery.groups, ctx.q, ctx.query.groups)
+        column = "recall"
     result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
-    plot = [{"k": k, "recall_q2g": forward[f"recall@{k}"], "recall_g2q": backward[f"recall@{k}"]} for k in ks]
+    plot = [{"k": k, "recall_q2g": forward[f"{column}@{k}"], "recall_g2q": backward[f"{column}@{k}"]} for k in ks]
     return Outcome(result, plot)
+
+
+def geometry(ctx: TaskContext) -> Outcome:
+    """Linear CKA, mutual k-NN and CKNNA between the two sides' spaces on paired rows (one pair per query
+    row: the same id in both sets, else the first row of its group), beside the raw gap statistics."""
+    opts = ctx.options(GeometryOptions)
+    gallery, g = ctx.gallery(same_space=False)
+    iq, ig = pair_same_rows(ctx.query, gallery)
+    first = np.unique(iq, return_index=True)[1]
+    iq, ig = iq[first], ig[first]
+    if len(iq) < 4:
+        raise BridgeError(f"eval.tasks.{ctx.name}: only {len(iq)} rows of {ctx.task.query.set} and "
+                          f"{ctx.task.gallery.set} are pairs (same id or group); geometry needs at least 4")
+    k = min(opts.k, min(len(iq), opts.samples) - 1)
+    out = geometry_stats.geometry(ctx.q[iq], g[ig], k=k, samples=opts.samples, seed=opts.seed)
+    if g.shape[1] == ctx.q.shape[1]:  # the gap is a difference of vectors: only within one space
+        out.update({f"gap/{n}": v for n, v in gap_stats.gap_statistics(g[ig], ctx.q[iq]).items()})
+    return Outcome(out, [{"statistic": n, "value": v} for n, v in out.items()])
 
 
 def gap(ctx: TaskContext) -> Outcome:
     """Gap statistics of paired rows, raw and (if bridges are given) bridged, plus the 2-D projection
     the report draws (so the report never re-reads embeddings or bridges)."""
+    ctx.options(NoOptions)
     task, query, q = ctx.task, ctx.query, ctx.q
     gallery, g = ctx.gallery()
     iq, ig = pair_by_group(query, gallery)

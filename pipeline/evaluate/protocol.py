@@ -1,0 +1,81 @@
+"""The protocol card of a result: what produced each number, written beside its metrics.
+
+``artifacts/protocols/<task>.json`` says which rows were scored (set, bridge,
+split, row count, the stored dtype and the encoder that made them), the
+class labels and prompt templates (with their sha256), what counts as a
+positive and as a hit, the tie rule, the index, the seeds of the bridges
+involved, and the code version. ``bridge report`` prints it under the results;
+``dvc metrics show`` keeps only the numbers. Everything in it is
+deterministic for given inputs (no clock, host or path), so it is a DVC output
+like the metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.config import Params, TaskSide
+from pipeline.core.layout import Layout
+from pipeline.core.vectors import Vectors
+
+#: what each kind scores, in words (tie rule: the optimistic rule of ``search.ranks_of_positives``)
+RULES = {
+    "zeroshot": {"positive": "the query's class vector (mean of its normalised prompt rows, re-normalised)",
+                 "hit": "top-k: the true class among the k highest cosines", "ties": "optimistic (a tie with the "
+                 "true class counts for it)"},
+    "retrieval": {"positive": "gallery rows of the query's group (its own captions / item)",
+                  "hit": "recall@k: any positive among the top k", "ties": "optimistic; tie_dependent counts the "
+                  "queries whose rank the rule decides"},
+    "retrieval/label": {"positive": "gallery rows with the query's label",
+                        "hit": "precision@k: share of positives in the top k; map@r: mean precision at the hits "
+                        "within the top R (R = number of positives)", "ties": "exact search order (tied rows are "
+                        "identical vectors of one label)"},
+    "gap": {"positive": "rows of the two sides sharing a group", "hit": "n/a (statistics of paired vectors)",
+            "ties": "n/a"},
+    "geometry": {"positive": "rows of the two sides with the same id, else the first of their group",
+                 "hit": "n/a (linear CKA, mutual k-NN, CKNNA on a seeded sample of pairs)", "ties": "n/a"},
+}
+
+
+def _sha(values: Any) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, split: str) -> dict[str, Any]:
+    ref = params.extract.sets[side.set]
+    manifest = json.loads((layout.embeddings(ref.path) / "manifest.json").read_text())
+    encoder = manifest.get("encoder", {})
+    card: dict[str, Any] = {"set": side.set, "split": split, "rows": len(rows), "dtype": manifest.get("dtype"),
+                            "encoder": {k: encoder.get(k) for k in ("name", "model", "tower", "dim") if k in encoder}}
+    if side.bridge:
+        bridge = json.loads((layout.bridge(side.bridge) / "bridge.json").read_text())
+        card["bridge"] = {"name": side.bridge, "method": bridge.get("method"),
+                          "seed": bridge.get("params", {}).get("seed"), "weights_sha256": bridge.get("weights_sha256")}
+    return card
+
+
+def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[str, TaskSide, Vectors, str]],
+                  code: str) -> dict[str, Any]:
+    task = params.eval.tasks[name]
+    kind = task.kind + ("/label" if task.options.get("positives") == "label" else "")
+    card: dict[str, Any] = {"task": name, "kind": task.kind, "options": dict(task.options), **RULES[kind],
+                            "sides": {label: side_card(params, layout, side, rows, split)
+                                      for label, side, rows, split in sides}}
+    labels = sorted({c for _, _, rows, split in sides if split != "prompt" for label in np.unique(rows.labels)
+                     for c in str(label).split("|") if c})
+    card["labels"] = {"count": len(labels), "sha256": _sha(labels), "first": labels[:20]}
+    prompts = next((rows for _, _, rows, split in sides if split == "prompt"), None)
+    if prompts is not None:
+        dataset = params.datasets[params.extract.sets[task.gallery.set].dataset]
+        templates = list(dataset.class_prompts) or ["(the synthetic world's prompt rows)"]
+        card["prompts"] = {"templates": templates, "templates_sha256": _sha(templates), "rows": len(prompts),
+                           "rows_sha256": _sha(sorted(prompts.ids.tolist()))}
+    card["index"] = {"kind": params.eval.index, "ks": list(params.eval.ks)}
+    if params.eval.index != "exact":
+        card["index"]["note"] = "approximate: its recall against exact search is reported with the metrics"
+    card["code"] = code
+    return card
