@@ -187,7 +187,9 @@ def test_candidate_accuracy_with_every_negative_is_recall_at_1(rng: np.random.Ge
     pessimistic = retrieval(queries, groups, gallery, groups, ks=(1,), ties="pessimistic")["recall@1"]
     assert pessimistic < r1  # ties matter; candidate accuracy must side with the optimistic rule
     # T = 60: the true item against all 59 negatives, so the draw must be without repeats
-    assert candidate_accuracy(queries, groups, gallery, groups, candidates=60)["candidate_accuracy"] == r1
+    got = candidate_accuracy(queries, groups, gallery, groups, candidates=60)
+    assert got["candidate_accuracy"] == r1
+    assert got["candidate_mrr"] == pytest.approx(retrieval(queries, groups, gallery, groups)["mrr"])  # all negatives
     with pytest.raises(ValueError, match="candidates"):
         candidate_accuracy(queries, groups, gallery, groups, candidates=61)
 
@@ -199,7 +201,7 @@ def test_candidate_accuracy_never_draws_a_positive_as_distractor(rng: np.random.
     gallery = np.repeat(centres, 3, axis=0) + 0.01 * rng.standard_normal((300, 16))
     groups = np.arange(100)
     got = candidate_accuracy(centres, groups, gallery, np.repeat(groups, 3), candidates=298)
-    assert got == {"candidate_accuracy": 1.0, "candidates": 298.0}
+    assert got == {"candidate_accuracy": 1.0, "candidate_mrr": 1.0, "candidates": 298.0}
 
 
 def test_candidate_accuracy_two_candidates_matches_its_expectation(rng: np.random.Generator) -> None:

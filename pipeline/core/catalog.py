@@ -78,7 +78,7 @@ METHODS = Registry("bridge method", [
 KINDS = Registry("task kind", [
     Entry("zeroshot", "pipeline.evaluate.tasks:zeroshot",
           "query rows classified against class vectors averaged from the gallery set's prompt rows",
-          {"headline": "top1", "columns": ("top1", "top5", "balanced_accuracy"),
+          {"headline": "top1", "headline_multi": "map", "columns": ("top1", "top5", "balanced_accuracy", "map"),
            "plot": {"title": "Zero-shot accuracy per class", "template": "bar_horizontal",
                     "x": "accuracy", "y": "class"}}),
     Entry("retrieval", "pipeline.evaluate.tasks:retrieval",
@@ -91,6 +91,10 @@ KINDS = Registry("task kind", [
           {"headline": "raw/gap_length", "columns": ("raw/gap_length", "bridged/gap_length"),
            "plot": {"title": "Modality-gap statistics", "template": "bar_horizontal", "x": "value",
                     "y": "statistic"}, "projection": True}),
+    Entry("candidates", "pipeline.evaluate.tasks:candidates",
+          "accuracy and MRR of the true item among T candidates per query (T - 1 seeded distractors), both ways",
+          {"headline": "q2g/T4/mrr", "columns": ("q2g/T4/accuracy", "q2g/T4/mrr", "q2g/T20/mrr"),
+           "plot": {"title": "MRR among T candidates", "x": "candidates", "y": "mrr_q2g"}}),
     Entry("geometry", "pipeline.evaluate.tasks:geometry",
           "linear CKA, mutual k-NN and CKNNA between two spaces on paired rows, beside the gap statistics",
           {"headline": "linear_cka", "columns": ("linear_cka", "mutual_knn@10", "cknna@10"),
@@ -101,9 +105,13 @@ KINDS = Registry("task kind", [
 
 def headline(kind: str, options: dict | None = None) -> str:
     """The metric a task of ``kind`` (with its ``options``) is judged by."""
-    info = KINDS.get(kind).info
-    if (options or {}).get("positives") == "label":
-        return info.get("headline_label", info["headline"])
+    info, options = KINDS.get(kind).info, options or {}
+    if options.get("positives") == "label":
+        return info["headline_label"]
+    if options.get("labels") == "multi":
+        return info["headline_multi"]
+    if kind == "candidates" and options.get("candidates"):
+        return f"q2g/T{options['candidates'][0]}/mrr"
     return info["headline"]
 
 

@@ -34,6 +34,12 @@ RULES = {
                         "hit": "precision@k: share of positives in the top k; map@r: mean precision at the hits "
                         "within the top R (R = number of positives)", "ties": "exact search order (tied rows are "
                         "identical vectors of one label)"},
+    "zeroshot/multi": {"positive": "every class in the query's label list ('a|b')",
+                       "hit": "mAP: average precision of the cosine scores, per class (or per sample), sklearn's "
+                       "definition", "ties": "tied scores enter the ranking together (sklearn)"},
+    "candidates": {"positive": "one of the query's group rows (seeded), against T - 1 seeded distractors from "
+                   "other groups", "hit": "accuracy: the true item first among T; MRR: mean 1/rank among T",
+                   "ties": "optimistic (a distractor must score strictly higher)"},
     "gap": {"positive": "rows of the two sides sharing a group", "hit": "n/a (statistics of paired vectors)",
             "ties": "n/a"},
     "geometry": {"positive": "rows of the two sides with the same id, else the first of their group",
@@ -61,7 +67,8 @@ def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, spl
 def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[str, TaskSide, Vectors, str]],
                   code: str) -> dict[str, Any]:
     task = params.eval.tasks[name]
-    kind = task.kind + ("/label" if task.options.get("positives") == "label" else "")
+    kind = task.kind + ("/label" if task.options.get("positives") == "label" else "") \
+        + ("/multi" if task.options.get("labels") == "multi" else "")
     card: dict[str, Any] = {"task": name, "kind": task.kind, "options": dict(task.options), **RULES[kind],
                             "sides": {label: side_card(params, layout, side, rows, split)
                                       for label, side, rows, split in sides}}

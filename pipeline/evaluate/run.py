@@ -62,7 +62,10 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         seen.append((where.rpartition(".")[2], side, rows, split or side.split))
         return rows, vectors
 
-    outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side))
+    try:
+        outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side))
+    except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
+        raise BridgeError(f"eval.tasks.{name}: {e}") from None
     outcome.metrics = {k: float(v) for k, v in outcome.metrics.items() if np.isscalar(v)}
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
     _write(root, name, task.kind, outcome)

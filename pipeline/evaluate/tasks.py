@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -29,6 +29,18 @@ O = TypeVar("O", bound=StrictModel)
 
 class NoOptions(StrictModel):
     """A kind without options: any key given is an error."""
+
+
+class ZeroshotOptions(StrictModel):
+    labels: Literal["single", "multi"] = Field("single", description="multi: labels like 'cat|dog', scored by mAP")
+    average: Literal["class", "sample"] = Field("class", description="multi-label mAP over classes (CLIP_benchmark) "
+                                                                     "or per sample")
+
+
+class CandidateOptions(StrictModel):
+    candidates: list[Annotated[int, Field(ge=2, le=100_000)]] = Field(
+        default_factory=lambda: [4, 20], min_length=1, description="T: the true item among T - 1 seeded distractors")
+    seed: int = 0
 
 
 class RetrievalOptions(StrictModel):
@@ -78,9 +90,12 @@ class Outcome:
 
 
 def zeroshot(ctx: TaskContext) -> Outcome:
-    ctx.options(NoOptions)
+    """Single-label: top-1/top-5, balanced accuracy, per-class accuracy. Multi-label: mAP."""
+    opts = ctx.options(ZeroshotOptions)
     prompts, p = ctx.gallery(PROMPT_SPLIT)
     names, class_vecs = metrics.class_vectors(p, prompts.labels)
+    if opts.labels == "multi":
+        return Outcome(metrics.zeroshot_multilabel(ctx.q, ctx.query.labels, class_vecs, names, opts.average), [])
     result = metrics.zeroshot_classification(ctx.q, ctx.query.labels, class_vecs, names)
     per_class = result.pop("per_class", {})
     return Outcome(result, [{"class": c, "accuracy": a} for c, a in per_class.items()])
@@ -106,6 +121,21 @@ def retrieval(ctx: TaskContext) -> Outcome:
     result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
     plot = [{"k": k, "recall_q2g": forward[f"{column}@{k}"], "recall_g2q": backward[f"{column}@{k}"]} for k in ks]
     return Outcome(result, plot)
+
+
+def candidates(ctx: TaskContext) -> Outcome:
+    """Accuracy and MRR of the true item among T candidates per query (TextME's MRR@4 / MRR@20), both ways."""
+    opts = ctx.options(CandidateOptions)
+    gallery, g = ctx.gallery()
+    out: dict[str, float] = {}
+    plot: list[dict[str, object]] = []
+    for t in opts.candidates:
+        forward = metrics.candidate_accuracy(ctx.q, ctx.query.groups, g, gallery.groups, t, opts.seed)
+        backward = metrics.candidate_accuracy(g, gallery.groups, ctx.q, ctx.query.groups, t, opts.seed)
+        out.update({f"q2g/T{t}/accuracy": forward["candidate_accuracy"], f"q2g/T{t}/mrr": forward["candidate_mrr"],
+                    f"g2q/T{t}/accuracy": backward["candidate_accuracy"], f"g2q/T{t}/mrr": backward["candidate_mrr"]})
+        plot.append({"candidates": t, "mrr_q2g": forward["candidate_mrr"], "mrr_g2q": backward["candidate_mrr"]})
+    return Outcome(out, plot)
 
 
 def geometry(ctx: TaskContext) -> Outcome:
