@@ -84,29 +84,41 @@ def test_random_corruption_with_the_mtime_put_back_is_seen_on_read_and_repaired(
     assert kinds == {"flip", "zero", "truncate"}
 
 
+def _image_project(tmp_path: Path, count: int, classes: int, size: int, shard_rows: int, seed: int,
+                   batch_size: int | None = None) -> tuple[Path, Path]:
+    """An image folder of ``count`` random PNGs in ``classes`` subfolders and a project extracting it with
+    the tests' pixel encoder (``pixel_encoder.py``, copied next to params.yaml as a user's own would be)."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        (images / str(i % classes)).mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / str(i % classes) / f"{i:03d}.png")
+    project = tmp_path / "project"
+    options = {"batch_size": batch_size} if batch_size else {}
+    write_params(project, {
+        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images), "test_fraction": 0.5}}},
+        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder", "options": options}},
+        "extract": {"shard_rows": shard_rows, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
+                                                                          "tower": "image"}}}})
+    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    return images, project
+
+
 def test_a_rewritten_media_file_re_extracts_only_its_shard(tmp_path: Path) -> None:
     """An image rewritten in place (same path, same size, old mtime put back) gets a new vector; the other
     shards keep their inodes, and renaming an image moves no other image between train and test."""
     from PIL import Image
 
-    images = tmp_path / "images"
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        (images / str(i % 3)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(images / str(i % 3) / f"{i:02d}.png")
-    project = tmp_path / "project"
-    write_params(project, {
-        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images), "test_fraction": 0.5}}},
-        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder"}},
-        "extract": {"shard_rows": 4, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
-                                                                 "tower": "image"}}}})
-    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    images, project = _image_project(tmp_path, count=12, classes=3, size=8, shard_rows=4, seed=0)
     sys.path.insert(0, str(project))
     try:
         assert cli(project, "extract")[0] == 0
         out = project / "artifacts/embeddings/pics/pix/image"
         inodes = {f.name: f.stat().st_ino for f in out.glob("part-*")}
-        target = images / "1" / "04.png"  # row 4 of the sorted paths: shard 1
+        target = images / "1" / "004.png"  # row 4 of the sorted paths: shard 1
         before = target.stat()
         Image.fromarray(np.full((8, 8, 3), 255, dtype=np.uint8)).save(target)
         os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -224,20 +236,8 @@ def _alive(pid: int) -> bool:
 def test_sigterm_and_sighup_stop_workers_keep_partial_work_and_leave_no_temp_files(tmp_path: Path,
                                                                                    signum: int) -> None:
     from bridge_project import command
-    from PIL import Image
 
-    images = tmp_path / "images"
-    rng = np.random.default_rng(1)
-    for i in range(400):
-        (images / str(i % 4)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(images / str(i % 4) / f"{i:03d}.png")
-    project = tmp_path / "project"
-    write_params(project, {
-        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images)}}},
-        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder", "options": {"batch_size": 4}}},
-        "extract": {"shard_rows": 40, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
-                                                                  "tower": "image"}}}})
-    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    _, project = _image_project(tmp_path, count=400, classes=4, size=64, shard_rows=40, seed=1, batch_size=4)
     partial = project / ".bridge/partial/pics/pix/image"
     job = subprocess.Popen(command("extract"), cwd=project, env=env(project), stderr=subprocess.PIPE, text=True)
     workers: set[int] = set()

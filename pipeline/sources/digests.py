@@ -13,25 +13,16 @@ re-hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.core.files import atomic_write_json
+from pipeline.core.files import atomic_write_json, sha256_file
 
 
 def _key(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class FileDigests:
@@ -61,7 +52,7 @@ class FileDigests:
                 out.append(known[1])
                 continue
             try:
-                digest = _sha256(path)
+                digest = sha256_file(Path(path))
             except OSError:
                 out.append("unreadable")
                 continue
