@@ -96,13 +96,16 @@ class ParquetFormat:
         return ShardLayout(metadata.num_rows, chunk.data_page_offset + chunk.total_compressed_size - nbytes,
                            dim, dtype)
 
+    # ParquetFile.read, not pq.read_table: read_table goes through pyarrow.dataset, whose import alone
+    # costs 0.4 s of every stage that reads a set (measured here: 0.41 s against 0.004 s for one shard)
     def read_meta(self, source: Path | bytes) -> dict[str, np.ndarray]:
-        table = pq.read_table(_parquet_source(source), columns=list(META_COLUMNS))
-        return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=str)
-                for name in META_COLUMNS}
+        table = pq.ParquetFile(_parquet_source(source)).read(columns=list(META_COLUMNS))
+        # to_pylist, not to_numpy: arrow converts strings to numpy through pandas (0.3 s to import), and the
+        # list route is also faster (0.22 s against 0.32 s for a million ids, measured here)
+        return {name: np.array(table.column(name).to_pylist(), dtype=str) for name in META_COLUMNS}
 
     def read_embedding(self, source: Path | bytes) -> np.ndarray:
-        table = pq.read_table(_parquet_source(source), columns=["embedding"], memory_map=True)
+        table = pq.ParquetFile(_parquet_source(source), memory_map=True).read(columns=["embedding"])
         meta = table.schema.field("embedding").metadata
         dtype, dim = np.dtype(meta[b"dtype"].decode()), int(meta[b"dim"])
         parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk) * dim,
