@@ -36,10 +36,16 @@ def evaluate(
     if not console.is_terminal:  # logs and `dvc repro` output: don't squeeze the columns
         console = Console(width=220)
     console.print(table)
-    for name, result in results.items():  # numbers the tie rule decided: say so, every time
+    warn = Console(stderr=True)
+    for name, result in results.items():  # numbers the tie rule or the index decided: say so, every time
+        if result.get("q2g/cross_modal_index"):
+            warn.print(f"warning: eval.tasks.{name}: the approximate index ({cfg.eval.index}) is built on one "
+                       f"modality and queried by another; its recall against exact search: "
+                       f"q2g {result['q2g/index_recall@10']:.3f}, g2q {result['g2q/index_recall@10']:.3f}",
+                       highlight=False, soft_wrap=True)
         for direction in ("q2g", "g2q"):
             tied = int(result.get(f"{direction}/tie_dependent", 0))
             if tied:
-                Console(stderr=True).print(f"warning: eval.tasks.{name} ({direction}): {tied} queries' ranks depend "
+                warn.print(f"warning: eval.tasks.{name} ({direction}): {tied} queries' ranks depend "
                                            "on the tie rule (the gallery holds exact duplicates of their best "
                                            "positive); see its protocol card", highlight=False, soft_wrap=True)

@@ -22,6 +22,7 @@ TASKS = {
              "options": {"candidates": [2, 8]}},
     "by-label": {"kind": "retrieval", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"},
                  "options": {"positives": "label"}},
+    "by-item": {"kind": "retrieval", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"}},
 }
 
 
@@ -49,6 +50,23 @@ def test_each_kind_writes_its_metrics_and_protocol(project: Path) -> None:
     assert card["positive"] == "gallery rows with the query's label" and card["sides"]["query"]["split"] == "test"
     assert card["sides"]["gallery"]["rows"] > card["sides"]["query"]["rows"] > 0
     assert card["labels"]["count"] == 16 and card["sides"]["query"]["dtype"] == "float16"
+
+
+def test_an_approximate_index_reports_its_recall_and_warns_across_modalities(project: Path, tmp_path: Path) -> None:
+    """IVF built on caption vectors, queried by images: the modality gap costs it neighbours (clip-retrieval
+    #76). The run measures that against exact search and says so."""
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy)
+    exact = json.loads((copy / "artifacts/metrics/by-item.json").read_text())
+    assert exact["q2g/tie_dependent"] == 0.0 and "q2g/index_recall@10" not in exact
+    code, err = cli(copy, "eval", "by-item", "--set", "eval.index=ivf")
+    assert code == 0, err
+    got = json.loads((copy / "artifacts/metrics/by-item.json").read_text())
+    assert 0.0 < got["q2g/index_recall@10"] < 1.0 and got["q2g/cross_modal_index"] == 1.0
+    assert got["q2g/recall@1"] < exact["q2g/recall@1"]  # what the lost neighbours cost the metric
+    assert "warning: eval.tasks.by-item: the approximate index (ivf) is built on one modality" in err
+    card = json.loads((copy / "artifacts/protocols/by-item.json").read_text())
+    assert card["index"]["kind"] == "ivf" and "index_recall@10" in card["index"]["note"]
 
 
 @pytest.mark.parametrize("task,key,value,expected", [

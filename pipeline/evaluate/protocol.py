@@ -83,6 +83,8 @@ def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[s
                            "rows_sha256": _sha(sorted(prompts.ids.tolist()))}
     card["index"] = {"kind": params.eval.index, "ks": list(params.eval.ks)}
     if params.eval.index != "exact":
-        card["index"]["note"] = "approximate: its recall against exact search is reported with the metrics"
+        card["index"]["note"] = ("approximate: index_recall@10 in the metrics is its k-recall@10 against exact search "
+                                 "(at most 1000 seeded queries); cross_modal_index = 1 when it was built on another "
+                                 "modality's vectors than the queries'")
     card["code"] = code
     return card
