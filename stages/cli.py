@@ -57,7 +57,6 @@ class Terminated(KeyboardInterrupt):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def os_culprit(e: OSError) -> str:
@@ -96,8 +95,8 @@ def main() -> None:
         if _debug["on"]:
             raise
         exit_with(str(e))
-    except KeyboardInterrupt as e:
-        sys.exit(128 + (_received[0] if _received else getattr(e, "signum", signal.SIGINT)))
+    except KeyboardInterrupt:
+        sys.exit(128 + (_received[0] if _received else signal.SIGINT))
     except Exception as e:
         if _debug["on"]:
             raise

@@ -180,3 +180,14 @@ def test_the_cli_runs_as_a_module(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "stages.cli", "--help"], cwd=REPO, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0 and "extract" in done.stdout and "dvc" in done.stdout
+
+
+def test_the_catalog_torch_flag_of_every_method_is_true() -> None:
+    """``bridge methods`` says which methods need torch: importing each in a fresh process checks it."""
+    from pipeline.core.catalog import METHODS
+
+    for entry in METHODS.entries():
+        done = subprocess.run([sys.executable, "-c", f"import sys; from pipeline.core.catalog import METHODS; "
+                               f"METHODS.load({entry.name!r}); print('torch' in sys.modules)"],
+                              cwd=REPO, capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == str(entry.info["torch"]), entry.name

@@ -44,31 +44,25 @@ SOURCES = Registry("source", [
 ])
 
 
+def _method(name: str, target: str, summary: str, torch: bool) -> Entry:
+    """A bridge method in ``pipeline/bridges/<module>``; ``torch`` says whether loading it imports torch."""
+    return Entry(name, f"pipeline.bridges.{target}", summary, {"torch": torch})
+
+
 #: every bridge method: declared once, imported on first use so numpy-only methods never import torch
 METHODS = Registry("bridge method", [
-    Entry("offset", "pipeline.bridges.offset:OffsetBridge", "centre or shift two spaces by their centroids",
-          {"torch": False}),
-    Entry("linear", "pipeline.bridges.linear:LinearBridge", "least squares / ridge map, paired rows",
-          {"torch": False}),
-    Entry("pca_naive", "pipeline.bridges.classical:PCANaiveBridge", "PCA of each space to the target dim",
-          {"torch": False}),
-    Entry("procrustes", "pipeline.bridges.classical:ProcrustesBridge", "orthogonal Procrustes, paired rows",
-          {"torch": False}),
-    Entry("cca", "pipeline.bridges.classical:CCABridge", "canonical correlation into a shared space",
-          {"torch": False}),
-    Entry("textme", "pipeline.bridges.textme:TextMEBridge", "TextME: centring + text-only projector",
-          {"torch": True}),
-    Entry("paired_mlp", "pipeline.bridges.textme:PairedMLPBridge", "TextME's upper bound: projector on pairs",
-          {"torch": True}),
-    Entry("centrobind", "pipeline.bridges.binding:CentroBindBridge", "CentroBind: bind to centroid anchors",
-          {"torch": True}),
-    Entry("fabind", "pipeline.bridges.binding:FABindBridge", "FABind: bind to one fixed anchor modality",
-          {"torch": True}),
-    Entry("emergent", "pipeline.bridges.emergent:EmergentBridge",
-          "EmergentBridge: diffusion proxies + orthogonal regulariser", {"torch": True}),
-    Entry("gaussian", "pipeline.bridges.gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)",
-          {"torch": False}),
-    Entry("cycle", "pipeline.bridges.cycle:CycleBridge", "cycle-consistent MLP heads", {"torch": True}),
+    _method("offset", "offset:OffsetBridge", "centre or shift two spaces by their centroids", torch=False),
+    _method("linear", "linear:LinearBridge", "least squares / ridge map, paired rows", torch=False),
+    _method("pca_naive", "classical:PCANaiveBridge", "PCA of each space to the target dim", torch=False),
+    _method("procrustes", "classical:ProcrustesBridge", "orthogonal Procrustes, paired rows", torch=False),
+    _method("cca", "classical:CCABridge", "canonical correlation into a shared space", torch=False),
+    _method("textme", "textme:TextMEBridge", "TextME: centring + text-only projector", torch=True),
+    _method("paired_mlp", "textme:PairedMLPBridge", "TextME's upper bound: projector on pairs", torch=True),
+    _method("centrobind", "binding:CentroBindBridge", "CentroBind: bind to centroid anchors", torch=True),
+    _method("fabind", "binding:FABindBridge", "FABind: bind to one fixed anchor modality", torch=True),
+    _method("emergent", "emergent:EmergentBridge", "EmergentBridge: diffusion proxies + orthogonal regulariser", torch=True),
+    _method("gaussian", "gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)", torch=False),
+    _method("cycle", "cycle:CycleBridge", "cycle-consistent MLP heads", torch=True),
 ])
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
+from pipeline.core.catalog import KINDS, METHODS, SOURCES, split_model
 from pipeline.core.errors import BridgeError
 from pipeline.core.names import check_name
 from pipeline.core.validation import StrictModel, one_line
@@ -205,8 +206,6 @@ def unknown_name(kind: str, name: str, known: Iterable[str], where: str, path: P
 
 def _check_references(params: Params, path: Path) -> None:
     """Names used in one section must be defined in another; method params must validate."""
-    from pipeline.core.catalog import METHODS, SOURCES, split_model
-
     for name, dataset in params.datasets.items():
         try:
             SOURCES.get(dataset.source)
@@ -232,8 +231,6 @@ def _check_references(params: Params, path: Path) -> None:
         for role, set_name in spec.inputs.items():
             if set_name not in sets:
                 raise unknown_name("embedding set", set_name, sets, f"{where}.inputs.{role}", path)
-    from pipeline.core.catalog import KINDS
-
     for name, task in params.eval.tasks.items():
         try:
             KINDS.get(task.kind)

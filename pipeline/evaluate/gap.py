@@ -18,13 +18,9 @@ import numpy as np
 from pipeline.core.vectors import normalize
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return normalize(x, np.float64)
-
-
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine; 0 where either side is the zero vector."""
-    return np.einsum("...d,...d->...", _unit(a), _unit(b))
+    return np.einsum("...d,...d->...", normalize(a, np.float64), normalize(b, np.float64))
 
 
 def _pairs(rng: np.random.Generator, n: int, pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +48,7 @@ def gap_statistics(text: np.ndarray, modal: np.ndarray, seed: int = 0, pairs: in
       modal pairs j != k (0 = the gap is orthogonal to intra-modal variation),
       ``gap_orthogonality_text`` the same over text pairs.
     """
-    t, x = _unit(text), _unit(modal)
+    t, x = normalize(text, np.float64), normalize(modal, np.float64)
     if t.shape != x.shape or t.ndim != 2 or len(t) < 4:
         raise ValueError(f"text and modal must be paired [N, d] arrays with N >= 4, "
                          f"got {list(t.shape)} and {list(x.shape)}")
@@ -87,7 +83,7 @@ def distance_ratio(corpus_a: np.ndarray, corpus_b: np.ndarray, seed: int = 0, pa
     ``a`` and a row of ``b``. rho near 1: the corpora overlap as much as either
     overlaps itself; rho << 1: they occupy separate regions.
     """
-    a, b = _unit(corpus_a), _unit(corpus_b)
+    a, b = normalize(corpus_a, np.float64), normalize(corpus_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"corpora must be [n, d] arrays of one dim with n >= 2, "
                          f"got {list(a.shape)} and {list(b.shape)}")

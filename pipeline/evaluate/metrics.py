@@ -154,7 +154,7 @@ def _from_ranks(ranks: np.ndarray, ks: Sequence[int], mrr_k: int) -> dict:
 
 def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
               gallery_groups: np.ndarray, ks: Sequence[int] = (1, 5, 10), index: str = "exact",
-              mrr_k: int = 10, ties: str = "optimistic", **index_params: float) -> dict:
+              mrr_k: int = 10, ties: str = "optimistic", count_ties: bool = False, **index_params: float) -> dict:
     """Multi-positive retrieval, one direction (call it twice for both).
 
     Positives of a query are the gallery rows with its group key (an image
@@ -165,7 +165,8 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
     with the stated tie rule (module doc). An approximate index (``ivf``,
     ``hnsw``, a factory spec) reports only ``recall@k`` and ``mrr@k``, from its
     top-max(ks, mrr_k) lists (ties in list order), since full ranks need the
-    exhaustive pass it exists to avoid.
+    exhaustive pass it exists to avoid. ``count_ties`` (exact only) adds
+    ``tie_dependent`` (see ``tie_dependent``) at the cost of one more rank pass.
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     if index == "exact":
@@ -173,6 +174,8 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
         out = _from_ranks(ranks, ks, mrr_k)
         out.update(mrr=float((1.0 / ranks).mean()), median_rank=float(np.median(ranks)),
                    mean_rank=float(ranks.mean()))
+        if count_ties:
+            out["tie_dependent"] = _tie_dependent(qv, gv, query_groups, gallery_groups, ranks, ties)
         return out
     depth = max(*ks, mrr_k)
     _, found = search(qv, gv, depth, index=index, **index_params)
@@ -239,8 +242,15 @@ def tie_dependent(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_v
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     optimistic = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties="optimistic")
-    pessimistic = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties="pessimistic")
-    return float((optimistic != pessimistic).sum())
+    return _tie_dependent(qv, gv, query_groups, gallery_groups, optimistic, "optimistic")
+
+
+def _tie_dependent(qv: np.ndarray, gv: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray,
+                   ranks: np.ndarray, ties: str) -> float:
+    """Queries whose ``ranks`` (under rule ``ties``) change under the other rule: one more rank pass."""
+    other = ranks_of_positives(qv, gv, query_groups, gallery_groups,
+                               ties="pessimistic" if ties == "optimistic" else "optimistic")
+    return float((ranks != other).sum())
 
 
 def label_retrieval(query_vectors: np.ndarray, query_labels: np.ndarray, gallery_vectors: np.ndarray,

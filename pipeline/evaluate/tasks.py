@@ -113,12 +113,10 @@ def retrieval(ctx: TaskContext) -> Outcome:
         backward = metrics.label_retrieval(g, gallery.labels, ctx.q, ctx.query.labels, ks=ks)
         column = "precision"
     else:
-        forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index)
-        backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index)
-        if index == "exact":
-            forward["tie_dependent"] = metrics.tie_dependent(ctx.q, ctx.query.groups, g, gallery.groups)
-            backward["tie_dependent"] = metrics.tie_dependent(g, gallery.groups, ctx.q, ctx.query.groups)
-        else:  # what the approximate index costs, measured: k-recall@10 against exact search
+        exact = index == "exact"
+        forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index, count_ties=exact)
+        backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index, count_ties=exact)
+        if not exact:  # what the approximate index costs, measured: k-recall@10 against exact search
             forward["index_recall@10"] = approximate_recall(normalize(ctx.q), normalize(g), 10, index)
             backward["index_recall@10"] = approximate_recall(normalize(g), normalize(ctx.q), 10, index)
             # an index built on one modality's vectors serving another's queries: the gap breaks its

@@ -102,11 +102,6 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
         raise BridgeError(f"dataset {ref.dataset!r} has no {tower.modality!r} rows for tower {ref.tower!r}; "
                           f"it has {source.modalities()}")
     rows = source.rows(tower.modality)
-    digests = FileDigests(Layout(root).cache("media", ref.dataset))
-    shards = max(1, -(-len(rows) // cfg.shard_rows))
-    sources = [rows.take(slice(i * cfg.shard_rows, (i + 1) * cfg.shard_rows)).fingerprint(digests)
-               for i in range(shards)]
-    digests.save()
     header = {
         "encoder": {"name": ref.encoder, "family": encoder.family, **encoder.identity(), "tower": ref.tower,
                     "dim": tower.dim, "normalized": cfg.normalize},
@@ -115,7 +110,11 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
         "format": cfg.format,
         "shard_rows": cfg.shard_rows,
     }
-    return SetPlan(name, ref, cfg, tower, rows, header, sources)
+    plan = SetPlan(name, ref, cfg, tower, rows, header, sources=[])
+    digests = FileDigests(Layout(root).cache("media", ref.dataset))
+    plan.sources = [plan.shard(i).fingerprint(digests) for i in range(plan.shards)]
+    digests.save()
+    return plan
 
 
 def shard_columns(plan: SetPlan, index: int, keep: np.ndarray) -> dict[str, np.ndarray]:

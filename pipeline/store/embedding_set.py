@@ -147,7 +147,7 @@ def verify_shard(directory: Path, shard: dict[str, Any], fmt: str, keep_bytes: b
 
 
 def expected_layout(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest fields every one of its shards also records."""
+    """The manifest (or set header) fields every one of its shards also records."""
     return {"dim": (manifest.get("encoder") or {}).get("dim"), "dtype": manifest.get("dtype")}
 
 
@@ -219,8 +219,7 @@ class SetWriter:
                 or not same_source(shard, self.sources):
             return False
         try:
-            verify_shard(directory, shard, self.fmt, expect={"dim": self.header["encoder"]["dim"],
-                                                             "dtype": self.header["dtype"]})
+            verify_shard(directory, shard, self.fmt, expect=expected_layout(self.header))
         except BridgeError:
             return False
         return True
