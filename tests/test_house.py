@@ -187,7 +187,7 @@ def test_the_catalog_torch_flag_of_every_method_is_true() -> None:
     from pipeline.core.catalog import METHODS
 
     for entry in METHODS.entries():
-        done = subprocess.run([sys.executable, "-c", f"import sys; from pipeline.core.catalog import METHODS; "
-                               f"METHODS.load({entry.name!r}); print('torch' in sys.modules)"],
-                              cwd=REPO, capture_output=True, text=True, check=True)
+        script = (f"import sys; from pipeline.core.catalog import METHODS; "
+                  f"METHODS.load({entry.name!r}); print('torch' in sys.modules)")
+        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
         assert done.stdout.strip() == str(entry.info["torch"]), entry.name
