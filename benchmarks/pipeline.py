@@ -90,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the synthetic lane only")
     parser.add_argument("--transcript", type=Path, help="write the output of dvc repro here")
+    parser.add_argument("--keep", type=Path, help="copy the project's artifacts/ here afterwards (to compare metrics)")
     args = parser.parse_args()
     python = median_time(REPO, [sys.executable, "-c", "pass"])
     torch = median_time(REPO, [sys.executable, "-c", "import torch"])
@@ -101,6 +102,8 @@ def main() -> None:
         eval_raw = median_time(project, [str(BIN / "bridge"), "eval", "clip-zeroshot-raw"])
         eval_linear = median_time(project, [str(BIN / "bridge"), "eval", "clip-zeroshot-linear"])
         eval_torch = median_time(project, [str(BIN / "bridge"), "eval", "audio-zeroshot-textme"], 3)
+        if args.keep:
+            shutil.copytree(project / "artifacts", args.keep, dirs_exist_ok=True)
     load = os.getloadavg()[0]
     print(f"\n{'default' if not args.quick else 'synthetic-lane'} pipeline from a fresh copy, {len(per_stage)} stages, "
           f"{os.cpu_count()} cores, load average {load:.1f}\n")
@@ -111,7 +114,7 @@ def main() -> None:
     print(f"| bridge eval clip-zeroshot-raw (no bridge, no torch) | {eval_raw:.2f} | 1.5 | {eval_raw / 1.5:.2f}x |")
     print(f"| bridge eval clip-zeroshot-linear (numpy bridge, no torch) | {eval_linear:.2f} | 1.5 | "
           f"{eval_linear / 1.5:.2f}x |")
-    print(f"| bridge eval audio-zeroshot-textme (torch bridge) | {eval_torch:.2f} | | |")
+    print(f"| bridge eval audio-zeroshot-textme (torch bridge, frozen load) | {eval_torch:.2f} | | |")
     print(f"| baseline: python -c pass | {python:.2f} | | |")
     print(f"| baseline: python -c 'import torch' | {torch:.2f} | | |")
     print("\n| stage | seconds |\n| --- | ---: |")

@@ -74,7 +74,7 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
         }
     report_deps = list(CODE["report"])
     for name, task in params.eval.tasks.items():
-        sides = [s for s in (task.query, task.gallery) if s is not None]
+        sides = [s for _, s in task.all_sides()]
         sets = dict.fromkeys(str(layout.embeddings(params.extract.sets[s.set].path)) for s in sides)
         bridges = dict.fromkeys(str(layout.bridge(s.bridge)) for s in sides if s.bridge)
         outs = [str(layout.metrics(name)), str(layout.protocol(name)), str(layout.plot(task.kind, name))]
@@ -93,12 +93,13 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
     return out
 
 
-def plots() -> list[dict[str, Any]]:
-    """``dvc plots show`` definitions: one folder per task kind, each with its own axes (from the catalog)."""
-    layout = Layout()
-    return [{str(layout.plots() / kind.name): dict(kind.info["plot"])} for kind in KINDS.entries()]
+def plots(params: Params) -> list[dict[str, Any]]:
+    """``dvc plots show`` definitions: one folder per task kind the tasks use, each with its own axes."""
+    layout, used = Layout(), {task.kind for task in params.eval.tasks.values()}
+    return [{str(layout.plots() / kind.name): dict(kind.info["plot"])} for kind in KINDS.entries()
+            if kind.name in used]
 
 
 def render(params: Params) -> str:
     """The whole ``dvc.yaml``, deterministic for given params."""
-    return HEADER + yaml.safe_dump({"stages": stages(params), "plots": plots()}, sort_keys=False, width=120)
+    return HEADER + yaml.safe_dump({"stages": stages(params), "plots": plots(params)}, sort_keys=False, width=120)

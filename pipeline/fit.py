@@ -3,10 +3,12 @@
 A fit never leaves a half-written bridge: ``Bridge.save`` writes a temp
 directory beside the bridge and publishes it with ``replace_dir`` (the
 previous bridge is kept until the new one is in place; ``recover_dir`` puts
-things right after a kill). Torch bridges checkpoint every epoch into
+things right after a kill). Torch bridges checkpoint at the end of an epoch,
+at most once per ``CHECKPOINT_SECONDS`` (the ``BRIDGE_CHECKPOINT_SECONDS``
+environment variable overrides it; 0 is every epoch), into
 ``.bridge/checkpoints/<bridge>/`` (outside DVC outputs, like partial
-extraction work), so a fit killed mid-training resumes from its last finished
-epoch; the checkpoints are deleted once the bridge is saved. One lock per
+extraction work), so a fit killed mid-training resumes from its last
+checkpointed epoch to the same weights; the checkpoints are deleted once the bridge is saved. One lock per
 bridge keeps two fits of it from sharing checkpoints.
 
 A fit whose loss or weights are not finite stops with one line naming the
@@ -18,6 +20,7 @@ bytes and DVC reruns nothing downstream.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,6 +34,9 @@ from pipeline.core.validation import validate
 from pipeline.core.vectors import Space
 from pipeline.store.vectors import load_vectors
 
+#: a kill loses at most this much training; a checkpoint costs ~9 ms (fsync), so every epoch of a fit of
+#: many short epochs would spend a tenth of its time writing them
+CHECKPOINT_SECONDS = 1.0
 TRAIN_SPLITS = ("train",)
 
 
@@ -63,6 +69,7 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
             hooks = getattr(bridge, "hooks", None)  # torch bridges: pipeline/bridges/training.py's TrainHooks
             if hooks is not None:
                 hooks.checkpoint_dir = checkpoints
+                hooks.min_seconds = float(os.environ.get("BRIDGE_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
             bridge.fit_inputs(inputs)
             bridge.check_finite()
         except BridgeError as e:

@@ -38,9 +38,9 @@ def synthetic_lane(tasks: Iterable[str] = (), sets: Iterable[str] = (), groups: 
     while missing := {all_tasks[t]["reference"] for t in keep_tasks if all_tasks[t].get("reference")} - keep_tasks:
         keep_tasks |= missing
     task_specs = {n: all_tasks[n] for n in sorted(keep_tasks)}
-    sides = [s for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s]
+    sides = [s for t in task_specs.values() for s in (t["query"], t.get("gallery"), *t.get("sides", [])) if s]
     bridges = {n: b for n, b in params["fit"]["bridges"].items() if n in {s.get("bridge") for s in sides}}
-    needed = {s["set"] for t in task_specs.values() for s in (t["query"], t.get("gallery")) if s}
+    needed = {s["set"] for s in sides}
     needed |= {set_name for b in bridges.values() for set_name in b["inputs"].values()}
     set_specs = {n: s for n, s in params["extract"]["sets"].items() if n in set(sets) or n in needed}
     datasets = {s["dataset"] for s in set_specs.values()}

@@ -278,3 +278,30 @@ def test_efficientnet_packaged_matches_bare_forward(tmp_path: Path, monkeypatch,
     with torch.inference_mode():
         expected = model.extract_features(x).mean(dim=(2, 3)).numpy()
     np.testing.assert_allclose(vectors[0], unit(expected)[0], atol=1e-4)
+
+
+def test_efficientnet_batchnorm_folding_keeps_the_forward() -> None:
+    """BatchNorm folded into the convolutions (and "same" padding into their own) is the same function:
+    randomly initialised lite0 with non-trivial running statistics, to float32 rounding."""
+    import copy
+
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from pipeline.encoders.efficientnet import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = EfficientNet.from_name("efficientnet-lite0").eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.normal_(0, 0.1)
+    folded = fold_batchnorm(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        want, got = model.extract_features(x).mean(dim=(2, 3)), folded.extract_features(x).mean(dim=(2, 3))
+    assert want.abs().max() > 0.05
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

@@ -146,7 +146,7 @@ BRIDGE = "clip-textme"
 EPOCHS = 40
 #: one torch thread: bit-for-bit reproducible training needs a fixed thread count, and on a shared
 #: 2-core machine a second thread mostly waits for the first
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "BRIDGE_CHECKPOINT_SECONDS": "0"}  # and a checkpoint every epoch
 CHECKPOINT = Path(".bridge/checkpoints") / BRIDGE / "projector.safetensors"
 OUT = Path("artifacts/bridges") / BRIDGE
 LOG = Path(".bridge/logs/fit") / f"{BRIDGE}.json"

@@ -132,3 +132,104 @@ def test_weights_file_holds_only_tensors(data: dict[str, Vectors], tmp_path) -> 
     weights = load_file(str(tmp_path / "cb" / "weights.safetensors"))
     assert weights and all(isinstance(v, np.ndarray) for v in weights.values())
     assert any(k.startswith("net.audio.") for k in weights)
+
+
+# -- torch-free inference: the graph ops written into bridge.json ---------------------------------------
+
+TORCH_METHODS = sorted(m for m in CASES if METHODS.get(m).info["torch"])
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu", "silu"])
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_graph_ops_equal_the_torch_mlp(activation: str, batchnorm: bool) -> None:
+    """``MLP.ops`` run by numpy gives torch's forward (eval mode, trained BatchNorm statistics) to 1e-6."""
+    import torch
+
+    from pipeline.bridges import graph
+    from pipeline.bridges.nets import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP(24, 40, 16, activation, batchnorm)
+    mlp.train()
+    with torch.no_grad():
+        for _ in range(5):  # move the running statistics away from (0, 1)
+            mlp(3 * torch.randn(64, 24) + 1)
+    mlp.eval()
+    x = np.random.default_rng(0).normal(size=(200, 24)).astype(np.float32)
+    state = {f"net.m.{k}": v.numpy() for k, v in mlp.state_dict().items()}
+    with torch.no_grad():
+        want = mlp(torch.from_numpy(x)).numpy()
+    got = graph.run(mlp.ops("net.m"), state, x)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", TORCH_METHODS)
+def test_a_frozen_load_transforms_as_the_fitted_bridge_without_its_code(method: str, data: dict[str, Vectors],
+                                                                         tmp_path) -> None:
+    bridge = fitted(method, data)
+    bridge.save(tmp_path / method)
+    frozen = Bridge.load(tmp_path / method, frozen=True)
+    assert type(frozen).__name__ == "FrozenBridge" and frozen.method == method
+    for key in CASES[method][1].values():
+        space = data[key].space
+        np.testing.assert_array_equal(frozen.transform(space.encoder, space.tower, data[key].vectors[:50]),
+                                      bridge.transform(space.encoder, space.tower, data[key].vectors[:50]))
+    with pytest.raises(BridgeError, match="loaded frozen"):
+        frozen.fit_inputs({})
+
+
+def test_the_graph_matches_the_torch_networks_of_each_method(data: dict[str, Vectors]) -> None:
+    """The ops each method writes are its networks: TextME's centring + projector (BatchNorm on), the
+    binding heads, EmergentBridge's head and the cycle's chain of hops, run in torch."""
+    import torch
+
+    from pipeline.core.vectors import normalize
+
+    def torch_forward(bridge: TorchBridge, role: str, x: np.ndarray) -> np.ndarray:
+        x = normalize(x.astype(np.float32))
+        if bridge.method == "textme":
+            x = normalize(x - bridge.arrays[f"mu_{role}"])
+            return bridge.apply(bridge.nets["projector"], x)
+        if bridge.method == "cycle":
+            start, end = bridge.chain.index(role), bridge.chain.index(bridge.target_role)
+            return bridge.apply(lambda t: bridge.around(start, t, (end - start) % len(bridge.chain)), x)
+        net = {"emergent": "head"}.get(bridge.method, role)
+        return bridge.apply(bridge.nets[net], x) if net in bridge.nets else x
+
+    checked = 0
+    for method, role, key in [("textme", "modal", "clip_image"), ("centrobind", "audio", "aud_audio"),
+                              ("fabind", "text", "llm_text"), ("emergent", "new", "aud_audio"),
+                              ("cycle", "audio", "aud_audio")]:
+        bridge = fitted(method, data)
+        space = data[key].space
+        with torch.no_grad():
+            want = torch_forward(bridge, role, data[key].vectors[:100])
+        got = bridge.transform(space.encoder, space.tower, data[key].vectors[:100])
+        np.testing.assert_allclose(got, want, atol=2e-6, err_msg=method)
+        checked += 1
+    assert checked == 5
+
+
+def test_a_frozen_load_imports_no_torch(data: dict[str, Vectors], tmp_path) -> None:
+    import subprocess
+    import sys
+
+    fitted("textme", data).save(tmp_path / "b")
+    code = ("import sys; from pipeline.bridges.base import Bridge; import numpy as np; "
+            f"b = Bridge.load({str(tmp_path / 'b')!r}, frozen=True); "
+            "print(b.transform('clip', 'image', np.ones((2, 48), np.float32)).shape, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["(2,", "64)", "False"]
+
+
+def test_a_tampered_graph_is_one_line(data: dict[str, Vectors], tmp_path) -> None:
+    fitted("paired_mlp", data).save(tmp_path / "b")
+    card_file = tmp_path / "b" / "bridge.json"
+    card = json.loads(card_file.read_text())
+    for bad, message in [([["softmax"]], "unknown op 'softmax'"),
+                         ([["linear", "net.nothing"]], r"needs weights \['net.nothing.weight'"),
+                         ([["normalize"], ["linear", "net.projector.layers.2"]], "shapes do not chain")]:
+        card["inference"]["modal"] = bad
+        card_file.write_text(json.dumps(card))
+        with pytest.raises(BridgeError, match=message):
+            Bridge.load(tmp_path / "b", frozen=True)

@@ -159,3 +159,19 @@ def test_killed_fit_resumes_to_the_same_weights(textme_inputs: dict[str, Vectors
     # a checkpoint of a different fit (other params) is not reused
     other = fit_textme(textme_inputs, TrainHooks(checkpoint_dir=tmp_path), lr=1e-3)
     assert other.info["training"]["projector"]["resumed_from"] == 0
+
+
+def test_checkpoints_are_written_at_most_once_per_min_seconds(textme_inputs: dict[str, Vectors], tmp_path) -> None:
+    """With ``min_seconds`` longer than the fit, a kill after epoch 3 finds no checkpoint (the fit starts over,
+    to the same weights), and the last epoch still writes one."""
+    def die_after_three(stage: str, epoch: int, loss: float) -> None:
+        if epoch == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit_textme(textme_inputs, TrainHooks(checkpoint_dir=tmp_path, on_epoch=die_after_three, min_seconds=1e9))
+    assert not (tmp_path / "projector.safetensors").exists()
+    done = fit_textme(textme_inputs, TrainHooks(checkpoint_dir=tmp_path, min_seconds=1e9))
+    with safe_open(str(tmp_path / "projector.safetensors"), framework="pt") as f:
+        assert f.get_tensor("epoch").tolist() == [len(done.curve)]
+    assert done.curve == fit_textme(textme_inputs).curve

@@ -23,17 +23,33 @@ TASKS = {
     "by-label": {"kind": "retrieval", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"},
                  "options": {"positives": "label"}},
     "by-item": {"kind": "retrieval", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"}},
+    # three modalities in the anchor's space: image and audio each mapped by a paired linear bridge
+    "matrix": {"kind": "emergent", "query": {"set": "synth-anchor-text"},
+               "sides": [{"set": "synth-clip-image", "bridge": "image-to-anchor"},
+                         {"set": "synth-clap-audio", "bridge": "audio-to-anchor"}]},
+    "transfer": {"kind": "transfer", "query": {"set": "synth-clip-image", "bridge": "image-to-anchor"},
+                 "gallery": {"set": "synth-clap-audio", "bridge": "audio-to-anchor"},
+                 "options": {"covariance": "shared", "reg": 0.1}},  # ~14 rows per class in 64-d, image vectors in a
+    # subspace the audio vectors leave: one covariance with a real ridge (the Gaussian bridge works in its latent)
+    "probe": {"kind": "probe", "query": {"set": "synth-clip-image"}, "sides": [{"set": "synth-clap-audio"}]},
 }
+#: numpy bridges, so the module needs no torch fit
+BRIDGES = {"image-to-anchor": {"method": "linear", "inputs": {"source": "synth-clip-image",
+                                                              "target": "synth-anchor-text"}, "params": {"alpha": 1.0}},
+           "audio-to-anchor": {"method": "linear", "inputs": {"source": "synth-clap-audio",
+                                                              "target": "synth-anchor-text"}, "params": {"alpha": 1.0}}}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("kinds")
-    params = synthetic_lane(sets=["synth-clip-text", "synth-clip-image", "synth-clap-text", "synth-anchor-text"],
-                            groups=300)
+    params = synthetic_lane(sets=["synth-clip-text", "synth-clip-image", "synth-clap-text", "synth-anchor-text",
+                                  "synth-clap-audio"], groups=300)
     params["eval"]["tasks"] = TASKS
+    params["fit"]["bridges"] = BRIDGES
     write_params(project, params)
     assert cli(project, "extract")[0] == 0
+    assert cli(project, "fit")[0] == 0
     code, err = cli(project, "eval")
     assert code == 0, err
     return project
@@ -73,6 +89,9 @@ def test_an_approximate_index_reports_its_recall_and_warns_across_modalities(pro
     ("geo", "k", 0, "eval.tasks.geo.options.k: Input should be greater than or equal to 1, got 0"),
     ("cand", "candidates", [1], "eval.tasks.cand.options.candidates.0: Input should be greater than or equal to 2"),
     ("by-label", "positive", "label", "eval.tasks.by-label.options.positive: unknown key (did you mean 'positives'?)"),
+    ("transfer", "classifiers", ["qda"], "eval.tasks.transfer.options.classifiers.0: expected one of 'gaussian', 'ncm' or 'logistic', got 'qda'"),
+    ("matrix", "ks", [0], "eval.tasks.matrix.options.ks.0: Input should be greater than or equal to 1"),
+    ("probe", "C", 1, "eval.tasks.probe.options.C: unknown key; known keys: c, train_split"),
 ])
 def test_bad_options_are_one_line(project: Path, tmp_path: Path, task: str, key: str, value: object,
                                   expected: str) -> None:
@@ -107,3 +126,91 @@ def test_multilabel_zeroshot_is_sklearns_macro_average_precision() -> None:
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
     scores = unit(queries) @ unit(prompts).T
     assert got == pytest.approx(average_precision_score(truth, scores, average="macro"), abs=1e-6)
+
+
+def test_the_emergent_matrix_marks_trained_pairs_and_equals_direct_retrieval(project: Path) -> None:
+    from pipeline.core.layout import Layout
+    from pipeline.evaluate import metrics as m
+    from pipeline.evaluate.run import side_vectors
+
+    got = json.loads((project / "artifacts/metrics/matrix.json").read_text())
+    # the linear bridges were fitted on (image, anchor text) and (audio, anchor text) pairs; image-audio never
+    assert got["text->image/trained"] == got["image->text/trained"] == got["audio->text/trained"] == 1.0
+    assert got["image->audio/trained"] == got["audio->image/trained"] == 0.0
+    params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
+    task = params.eval.tasks["matrix"]
+    image, zi = side_vectors(project, params, task.sides[0])
+    audio, za = side_vectors(project, params, task.sides[1])
+    direct = m.retrieval(zi, image.groups, za, audio.groups, ks=(1, 5))
+    assert got["image->audio/recall@1"] == pytest.approx(direct["recall@1"], abs=1e-12)
+    emergent = [got[f"{a}->{b}/recall@1"] for a, b in (("image", "audio"), ("audio", "image"))]
+    assert got["emergent/mean_recall@1"] == pytest.approx(np.mean(emergent))
+    assert 1 / 75 < got["emergent/mean_recall@1"] < got["trained/mean_recall@1"]  # above chance, below trained
+    assert Layout(project).plot("emergent", "matrix").read_text().splitlines()[0] == \
+        "query,gallery,pair,recall@1,recall@5"
+
+
+def test_transfer_and_probe(project: Path) -> None:
+    transfer = json.loads((project / "artifacts/metrics/transfer.json").read_text())
+    for clf in ("gaussian", "ncm", "logistic"):
+        assert 0.3 < transfer[f"transfer/{clf}"] <= 1.0  # 16 classes: chance is 0.06
+        assert transfer[f"transfer/{clf}/vs_target"] == pytest.approx(
+            transfer[f"transfer/{clf}"] - transfer[f"target/{clf}"])
+    assert 0.0 < transfer["alignment_error"] < 1.5
+    probe = json.loads((project / "artifacts/metrics/probe.json").read_text())
+    assert min(probe["side/synth-clip-image"], probe["side/synth-clap-audio"], probe["accuracy"]) > 0.3
+    # acc(All) by hand: each item's image and audio vectors side by side, scikit-learn's logistic regression
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.evaluate.run import side_vectors
+
+    params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
+    task = params.eval.tasks["probe"]
+
+    def joint(split: str) -> tuple[np.ndarray, np.ndarray]:
+        (img, x), (aud, y) = side_vectors(project, params, task.query, split), side_vectors(project, params,
+                                                                                          task.sides[0], split)
+        row = {g: i for i, g in enumerate(aud.groups.tolist())}  # one image and one audio clip per item
+        both = [(i, row[g]) for i, g in enumerate(img.groups.tolist()) if g in row]
+        return (np.array([np.concatenate([x[i], y[j]]) for i, j in both]), img.labels[[i for i, _ in both]])
+
+    (xtr, ytr), (xte, yte) = joint("train"), joint("test")
+    mean, std = xtr.mean(0), xtr.std(0) + 1e-8
+    model = LogisticRegression(max_iter=2000).fit((xtr - mean) / std, ytr)
+    assert probe["accuracy"] == pytest.approx(np.mean(model.predict((xte - mean) / std) == yte))
+    assert probe["rows/test"] == len(yte)
+    card = json.loads((project / "artifacts/protocols/probe.json").read_text())
+    assert {"query", "query/train", "sides.0", "sides.0/train"} <= set(card["sides"])
+
+
+def test_classifiers_on_a_hand_made_case() -> None:
+    """Two classes: ncm and the Gaussian classifier against hand-derived answers, logistic separates them."""
+    from pipeline.evaluate.classify import gaussian, logistic, ncm
+
+    x_train = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
+    y_train = np.array(["a", "a", "b", "b"])
+    x_test = np.array([[5.9, 0.0], [6.1, 0.0], [-3.0, 0.0]])  # class means 1 and 11: the boundary is 6
+    assert ncm(x_train, y_train, x_test).tolist() == ["a", "b", "a"]
+    # equal spreads and priors: the Gaussian boundary is the midpoint too
+    assert gaussian(x_train + [[0, 0.1], [0, -0.1], [0, 0.1], [0, -0.1]], y_train, x_test).tolist() == ["a", "b", "a"]
+    assert logistic(x_train, y_train, np.array([[-1.0, 0.0], [13.0, 0.0]])).tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("tasks,expected", [
+    ({"kind": "emergent", "query": {"set": "synth-clip-image"}},
+     "eval.tasks.t.sides: emergent tasks need at least 2 sides (query plus sides), got 1"),
+    ({"kind": "probe", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"}},
+     "eval.tasks.t.gallery: probe tasks take their sides from query and sides, not a gallery"),
+    ({"kind": "retrieval", "query": {"set": "synth-clip-image"}, "gallery": {"set": "synth-clip-text"},
+      "sides": [{"set": "synth-clip-text"}]}, "eval.tasks.t.sides: retrieval tasks have no extra sides"),
+    ({"kind": "emergent", "query": {"set": "synth-clip-image"}, "sides": [{"set": "nope"}]},
+     "eval.tasks.t.sides.0.set: unknown embedding set 'nope'"),
+])
+def test_bad_sides_are_one_line(project: Path, tmp_path: Path, tasks: dict, expected: str) -> None:
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy)
+    params = __import__("yaml").safe_load((copy / "params.yaml").read_text())
+    params["eval"]["tasks"]["t"] = tasks
+    write_params(copy, params)
+    code, err = cli(copy, "eval", "t")
+    assert code == 2 and err.count("\n") == 1 and expected in err, err

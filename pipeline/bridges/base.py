@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
+from pipeline.bridges import graph
 from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
@@ -53,6 +54,9 @@ class Bridge(ABC):
     min_roles: ClassVar[int] = 1
     #: roles whose spaces must have one dim (a method that adds or compares vectors across them)
     same_dim: ClassVar[tuple[str, ...]] = ()
+    #: role pairs whose rows the fit consumes *as pairs* (written to ``info.paired``): an emergent-matrix task
+    #: marks two sides "trained" when one of its bridges was fitted on pairs of their sets, else "emergent"
+    paired: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, params: MethodParams, spaces: dict[str, Space]) -> None:
         missing = [r for r in self.roles if r not in spaces]
@@ -132,6 +136,11 @@ class Bridge(ABC):
                                   f"got {vecs.vectors.shape[1]}")
         self.fit(inputs)
         self.fitted_on = {role: v.fingerprint for role, v in inputs.items()}
+        self.info["paired"] = [list(pair) for pair in self.paired_roles()]
+
+    def paired_roles(self) -> list[tuple[str, str]]:
+        """The role pairs the fit used as pairs (``paired``; variadic methods derive them from their roles)."""
+        return list(self.paired)
 
     # -- persistence -------------------------------------------------------
     def to_json(self, weights_sha256: str) -> dict[str, Any]:
@@ -144,8 +153,14 @@ class Bridge(ABC):
             "fitted_on": self.fitted_on,
             "curve": self.curve,
             "info": {k: v for k, v in self.info.items() if k not in RUN_INFO},
+            **({"inference": self.inference()} if self.inference() is not None else {}),
             "weights_sha256": weights_sha256,
         }
+
+    def inference(self) -> dict[str, list[list[Any]]] | None:
+        """Per role, the transform as ``graph`` ops, for methods whose own code is costly to import
+        (the torch ones); ``None`` for methods that load cheaply and transform themselves."""
+        return None
 
     def check_finite(self) -> None:
         """Refuse to keep a bridge whose weights hold NaN or inf (a diverged fit): it would score perfectly."""
@@ -177,8 +192,13 @@ class Bridge(ABC):
             remove_path(tmp)
 
     @classmethod
-    def load(cls, path: str | Path) -> Bridge:
-        """Load any saved bridge; the card is validated, the weights checked against it and for NaN/inf."""
+    def load(cls, path: str | Path, frozen: bool = False) -> Bridge:
+        """Load any saved bridge; the card is validated, the weights checked against it and for NaN/inf.
+
+        ``frozen=True`` is for callers that only transform (eval, embed): a bridge whose card
+        holds an inference graph (every torch method) loads as a ``FrozenBridge``, which applies
+        that graph with numpy and never imports the method's code (nor torch).
+        """
         path = Path(path)
         config_file = path / CONFIG_FILE
         try:
@@ -194,30 +214,74 @@ class Bridge(ABC):
             raise BridgeError(f"{weights}: missing weights file")
         if sha256_file(weights) != card.weights_sha256:
             raise BridgeError(f"{weights}: checksum does not match {config_file} (corrupt or replaced)")
-        try:
-            method_cls = method_class(card.method)
-        except BridgeError as e:
-            raise BridgeError(f"{config_file}: {e}") from None
-        try:
-            params = method_cls.Params(**card.params)
-        except ValidationError as e:
-            raise BridgeError(f"{config_file}: invalid bridge description "
-                              f"({one_line(e, method_cls.Params, ('params',))})") from None
         spaces = {r: Space(s.encoder, s.tower, s.dim) for r, s in card.spaces.items()}
-        try:
-            state = load_file(str(weights))
-        except Exception as e:  # noqa: BLE001 - a weights file safetensors cannot parse is a bad file
-            raise BridgeError(f"{weights}: cannot read weights ({type(e).__name__}: {e})") from None
-        for key, value in state.items():
-            if value.dtype.kind == "f" and not np.isfinite(value).all():
-                raise BridgeError(f"{weights}: array {key!r} holds NaN or inf; refit the bridge")
-        bridge = method_cls(params, spaces)
+        if frozen and card.inference is not None:
+            bridge: Bridge = FrozenBridge(card, spaces, _read_weights(weights), config_file)
+        else:
+            try:
+                method_cls = method_class(card.method)
+            except BridgeError as e:
+                raise BridgeError(f"{config_file}: {e}") from None
+            try:
+                params = method_cls.Params(**card.params)
+            except ValidationError as e:
+                raise BridgeError(f"{config_file}: invalid bridge description "
+                                  f"({one_line(e, method_cls.Params, ('params',))})") from None
+            bridge = method_cls(params, spaces)
+            bridge.load_state(_read_weights(weights))
         bridge.path = path
         bridge.curve = list(card.curve)
         bridge.fitted_on = dict(card.fitted_on)
         bridge.info = dict(card.info)
-        bridge.load_state(state)
         return bridge
+
+
+def _read_weights(weights: Path) -> dict[str, np.ndarray]:
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # noqa: BLE001 - a weights file safetensors cannot parse is a bad file
+        raise BridgeError(f"{weights}: cannot read weights ({type(e).__name__}: {e})") from None
+    for key, value in state.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise BridgeError(f"{weights}: array {key!r} holds NaN or inf; refit the bridge")
+    return state
+
+
+class FrozenBridge(Bridge):
+    """A saved bridge applied from its card's inference graph and its weights: numpy only, no training.
+
+    Why: evaluation and embedding only transform, and the method's own module imports torch
+    (about 2 s per process). The graph was written by the method itself at save time, so
+    this applies exactly the ops its ``_transform`` ran after fitting.
+    """
+
+    roles = ()
+    Params = MethodParams
+
+    def __init__(self, card: BridgeCard, spaces: dict[str, Space], weights: dict[str, np.ndarray],
+                 config_file: Path) -> None:
+        super().__init__(MethodParams(), spaces)
+        self.method = card.method  # type: ignore[misc]  # an instance names the method it stands for
+        self.card_params = dict(card.params)
+        self.weights = weights
+        self.graphs = card.inference or {}
+        for role, space in spaces.items():
+            if role not in self.graphs:
+                raise BridgeError(f"{config_file}: inference graph has no entry for role {role!r}")
+            graph.check(self.graphs[role], weights, space.dim, f"{config_file}: role {role!r}")
+
+    def fit(self, inputs: dict[str, Vectors]) -> None:
+        raise BridgeError(f"bridge {self.label} was loaded frozen (to transform only); load it with "
+                          "Bridge.load(path) to fit")
+
+    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+        return graph.run(self.graphs[role], self.weights, vectors)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.weights
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.weights = state
 
 
 def method_class(method: str) -> type[Bridge]:

@@ -113,10 +113,9 @@ class _BindBridge(TorchBridge):
     def target_name(self) -> str:
         return f"{self.method}:{'+'.join(s.key for s in self.spaces.values())}"
 
-    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
-        if role not in self.nets:
-            return normalize(vectors)
-        return self.apply(self.nets[role], normalize(vectors))
+    def ops(self, role: str) -> list[list]:
+        """``f_role(n(x))``; a role without a head (FABind's anchor) is ``n(x)``."""
+        return [["normalize"], *(self.net_ops(role) if role in self.nets else [])]
 
 
 class CentroBindBridge(_BindBridge):
@@ -129,6 +128,11 @@ class CentroBindBridge(_BindBridge):
     ``c = n(mean_m n(f_m(x^m)))``; ``stop_gradient`` detaches ``c``. Every role
     maps through its own head into a shared ``dim``-dimensional space.
     """
+
+    def paired_roles(self) -> list[tuple[str, str]]:
+        """Every two roles: a tuple's centroid ties all its modalities together."""
+        roles = list(self.spaces)
+        return [(a, b) for i, a in enumerate(roles) for b in roles[i + 1:]]
 
     method = "centrobind"
     Params = CentroBindParams
@@ -176,6 +180,9 @@ class FABindBridge(_BindBridge):
     @property
     def anchor(self) -> str:
         return self.params.anchor or next(iter(self.spaces))
+
+    def paired_roles(self) -> list[tuple[str, str]]:
+        return [(r, self.anchor) for r in self.spaces if r != self.anchor]
 
     @property
     def headed(self) -> list[str]:

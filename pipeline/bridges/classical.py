@@ -85,6 +85,7 @@ class ProcrustesBridge(ArrayBridge):
     Params = ProcrustesParams
     params: ProcrustesParams
     roles = ("source", "target")
+    paired = (("source", "target"),)
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
         x, y = _paired(inputs, "procrustes")
@@ -127,6 +128,7 @@ class CCABridge(ArrayBridge):
     Params = CCAParams
     params: CCAParams
     roles = ("source", "target")
+    paired = (("source", "target"),)
 
     def __init__(self, params: CCAParams, spaces: dict[str, Space]) -> None:
         super().__init__(params, spaces)

@@ -73,6 +73,10 @@ class CycleBridge(TorchBridge):
     def target_role(self) -> str:
         return self.params.target or self.chain[0]
 
+    def paired_roles(self) -> list[tuple[str, str]]:
+        """Consecutive roles of the chain (hop k maps role k onto role k + 1's rows of a tuple)."""
+        return [(self.chain[k], self.chain[(k + 1) % len(self.chain)]) for k in range(len(self.chain))]
+
     def hop_name(self, k: int) -> str:
         return f"hop{k}"
 
@@ -120,8 +124,8 @@ class CycleBridge(TorchBridge):
         y = self.apply(lambda t: self.around(start, t, len(self.chain)), x)
         return float(np.mean(1.0 - np.sum(normalize(y) * x, axis=1)))
 
-    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
-        start, end = self.chain.index(role), self.chain.index(self.target_role)
-        hops = (end - start) % len(self.chain)
-        x = normalize(vectors)
-        return x if hops == 0 else self.apply(lambda t: self.around(start, t, hops), x)
+    def ops(self, role: str) -> list[list]:
+        """``n(x)`` through the heads from ``role``'s place in the chain on to the target's."""
+        start, end, m = self.chain.index(role), self.chain.index(self.target_role), len(self.chain)
+        hops = [op for k in range(start, start + (end - start) % m) for op in self.net_ops(self.hop_name(k % m))]
+        return [["normalize"], *hops]

@@ -80,6 +80,7 @@ class EmergentBridge(TorchBridge):
     Params = EmergentParams
     params: EmergentParams
     roles = ("anchor", "bound", "new")
+    paired = (("new", "anchor"), ("anchor", "bound"))  # (anchor, bound) pairs train the proxy synthesiser
 
     def __init__(self, params: EmergentParams, spaces: dict[str, Space]) -> None:
         if spaces["anchor"].dim != spaces["bound"].dim:
@@ -180,7 +181,6 @@ class EmergentBridge(TorchBridge):
         self.curve = self.run("head", self.nets["head"], lambda batch, gen: self.head_loss(batch), data)
         self.info.update(target=f"{self.spaces['anchor'].encoder}:unified", pairs=len(im))
 
-    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
-        if role == "new":
-            return self.apply(self.nets["head"], normalize(vectors))
-        return normalize(vectors)
+    def ops(self, role: str) -> list[list]:
+        """``new -> f_m(n(x))``; ``anchor`` and ``bound`` are the shared space: ``n(x)``."""
+        return [["normalize"], *(self.net_ops("head") if role == "new" else [])]

@@ -23,6 +23,43 @@ from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, pair_by_group
 
 
+def fit_mixture(z: np.ndarray, labels: np.ndarray, covariance: str = "full",
+                reg: float = 1e-6) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Bayes' classifier of Gaussian classes (QDA): class means, covariances (``full`` per class or one
+    ``shared``) with a ridge of ``reg`` x the mean variance, and priors; kept as whitening maps for scoring.
+
+    The bridge fits it on the labelled modality's latents; the ``transfer`` task kind fits it on any
+    side's rows, so the two give the same classifier.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    names, inverse, counts = np.unique(np.asarray(labels).astype(str), return_inverse=True, return_counts=True)
+    r, k = z.shape[1], len(names)
+    onehot = np.eye(k)[inverse]
+    means = (onehot.T @ z) / counts[:, None]
+    centred = z - means[inverse]
+    covs = np.einsum("nk,ni,nj->kij", onehot, centred, centred) / counts[:, None, None]
+    if covariance == "shared":
+        covs = np.broadcast_to((covs * counts[:, None, None]).sum(0) / counts.sum(), covs.shape).copy()
+    ridge = reg * max(float(np.trace(centred.T @ centred)) / len(z) / r, 1e-12)
+    chol = np.linalg.cholesky(covs + ridge * np.eye(r))
+    return [str(n) for n in names], {"means": means, "whiten": np.linalg.inv(chol),
+                                     "logdet": 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1),
+                                     "log_prior": np.log(counts / counts.sum())}
+
+
+def log_posterior(mixture: dict[str, np.ndarray], z: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """``log p(class | z)`` [n, K] under ``fit_mixture``'s model, in batches (memory bounded by ``batch``)."""
+    z = np.asarray(z, dtype=np.float64)
+    out = []
+    for i in range(0, max(len(z), 1), batch):
+        part = z[i:i + batch]
+        white = np.einsum("kij,nkj->nki", mixture["whiten"], part[:, None, :] - mixture["means"][None])
+        log_joint = (-0.5 * ((white ** 2).sum(-1) + mixture["logdet"] + z.shape[1] * np.log(2 * np.pi))
+                     + mixture["log_prior"])
+        out.append(log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True))
+    return np.concatenate(out)
+
+
 class GaussianParams(MethodParams):
     rank: int = Field(0, ge=0, description="latent dim; 0 = numerical rank of M capped at min(dim A, dim B)")
     rank_tol: float = Field(1e-8, gt=0, description="singular values below tol x largest are noise")
@@ -48,6 +85,7 @@ class GaussianBridge(ArrayBridge):
     Params = GaussianParams
     params: GaussianParams
     roles = ("a", "b")
+    paired = (("a", "b"),)
 
     def __init__(self, params: GaussianParams, spaces: dict[str, Space]) -> None:
         super().__init__(params, spaces)
@@ -86,21 +124,9 @@ class GaussianBridge(ArrayBridge):
             self.fit_mixture(z, labelled.labels[has_label].astype(str))
 
     def fit_mixture(self, z: np.ndarray, labels: np.ndarray) -> None:
-        """Class means, (regularised) covariances and priors; stored as whitening maps for scoring."""
-        names, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-        r, k = z.shape[1], len(names)
-        onehot = np.eye(k)[inverse]
-        means = (onehot.T @ z) / counts[:, None]
-        centred = z - means[inverse]
-        covs = np.einsum("nk,ni,nj->kij", onehot, centred, centred) / counts[:, None, None]
-        if self.params.covariance == "shared":
-            covs = np.broadcast_to((covs * counts[:, None, None]).sum(0) / counts.sum(), covs.shape).copy()
-        ridge = self.params.reg * max(float(np.trace(centred.T @ centred)) / len(z) / r, 1e-12)
-        chol = np.linalg.cholesky(covs + ridge * np.eye(r))
-        self.arrays.update(gmm_means=means, gmm_whiten=np.linalg.inv(chol),
-                           gmm_logdet=2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1),
-                           gmm_log_prior=np.log(counts / counts.sum()))
-        self.info["classes"] = [str(n) for n in names]
+        names, mixture = fit_mixture(z, labels, self.params.covariance, self.params.reg)
+        self.arrays.update({f"gmm_{k}": v for k, v in mixture.items()})
+        self.info["classes"] = names
 
     # -- using it -------------------------------------------------------------
     def latent(self, role: str, x: np.ndarray) -> np.ndarray:
@@ -124,15 +150,8 @@ class GaussianBridge(ArrayBridge):
         if vectors.ndim != 2 or vectors.shape[1] != want:
             raise BridgeError(f"bridge 'gaussian': {space}/{tower} vectors must be [n, {want}], "
                               f"got {list(vectors.shape)}")
-        g = self.arrays
-        out = []
-        for i in range(0, max(len(vectors), 1), batch):
-            z = self.latent(role, vectors[i:i + batch])
-            white = np.einsum("kij,nkj->nki", g["gmm_whiten"], z[:, None, :] - g["gmm_means"][None])
-            log_joint = (-0.5 * ((white ** 2).sum(-1) + g["gmm_logdet"] + z.shape[1] * np.log(2 * np.pi))
-                         + g["gmm_log_prior"])
-            out.append(log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True))
-        return list(self.info["classes"]), np.concatenate(out)
+        mixture = {k[4:]: v for k, v in self.arrays.items() if k.startswith("gmm_")}
+        return list(self.info["classes"]), log_posterior(mixture, self.latent(role, vectors), batch)
 
     def classify(self, space: str, tower: str, vectors: np.ndarray) -> np.ndarray:
         """Most probable class name for each row (works on the unlabelled modality: the transfer)."""

@@ -24,6 +24,7 @@ class LinearBridge(Bridge):
     method = "linear"
     Params = LinearParams
     roles = ("source", "target")
+    paired = (("source", "target"),)
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
         src, tgt = inputs["source"], inputs["target"]

@@ -43,6 +43,19 @@ class MLP(nn.Module):
         y = self.layers(x)
         return F.normalize(y, dim=-1) if self.normalize else y
 
+    def ops(self, prefix: str) -> list[list]:
+        """This forward as ``graph`` ops on the weights named ``<prefix>.layers.<i>.*`` (torch-free inference)."""
+        out: list[list] = []
+        for i, layer in enumerate(self.layers):
+            key = f"{prefix}.layers.{i}"
+            if isinstance(layer, nn.Linear):
+                out.append(["linear", key])
+            elif isinstance(layer, nn.BatchNorm1d):
+                out.append(["batchnorm", key, layer.eps])
+            else:
+                out.append([next(n for n, cls in _ACTIVATIONS.items() if isinstance(layer, cls))])
+        return out + [["normalize"]] if self.normalize else out
+
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps (as in DDPM/transformers)."""

@@ -97,13 +97,13 @@ class _ProjectorBridge(TorchBridge):
         self.curve = self.run("projector", projector, loss_fn, data)
         self.info.update(target=self.spaces["anchor"].key, pairs=len(x))
 
-    def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
+    def ops(self, role: str) -> list[list]:
+        """``anchor -> n(x)``; the others ``P(n(c_role(x)))`` (the re-normalisation when ``renormalize``)."""
         if role == "anchor":
-            return normalize(vectors)
-        x = self.center(role, vectors)
-        if self.params.renormalize:
-            x = normalize(x)
-        return self.apply(self.nets["projector"], x)
+            return [["normalize"]]
+        centre = [["subtract", f"array.mu_{role}"]] if self.params.centered else []
+        again = [["normalize"]] if self.params.renormalize else []
+        return [["normalize"], *centre, *again, *self.net_ops("projector")]
 
 
 class TextMEBridge(_ProjectorBridge):
@@ -122,6 +122,7 @@ class TextMEBridge(_ProjectorBridge):
 
     method = "textme"
     roles = ("text", "modal", "anchor")
+    paired = (("text", "anchor"),)  # the modal rows give only their centroid
     projected = ("text", "modal")
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
@@ -144,6 +145,7 @@ class PairedMLPBridge(_ProjectorBridge):
 
     method = "paired_mlp"
     roles = ("modal", "anchor")
+    paired = (("modal", "anchor"),)
     projected = ("modal",)
 
     def fit(self, inputs: dict[str, Vectors]) -> None:

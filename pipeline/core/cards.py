@@ -82,4 +82,6 @@ class BridgeCard(StrictModel):
     fitted_on: dict[str, str] = Field(default_factory=dict)
     curve: list[float] = Field(default_factory=list)
     info: dict[str, Any] = Field(default_factory=dict)
+    #: per role, the transform as ``pipeline/bridges/graph.py`` ops (torch methods): applied without torch
+    inference: dict[str, list[list[Any]]] | None = None
     weights_sha256: str = Field(pattern="^[0-9a-f]{64}$")

@@ -94,6 +94,21 @@ KINDS = Registry("task kind", [
           {"headline": "linear_cka", "columns": ("linear_cka", "mutual_knn@10", "cknna@10"),
            "plot": {"title": "Representation similarity between spaces", "template": "bar_horizontal",
                     "x": "value", "y": "statistic"}}),
+    Entry("emergent", "pipeline.evaluate.tasks:emergent",
+          "recall@k both ways between every two sides (query + sides) in one space, each pair trained or emergent",
+          {"headline": "emergent/mean_recall@1", "columns": ("emergent/mean_recall@1", "trained/mean_recall@1"),
+           "plot": {"title": "Emergent matrix: recall@1 per ordered pair", "template": "bar_horizontal",
+                    "x": "recall@1", "y": "gallery"}, "gallery": False, "sides": True, "min_sides": 2}),
+    Entry("transfer", "pipeline.evaluate.tasks:transfer",
+          "a classifier fitted on the query side's labelled train rows, scored on the gallery side's test rows",
+          {"headline": "transfer/gaussian", "columns": ("transfer/gaussian", "target/gaussian", "alignment_error"),
+           "plot": {"title": "Cross-modal transfer accuracy", "template": "bar_horizontal", "x": "accuracy",
+                    "y": "classifier"}}),
+    Entry("probe", "pipeline.evaluate.tasks:probe",
+          "linear-probe accuracy of each side's vectors and of all sides concatenated per group",
+          {"headline": "accuracy", "columns": ("accuracy",),
+           "plot": {"title": "Linear-probe accuracy", "template": "bar_horizontal", "x": "accuracy",
+                    "y": "features"}, "gallery": False, "sides": True}),
 ])
 
 
@@ -106,6 +121,10 @@ def headline(kind: str, options: dict | None = None) -> str:
         return info["headline_multi"]
     if kind == "candidates" and options.get("candidates"):
         return f"q2g/T{options['candidates'][0]}/mrr"
+    if kind == "transfer" and options.get("classifiers"):
+        return f"transfer/{options['classifiers'][0]}"
+    if kind == "emergent" and options.get("ks"):
+        return f"emergent/mean_recall@{options['ks'][0]}"
     return info["headline"]
 
 

@@ -79,6 +79,13 @@ class TaskSpec(StrictModel):
     reference: str | None = Field(None, description="task whose score is the preservation reference")
     options: dict[str, Any] = Field(default_factory=dict, description="the kind's options (`bridge tasks`), "
                                     "validated by the eval stage that runs the task")
+    sides: list[TaskSide] = Field(default_factory=list, description="more sides after the query: the emergent "
+                                  "matrix's other modalities, the probe's concatenated spaces")
+
+    def all_sides(self) -> list[tuple[str, TaskSide]]:
+        """``(where, side)`` of every side the task reads: query, gallery, ``sides.<i>``."""
+        named = [("query", self.query), ("gallery", self.gallery)]
+        return [(w, s) for w, s in named if s is not None] + [(f"sides.{i}", s) for i, s in enumerate(self.sides)]
 
 
 class EvalSection(StrictModel):
@@ -236,16 +243,23 @@ def _check_references(params: Params, path: Path) -> None:
             KINDS.get(task.kind)
         except BridgeError as e:
             raise BridgeError(f"{path}: eval.tasks.{name}.kind: {e}") from None
-        for side_name in ("query", "gallery"):
-            side = getattr(task, side_name)
-            if side is None:
-                continue
+        for side_name, side in task.all_sides():
             where = f"eval.tasks.{name}.{side_name}"
             if side.set not in sets:
                 raise unknown_name("embedding set", side.set, sets, f"{where}.set", path)
             if side.bridge is not None and side.bridge not in params.fit.bridges:
                 raise unknown_name("bridge", side.bridge, params.fit.bridges, f"{where}.bridge", path)
-        if task.kind != "gap" and task.gallery is None:
+        shape = KINDS.get(task.kind).info
+        if shape.get("gallery", True) and task.gallery is None:
             raise BridgeError(f"{path}: eval.tasks.{name}.gallery: required for a {task.kind} task")
+        if not shape.get("gallery", True) and task.gallery is not None:
+            raise BridgeError(f"{path}: eval.tasks.{name}.gallery: {task.kind} tasks take their sides from "
+                              "query and sides, not a gallery")
+        if task.sides and not shape.get("sides"):
+            raise BridgeError(f"{path}: eval.tasks.{name}.sides: {task.kind} tasks have no extra sides "
+                              "(only emergent and probe tasks do)")
+        if len(task.sides) + 1 < shape.get("min_sides", 1):
+            raise BridgeError(f"{path}: eval.tasks.{name}.sides: {task.kind} tasks need at least "
+                              f"{shape['min_sides']} sides (query plus sides), got {len(task.sides) + 1}")
         if task.reference is not None and task.reference not in params.eval.tasks:
             raise unknown_name("task", task.reference, params.eval.tasks, f"eval.tasks.{name}.reference", path)

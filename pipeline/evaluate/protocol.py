@@ -42,6 +42,16 @@ RULES = {
                    "ties": "optimistic (a distractor must score strictly higher)"},
     "gap": {"positive": "rows of the two sides sharing a group", "hit": "n/a (statistics of paired vectors)",
             "ties": "n/a"},
+    "emergent": {"positive": "rows of the other side sharing the query row's group",
+                 "hit": "recall@k: any positive among the top k, for every ordered pair of sides; a pair is "
+                 "'trained' when a bridge of the task was fitted on pairs of those two sets, else 'emergent'",
+                 "ties": "optimistic"},
+    "transfer": {"positive": "the row's own label", "hit": "accuracy of a classifier fitted on the query side's "
+                 "train rows (gaussian: QDA; ncm: nearest class mean; logistic) on the gallery side's rows; "
+                 "target/: fitted on the gallery side's own train rows", "ties": "first class in sorted order"},
+    "probe": {"positive": "the row's own label", "hit": "accuracy of logistic regression fitted on the train "
+              "split of each side, and of all sides concatenated per group (first row of each group)",
+              "ties": "scikit-learn's argmax"},
     "geometry": {"positive": "rows of the two sides with the same id, else the first of their group",
                  "hit": "n/a (linear CKA, mutual k-NN, CKNNA on a seeded sample of pairs)", "ties": "n/a"},
 }

@@ -40,7 +40,7 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
         return rows, rows.vectors
     from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges
 
-    bridge = Bridge.load(layout.bridge(side.bridge))
+    bridge = Bridge.load(layout.bridge(side.bridge), frozen=True)
     try:
         bridge.role_of(rows.space.encoder, rows.space.tower)
     except BridgeError as e:
@@ -59,11 +59,14 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
 
     def load_side(side: TaskSide, split: str | None, where: str) -> tuple[Vectors, np.ndarray]:
         rows, vectors = side_vectors(root, params, side, split, where)
-        seen.append((where.rpartition(".")[2], side, rows, split or side.split))
+        label = where.removeprefix(f"eval.tasks.{name}.")
+        if any(label == s[0] for s in seen):  # the same side at another split (probe, transfer: train rows)
+            label = f"{label}/{split or side.split}"
+        seen.append((label, side, rows, split or side.split))
         return rows, vectors
 
     try:
-        outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side))
+        outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side, root))
     except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
         raise BridgeError(f"eval.tasks.{name}: {e}") from None
     outcome.metrics = {k: float(v) for k, v in outcome.metrics.items() if np.isscalar(v)}

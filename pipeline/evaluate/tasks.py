@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
@@ -64,6 +65,7 @@ class TaskContext:
     query: Vectors
     q: np.ndarray  # the query's vectors in the shared space
     side: Callable[[TaskSide, str | None, str], tuple[Vectors, np.ndarray]]
+    root: Path = Path(".")  # the project (emergent reads its bridges' cards)
 
     def options(self, model: type[O]) -> O:
         """The task's ``options`` validated by its kind's model: one line naming the key when wrong."""
@@ -194,3 +196,162 @@ def _projection(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict[s
         rows += [{"stage": stage, "side": s, "x": float(x), "y": float(y)}
                  for s, (x, y) in zip(sides.tolist(), xy.tolist(), strict=True)]
     return rows
+
+
+# -- classifiers across sides: transfer and probe ---------------------------------------------------------
+
+class TransferOptions(StrictModel):
+    classifiers: list[Literal["gaussian", "ncm", "logistic"]] = Field(
+        default_factory=lambda: ["gaussian", "ncm", "logistic"], min_length=1,
+        description="fitted on the query side's train rows; the first is the headline")
+    reg: float = Field(1e-6, ge=0, description="the Gaussian classifier's covariance ridge (x mean variance)")
+    covariance: Literal["full", "shared"] = Field("full", description="the Gaussian classifier's covariances: one "
+                                                  "per class (QDA), or one shared (LDA: for few rows per class)")
+    c: float = Field(1.0, gt=0, description="logistic regression's inverse regularisation")
+
+
+class ProbeOptions(StrictModel):
+    c: float = Field(1.0, gt=0, description="logistic regression's inverse regularisation")
+    train_split: str = "train"
+
+
+def _fit_kwargs(name: str, opts: TransferOptions | ProbeOptions) -> dict[str, float]:
+    if name == "gaussian" and isinstance(opts, TransferOptions):
+        return {"reg": opts.reg, "covariance": opts.covariance}
+    return {"c": opts.c} if name == "logistic" else {}
+
+
+def transfer(ctx: TaskContext) -> Outcome:
+    """Cross-modal transfer (Kamboj & Do): a classifier fitted on the query side's labelled train rows,
+    scored on the gallery side's test rows, both in the shared space; beside it, the same classifier
+    fitted on the gallery side's own train labels (``target/``, the reference) and scored within the
+    query side (``source/``), and the alignment error of paired test rows."""
+    from pipeline.evaluate.classify import CLASSIFIERS, accuracy
+
+    opts = ctx.options(TransferOptions)
+    source_train, s_train = ctx.side(ctx.task.query, "train", f"eval.tasks.{ctx.name}.query")
+    target, t = ctx.gallery()
+    target_train, t_train = ctx.gallery("train")
+    for rows, split in ((source_train, "train"), (target_train, "train"), (target, ctx.task.gallery.split)):
+        if not (rows.labels.astype(str) != "").any():
+            raise BridgeError(f"eval.tasks.{ctx.name}: {rows.space.key} rows of split {split!r} carry no labels")
+    out: dict[str, float] = {}
+    plot: list[dict[str, object]] = []
+    for name in opts.classifiers:
+        fit = CLASSIFIERS[name]
+        kwargs = _fit_kwargs(name, opts)
+        out[f"transfer/{name}"] = accuracy(fit(s_train, source_train.labels, t, **kwargs), target.labels)
+        out[f"target/{name}"] = accuracy(fit(t_train, target_train.labels, t, **kwargs), target.labels)
+        out[f"source/{name}"] = accuracy(fit(s_train, source_train.labels, ctx.q, **kwargs), ctx.query.labels)
+        out[f"transfer/{name}/vs_target"] = out[f"transfer/{name}"] - out[f"target/{name}"]
+        plot += [{"classifier": name, "fitted_on": fitted, "accuracy": out[f"{fitted}/{name}"]}
+                 for fitted in ("transfer", "target", "source")]
+    iq, ig = pair_by_group(ctx.query, target)
+    if len(iq):
+        diff = np.linalg.norm(ctx.q[iq].astype(np.float64) - t[ig], axis=1)
+        out["alignment_error"] = float(np.sqrt((diff ** 2).sum() / max((ctx.q[iq].astype(np.float64) ** 2).sum(),
+                                                                         1e-300)))
+    return Outcome(out, plot)
+
+
+def _by_group(rows: Vectors) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique groups, the first row of each)."""
+    return np.unique(rows.groups, return_index=True)
+
+
+def _joint(parts: list[tuple[Vectors, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The sides' vectors of the groups every side holds, concatenated (first row per group), with the
+    first side's labels: CentroBind's acc(All) input."""
+    firsts = [_by_group(rows) for rows, _ in parts]
+    common = firsts[0][0]
+    for groups, _ in firsts[1:]:
+        common = np.intersect1d(common, groups)
+    rows_of = [first[np.searchsorted(groups, common)] for groups, first in firsts]
+    x = np.concatenate([vectors[r] for (_, vectors), r in zip(parts, rows_of, strict=True)], axis=1)
+    return x, parts[0][0].labels[rows_of[0]]
+
+
+def probe(ctx: TaskContext) -> Outcome:
+    """Linear-probe accuracy (logistic regression on the train split, scored on the test split) of each
+    side's vectors (``side/<set>``) and of all sides concatenated per group (``accuracy``, CentroBind's
+    acc(All); with one side it is that side's)."""
+    from pipeline.evaluate.classify import accuracy, logistic
+
+    opts = ctx.options(ProbeOptions)
+    sides = [("query", ctx.task.query)] + [(f"sides.{i}", s) for i, s in enumerate(ctx.task.sides)]
+    train, test = [], []
+    out: dict[str, float] = {}
+    for i, (where, side) in enumerate(sides):
+        test.append((ctx.query, ctx.q) if i == 0 else ctx.side(side, None, f"eval.tasks.{ctx.name}.{where}"))
+        train.append(ctx.side(side, opts.train_split, f"eval.tasks.{ctx.name}.{where}"))
+        (tr_rows, tr), (te_rows, te) = train[-1], test[-1]
+        out[f"side/{side.set}"] = accuracy(logistic(tr, tr_rows.labels, te, opts.c), te_rows.labels)
+    x_train, y_train = _joint(train)
+    x_test, y_test = _joint(test)
+    if len(x_train) == 0 or len(x_test) == 0:
+        raise BridgeError(f"eval.tasks.{ctx.name}: the sides share no group in the {opts.train_split!r} or test "
+                          "split: nothing to concatenate")
+    out["accuracy"] = accuracy(logistic(x_train, y_train, x_test, opts.c), y_test)
+    out["rows/train"], out["rows/test"] = float(len(x_train)), float(len(x_test))
+    plot = [{"features": k.removeprefix("side/") if k.startswith("side/") else "all", "accuracy": v}
+            for k, v in out.items() if k.startswith("side/") or k == "accuracy"]
+    return Outcome(out, plot)
+
+
+# -- the emergent matrix -----------------------------------------------------------------------------------
+
+class EmergentOptions(StrictModel):
+    ks: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=lambda: [1, 5], min_length=1)
+
+
+def trained_pairs(ctx: TaskContext, sides: list[TaskSide]) -> set[frozenset[str]]:
+    """Pairs of sets some bridge of these sides was fitted on as pairs (its card's ``info.paired`` roles,
+    mapped to sets by ``fit.bridges.<b>.inputs``)."""
+    import json
+
+    from pipeline.core.layout import Layout
+
+    pairs: set[frozenset[str]] = set()
+    for bridge in dict.fromkeys(s.bridge for s in sides if s.bridge):
+        card = json.loads((Layout(ctx.root).bridge(bridge) / "bridge.json").read_text())
+        inputs = ctx.params.fit.bridges[bridge].inputs
+        pairs |= {frozenset((inputs[a], inputs[b])) for a, b in card.get("info", {}).get("paired", [])}
+    return pairs
+
+
+def emergent(ctx: TaskContext) -> Outcome:
+    """EmergentBridge's matrix: every side (query + sides) mapped into one space, recall@k both ways for
+    every pair, each pair marked trained (a bridge of the task was fitted on pairs of those two sets) or
+    emergent (never paired). Headline: the mean R@1 of the emergent pairs."""
+    opts = ctx.options(EmergentOptions)
+    sides = [ctx.task.query, *ctx.task.sides]
+    loaded = [(ctx.query, ctx.q)] + [ctx.side(s, None, f"eval.tasks.{ctx.name}.sides.{i}")
+                                     for i, s in enumerate(ctx.task.sides)]
+    dims = {rows.space.key: v.shape[1] for rows, v in loaded}
+    if len(set(dims.values())) > 1:
+        raise BridgeError(f"eval.tasks.{ctx.name}: the sides are not in one space (dims {dims}); give each a bridge "
+                          "into the shared space")
+    towers = [rows.space.tower for rows, _ in loaded]
+    names = [t if towers.count(t) == 1 else s.set for t, s in zip(towers, sides, strict=True)]
+    if len(set(names)) < len(names):
+        raise BridgeError(f"eval.tasks.{ctx.name}: a set appears twice among the sides ({names})")
+    trained = trained_pairs(ctx, sides)
+    out: dict[str, float] = {}
+    plot: list[dict[str, object]] = []
+    means: dict[str, list[float]] = {"trained": [], "emergent": []}
+    for i, (qrows, q) in enumerate(loaded):
+        for j, (grows, g) in enumerate(loaded):
+            if i == j:
+                continue
+            found = metrics.retrieval(q, qrows.groups, g, grows.groups, ks=tuple(opts.ks))
+            kind = "trained" if frozenset((sides[i].set, sides[j].set)) in trained else "emergent"
+            for k in opts.ks:
+                out[f"{names[i]}->{names[j]}/recall@{k}"] = found[f"recall@{k}"]
+            out[f"{names[i]}->{names[j]}/trained"] = float(kind == "trained")
+            means[kind].append(found[f"recall@{opts.ks[0]}"])
+            plot.append({"query": names[i], "gallery": names[j], "pair": kind,
+                         **{f"recall@{k}": found[f"recall@{k}"] for k in opts.ks}})
+    for kind, values in means.items():
+        if values:
+            out[f"{kind}/mean_recall@{opts.ks[0]}"] = float(np.mean(values))
+    return Outcome(out, plot)
