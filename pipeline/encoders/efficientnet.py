@@ -60,7 +60,7 @@ class EfficientNetEncoder(Encoder):
         model = runtime.prepare(fold_batchnorm(model.eval())).to(memory_format=torch.channels_last)
         size = EfficientNet.get_image_size(variant)
         self.towers = {"image": PixelTower(
-            runtime, lambda pixels: model.extract_features(pixels).mean(dim=(2, 3)), int(model._bn1.num_features),
+            runtime, lambda pixels: model.extract_features(pixels).mean(dim=(2, 3)), int(model._conv_head.out_channels),
             ImagePreprocess(shortest_edge=size, crop=(size, size), resample=3), IMAGENET_MEAN, IMAGENET_STD,
             channels_last=True)}
 
