@@ -2,6 +2,7 @@
 
     python benchmarks/search.py            # 50k x 200k exact, and a 2M-vector gallery
     python benchmarks/search.py --quick    # the same at ~1/10 size, in seconds
+    python benchmarks/search.py --ranks-only   # part 3 only: exact ranks against the matmul rate
 
 Part 1 runs an exact top-k search of Q queries over an N-vector gallery
 (d=512, float32, L2-normalised clustered data) two ways: ``search(..., "exact")``
@@ -10,6 +11,10 @@ Part 2 searches a 2M-vector gallery: at d=512 its float32 copy alone is 4 GB,
 so the gallery is stored float16 (2 GB) and searched through an IVF index
 with 8-bit scalar-quantised codes (``IVF2048,SQ8``: 1 byte per dimension,
 1 GB), with recall@k measured against exact search on a query sample.
+Part 3 times the exact ranks of positives (``pipeline.evaluate.ranks``, the
+count behind every exact retrieval metric) at d=48 and d=512 against the
+time its arithmetic takes at this machine's matrix-multiply rate, measured in
+the same run, and against the previous unblocked count (target: <= 2x).
 
 Memory, measured honestly: each measurement runs in a fresh subprocess that
 loads its data from ``.npy`` files first. Just before the timed call the
@@ -209,6 +214,54 @@ def part_two(args: argparse.Namespace, data: Path) -> None:
     Console(width=200).print(table)
 
 
+def _best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def unblocked_ranks(queries: np.ndarray, gallery: np.ndarray, best: np.ndarray, budget: int = 1 << 25) -> np.ndarray:
+    """The previous exact ranks: one matmul per chunk of ``budget // n`` queries x the whole gallery (128 MB
+    of scores), then the count over it: the score block is written to memory and read back."""
+    chunk = max(1, budget // len(gallery))
+    return np.concatenate([1 + (queries[s:s + chunk] @ gallery.T > best[s:s + chunk, None]).sum(axis=1)
+                           for s in range(0, len(queries), chunk)])
+
+
+def part_ranks(args: argparse.Namespace) -> None:
+    """Exact ranks of positives (``pipeline.evaluate.ranks``) against the machine's matmul rate, measured here."""
+    from pipeline.evaluate.ranks import rank_positives
+
+    print(f"\n## Part 3: exact ranks (both tie rules, one pass), {args.rank_queries} queries x {args.rank_gallery} "
+          f"gallery rows, 2 positives per query, {os.cpu_count()} cores\n")
+    print("| d | arithmetic (GFLOP) | matmul rate (GFLOP/s) | arithmetic at that rate (s) | ranks, one rule (s) | "
+          "/ arithmetic | both rules + tie count (s) | / arithmetic | previous unblocked, one rule (s) | / arithmetic |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for dim in args.rank_dims:
+        rng = np.random.default_rng(dim)
+        nq, n = args.rank_queries, args.rank_gallery
+        centres = rng.standard_normal((n // 2, dim)).astype(np.float32)
+        gallery = centres[np.arange(n) // 2] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+        gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+        groups = np.arange(n) // 2
+        pick = rng.choice(n // 2, nq, replace=nq > n // 2)
+        queries = centres[pick] + 0.5 * rng.standard_normal((nq, dim)).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        m = min(nq, 2048)  # the rate: one large product whose output is written once, BLAS's best case
+        rate = 2 * m * n * dim / _best(lambda: queries[:m] @ gallery.T, args.repeat) / 1e9
+        flop = 2 * nq * n * dim / 1e9
+        one = _best(lambda: rank_positives(queries, gallery, pick, groups, both=False, device="cpu"), args.repeat)
+        both = _best(lambda: rank_positives(queries, gallery, pick, groups, device="cpu"), args.repeat)
+        best = np.maximum((queries * gallery[2 * pick]).sum(1), (queries * gallery[2 * pick + 1]).sum(1))
+        previous = _best(lambda: unblocked_ranks(queries, gallery, best), args.repeat)
+        arithmetic = flop / rate
+        print(f"| {dim} | {flop:.0f} | {rate:.0f} | {arithmetic:.2f} | {one:.2f} | {one / arithmetic:.2f}x | "
+              f"{both:.2f} | {both / arithmetic:.2f}x | {previous:.2f} | {previous / arithmetic:.2f}x |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="~1/10 sizes: 5k x 20k and a 200k big gallery")
@@ -223,6 +276,10 @@ def main() -> None:
     p.add_argument("--recall-sample", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=2, help="runs per method in part 1 (the fastest counts)")
     p.add_argument("--skip-exact", action="store_true", help="skip part 1")
+    p.add_argument("--ranks-only", action="store_true", help="only part 3 (exact ranks against the matmul rate)")
+    p.add_argument("--rank-queries", type=int, default=20_000)
+    p.add_argument("--rank-gallery", type=int, default=50_000)
+    p.add_argument("--rank-dims", type=int, nargs="+", default=[48, 512])
     p.add_argument("--workdir", help="where to write the data (default: a temp dir, removed after)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
@@ -236,6 +293,9 @@ def main() -> None:
         for name, value in quick.items():  # shrink what was left at its default
             if getattr(args, name) == p.get_default(name):
                 setattr(args, name, value)
+    if args.ranks_only:
+        part_ranks(args)
+        return
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         if not args.skip_exact:
             (Path(tmp) / "exact").mkdir()
@@ -243,6 +303,7 @@ def main() -> None:
         if args.big:
             (Path(tmp) / "big").mkdir()
             part_two(args, Path(tmp) / "big")
+    part_ranks(args)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.search import approximate_recall, build_index, ranks_of_positives, search
+from pipeline.evaluate.ranks import cuda_available, rank_positives, ranks_of_positives
+from pipeline.evaluate.search import approximate_recall, build_index, search
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -123,11 +124,12 @@ def test_ranks_of_positives_with_ties_match_a_loop(rng: np.random.Generator) -> 
     query_groups = rng.choice(np.unique(gallery_groups), 150)
     opt, pes = _brute_ranks(queries, gallery, query_groups, gallery_groups)
     assert (pes > opt).mean() > 0.3  # the data really has ties at the best positive
-    for chunk in (None, 1, 17):
-        np.testing.assert_array_equal(ranks_of_positives(queries, gallery, query_groups, gallery_groups,
-                                                         chunk=chunk), opt)
-        np.testing.assert_array_equal(ranks_of_positives(queries, gallery, query_groups, gallery_groups,
-                                                         ties="pessimistic", chunk=chunk), pes)
+    for chunk, block in ((None, None), (1, 7), (17, 64), (150, 1)):  # blocks cut through groups and ties
+        both = rank_positives(queries, gallery, query_groups, gallery_groups, device="cpu", chunk=chunk, block=block)
+        np.testing.assert_array_equal(both.optimistic, opt)
+        np.testing.assert_array_equal(both.pessimistic, pes)
+    np.testing.assert_array_equal(ranks_of_positives(queries, gallery, query_groups, gallery_groups,
+                                                     ties="pessimistic"), pes)
     # string group keys work the same as integers
     np.testing.assert_array_equal(
         ranks_of_positives(queries, gallery, query_groups.astype(str), gallery_groups.astype(str)), opt)
@@ -157,3 +159,19 @@ def test_a_query_without_positive_is_an_error(rng: np.random.Generator) -> None:
         ranks_of_positives(gallery[:3], gallery, np.array(["a", "b", "zz"]), np.array(list("abcdefghij")))
     with pytest.raises(ValueError, match="ties"):
         ranks_of_positives(gallery[:1], gallery, np.array(["a"]), np.array(list("abcdefghij")), ties="random")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs CUDA (and torch)")
+def test_gpu_ranks_equal_the_cpu_ranks(rng: np.random.Generator) -> None:
+    """Score blocks on the GPU give the CPU's ranks: tie-heavy integer vectors (exact in float32 on both) and
+    continuous ones (no two scores within float32 rounding of each other decide a rank here)."""
+    gg = rng.integers(0, 2000, 20000)
+    qg = rng.choice(np.unique(gg), 3000)
+    tied = rng.integers(-1, 2, (3000, 16)).astype(np.float32), rng.integers(-1, 2, (20000, 16)).astype(np.float32)
+    continuous = _unit(rng.standard_normal((3000, 64))), _unit(rng.standard_normal((20000, 64)))
+    for queries, gallery in (tied, continuous):
+        cpu = rank_positives(queries, gallery, qg, gg, device="cpu")
+        gpu = rank_positives(queries, gallery, qg, gg, device="cuda", block=5000)
+        np.testing.assert_array_equal(gpu.optimistic, cpu.optimistic)
+        np.testing.assert_array_equal(gpu.pessimistic, cpu.pessimistic)

@@ -5,7 +5,7 @@ JSON), except where a docstring names a nested key.
 
 Ties are part of the protocol, so they are explicit. Every rank here is the
 rank of the true class / best positive among ALL candidates, computed by
-``search.ranks_of_positives`` with ``ties="optimistic"`` (rank = 1 + number
+``ranks.ranks_of_positives`` with ``ties="optimistic"`` (rank = 1 + number
 of candidates scoring strictly higher; a tie goes to the truth) or
 ``"pessimistic"`` (every tied wrong candidate counts as ahead). top-k,
 R@k, MRR@k, full MRR, median and mean rank all derive from that one rank, so
@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.core.vectors import normalize, require_finite
-from pipeline.evaluate.search import group_codes, ranks_of_positives, search
+from pipeline.evaluate.ranks import TIES, group_codes, rank_positives, ranks_of_positives
+from pipeline.evaluate.search import search
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -166,16 +167,19 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
     ``hnsw``, a factory spec) reports only ``recall@k`` and ``mrr@k``, from its
     top-max(ks, mrr_k) lists (ties in list order), since full ranks need the
     exhaustive pass it exists to avoid. ``count_ties`` (exact only) adds
-    ``tie_dependent`` (see ``tie_dependent``) at the cost of one more rank pass.
+    ``tie_dependent`` (see ``tie_dependent``), from the same rank pass.
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     if index == "exact":
-        ranks = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties=ties)
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+        both = rank_positives(qv, gv, query_groups, gallery_groups, both=count_ties or ties == "pessimistic")
+        ranks = both.under(ties)
         out = _from_ranks(ranks, ks, mrr_k)
         out.update(mrr=float((1.0 / ranks).mean()), median_rank=float(np.median(ranks)),
                    mean_rank=float(ranks.mean()))
         if count_ties:
-            out["tie_dependent"] = _tie_dependent(qv, gv, query_groups, gallery_groups, ranks, ties)
+            out["tie_dependent"] = float((both.optimistic != both.pessimistic).sum())
         return out
     depth = max(*ks, mrr_k)
     _, found = search(qv, gv, depth, index=index, **index_params)
@@ -240,17 +244,8 @@ def tie_dependent(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_v
     best positive (duplicates, template captions): those queries' numbers are
     decided by the tie rule, not by the embedding.
     """
-    qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
-    optimistic = ranks_of_positives(qv, gv, query_groups, gallery_groups, ties="optimistic")
-    return _tie_dependent(qv, gv, query_groups, gallery_groups, optimistic, "optimistic")
-
-
-def _tie_dependent(qv: np.ndarray, gv: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray,
-                   ranks: np.ndarray, ties: str) -> float:
-    """Queries whose ``ranks`` (under rule ``ties``) change under the other rule: one more rank pass."""
-    other = ranks_of_positives(qv, gv, query_groups, gallery_groups,
-                               ties="pessimistic" if ties == "optimistic" else "optimistic")
-    return float((ranks != other).sum())
+    ranks = rank_positives(_normalize(query_vectors), _normalize(gallery_vectors), query_groups, gallery_groups)
+    return float((ranks.optimistic != ranks.pessimistic).sum())
 
 
 def label_retrieval(query_vectors: np.ndarray, query_labels: np.ndarray, gallery_vectors: np.ndarray,

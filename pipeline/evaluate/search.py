@@ -21,7 +21,7 @@ Ties: FAISS does not order exactly tied scores by gallery index (faiss 1.15
 returns ids 3, 1, 0 for a query tied with gallery rows 0, 1 and 3), and which
 of several tied items fill the last places of a top-k is not the lowest ids
 either; a top-k list therefore cannot give tie-exact metrics.
-``ranks_of_positives`` counts instead, with a stated tie rule, and
+``ranks.py`` counts instead, with a stated tie rule, and
 ``pipeline.evaluate.metrics`` builds its exact metrics on it.
 """
 
@@ -41,15 +41,12 @@ TRAIN_PER_LIST = 64
 TRAIN_ROWS = 65_536
 #: gallery rows converted to float32 at a time (exact search's default ``block``; index fill)
 BLOCK = 1 << 16
-#: float32 elements of one query-chunk x gallery score block in ``ranks_of_positives``
-SCORE_BUDGET = 1 << 25
 
 _DEFAULTS = {
     "exact": {"block": BLOCK},
     "ivf": {"nlist": None, "nprobe": None},
     "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 64},
 }
-TIES = ("optimistic", "pessimistic")
 
 
 def _as_2d(name: str, x: np.ndarray) -> None:
@@ -235,65 +232,3 @@ def approximate_recall(queries: np.ndarray, gallery: np.ndarray, k: int = 10, in
     # a row's ids are distinct, so matches per row = |found & truth|; -1 (not found) never matches
     hits = (found[:, :, None] == truth[:, None, :]).any(axis=2).sum(axis=1)
     return float(hits.mean() / k)
-
-
-def group_codes(query_groups: np.ndarray, gallery_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of group keys, shared between queries and gallery."""
-    codes = np.unique(np.concatenate([np.asarray(query_groups), np.asarray(gallery_groups)]),
-                      return_inverse=True)[1]
-    return codes[:len(query_groups)], codes[len(query_groups):]
-
-
-def ranks_of_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.ndarray,
-                       gallery_groups: np.ndarray, ties: str = "optimistic", chunk: int | None = None
-                       ) -> np.ndarray:
-    """Rank (1 = best) of each query's best positive among ALL gallery rows: int64 [nq].
-
-    Positives of a query are the gallery rows with the same group key (an image
-    with five captions has five). Let ``b`` be the query's best positive score:
-
-    * ``optimistic`` (default): rank = 1 + #(gallery rows scoring > b), i.e.
-      ties are broken in favour of the positive;
-    * ``pessimistic``: rank = 1 + #(negatives scoring >= b).
-
-    Exact, by brute force: scores come from one float32 matmul per chunk of
-    queries (``chunk`` rows; default keeps a chunk's scores under
-    ``SCORE_BUDGET`` elements) and ``b`` is read from the same score matrix,
-    so a positive and a negative with identical vectors tie exactly. The
-    gallery is held as one float32 array (converted once if it is not). A
-    query with no positive in the gallery is an error.
-    """
-    _check(queries, gallery, 1)
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    if len(query_groups) != len(queries) or len(gallery_groups) != len(gallery):
-        raise ValueError(f"groups must have one entry per row: {len(query_groups)} query groups for "
-                         f"{len(queries)} queries, {len(gallery_groups)} gallery groups for {len(gallery)} rows")
-    qcodes, gcodes = group_codes(query_groups, gallery_groups)
-    order = np.argsort(gcodes, kind="stable")
-    lo = np.searchsorted(gcodes[order], qcodes, side="left")
-    counts = np.searchsorted(gcodes[order], qcodes, side="right") - lo
-    if (counts == 0).any():
-        missing = np.asarray(query_groups)[counts == 0]
-        raise ValueError(f"{len(missing)} queries have no positive in the gallery "
-                         f"(e.g. group {missing[0]!r}); drop them or add their items to the gallery")
-    g = _f32(gallery)
-    n = len(g)
-    chunk = chunk or max(1, SCORE_BUDGET // n)
-    ranks = np.empty(len(queries), dtype=np.int64)
-    for start in range(0, len(queries), chunk):
-        stop = min(start + chunk, len(queries))
-        s = _f32(queries[start:stop]) @ g.T
-        c, first = counts[start:stop], lo[start:stop]
-        # (row, gallery column) of every positive, rows contiguous: segment max = best positive
-        rows = np.repeat(np.arange(stop - start), c)
-        offsets = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
-        cols = order[np.repeat(first, c) + offsets]
-        pos_scores = s[rows, cols]
-        best = np.maximum.reduceat(pos_scores, np.cumsum(c) - c)
-        if ties == "optimistic":
-            ranks[start:stop] = 1 + (s > best[:, None]).sum(axis=1)
-        else:
-            ties_pos = np.add.reduceat((pos_scores == best[rows]).astype(np.int64), np.cumsum(c) - c)
-            ranks[start:stop] = 1 + (s >= best[:, None]).sum(axis=1) - ties_pos
-    return ranks
