@@ -23,21 +23,25 @@ SEEDS = (0, 1, 2)
 LATENT, CLASSES, DIM_A, DIM_B, N_TRAIN, N_TEST = 8, 6, 24, 32, 3000, 1000
 
 
-def linear_world(seed: int, noise: float = 0.0) -> tuple[dict[str, Vectors], dict[str, Vectors]]:
+def linear_world(seed: int, noise: float = 0.0, latent: int = LATENT, dims: tuple[int, int] = (DIM_A, DIM_B),
+                 stored: type | None = None) -> tuple[dict[str, Vectors], dict[str, Vectors]]:
+    """``stored``: round the vectors to this dtype, as the embedding store does (float16 by default)."""
     rng = np.random.default_rng(seed)
     n = N_TRAIN + N_TEST
-    means = 0.3 * rng.standard_normal((CLASSES, LATENT))
-    roots = rng.standard_normal((CLASSES, LATENT, LATENT)) / np.sqrt(LATENT)
+    means = 0.3 * rng.standard_normal((CLASSES, latent))
+    roots = rng.standard_normal((CLASSES, latent, latent)) / np.sqrt(latent)
     y = rng.integers(0, CLASSES, n)
-    z = means[y] + np.einsum("nij,nj->ni", roots[y], rng.standard_normal((n, LATENT)))
-    mix_a, mix_b = rng.standard_normal((DIM_A, LATENT)), rng.standard_normal((DIM_B, LATENT))
-    x_a = z @ mix_a.T + noise * rng.standard_normal((n, DIM_A))
-    x_b = z @ mix_b.T + noise * rng.standard_normal((n, DIM_B))
+    z = means[y] + np.einsum("nij,nj->ni", roots[y], rng.standard_normal((n, latent)))
+    mix_a, mix_b = rng.standard_normal((dims[0], latent)), rng.standard_normal((dims[1], latent))
+    x_a = z @ mix_a.T + noise * rng.standard_normal((n, dims[0]))
+    x_b = z @ mix_b.T + noise * rng.standard_normal((n, dims[1]))
+    if stored is not None:
+        x_a, x_b = x_a.astype(stored).astype(np.float32), x_b.astype(stored).astype(np.float32)
     groups = np.char.add("g", np.arange(n).astype(str))
     labels = np.char.add("class-", y.astype(str))
     splits = np.where(np.arange(n) < N_TRAIN, "train", "test")
-    sets = {"a": Vectors(Space("enc_a", "a", DIM_A), np.char.add("a", groups), labels, groups, splits, x_a),
-            "b": Vectors(Space("enc_b", "b", DIM_B), np.char.add("b", groups), np.full(n, ""), groups, splits,
+    sets = {"a": Vectors(Space("enc_a", "a", dims[0]), np.char.add("a", groups), labels, groups, splits, x_a),
+            "b": Vectors(Space("enc_b", "b", dims[1]), np.char.add("b", groups), np.full(n, ""), groups, splits,
                          x_b)}
     train = {k: v.take(np.arange(N_TRAIN)) for k, v in sets.items()}
     test = {k: v.take(np.arange(N_TRAIN, n)) for k, v in sets.items()}
@@ -106,3 +110,30 @@ def test_transfer_matches_the_bayes_classifier_of_the_labelled_modality(results)
 def test_perfect_alignment_beats_the_contrastive_baseline(results) -> None:
     row = results["noiseless"]
     assert np.mean(row["transfer_acc"]) > np.mean(row["contrastive_transfer_acc"])
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+def test_default_params_on_float16_vectors_find_the_rank_and_transfer(seed: int) -> None:
+    """A noiseless rank-10 world no other test uses (40-d and 56-d views), rounded to float16 as the store
+    keeps it: the rank rule follows the vectors' precision, finds 10 and says why in ``info``, and the
+    transfer lands within 2 points of the Bayes classifier on the labelled modality. The old fixed
+    tolerance (``rank_tol`` alone) counts rounding noise as signal: rank 40, the cap."""
+    train, test = linear_world(seed, latent=10, dims=(40, 56), stored=np.float16)
+    truth = test["a"].labels
+
+    def fit(params: GaussianParams) -> tuple[GaussianBridge, float, float]:
+        bridge = GaussianBridge(params, {k: v.space for k, v in train.items()})
+        bridge.fit_inputs(train)
+        transfer = 100 * float(np.mean(bridge.classify("enc_b", "b", test["b"].vectors) == truth))
+        bayes_a = 100 * float(np.mean(bridge.classify("enc_a", "a", test["a"].vectors) == truth))
+        return bridge, transfer, bayes_a
+
+    bridge, transfer, bayes_a = fit(GaussianParams())
+    rule = bridge.info["rank_rule"]
+    assert bridge.info["rank"] == 10 and rule["precision"] == "float16"
+    assert bridge.info["singular_values"][9] > rule["threshold"] > bridge.info["singular_values"][10]
+    assert abs(transfer - bayes_a) <= 2.0, (transfer, bayes_a)
+    fixed, fixed_transfer, _ = fit(GaussianParams(noise_margin=1e-12))  # what rank_tol 1e-8 alone did
+    assert fixed.info["rank"] == 40
+    print(f"seed {seed}: rank {bridge.info['rank']}, transfer {transfer:.1f} %, Bayes on A {bayes_a:.1f} %; "
+          f"rank_tol alone: rank {fixed.info['rank']}, transfer {fixed_transfer:.1f} %")
