@@ -31,7 +31,7 @@ CODE = {
     "extract": CORE + ["pipeline/extract", "pipeline/encoders", "pipeline/sources", "pipeline/store"],
     "fit": CORE + ["pipeline/fit.py", "pipeline/bridges", "pipeline/store"],
     "eval": CORE + ["pipeline/evaluate", "pipeline/store"],
-    "report": CORE + ["pipeline/report.py"],
+    "report": CORE + ["pipeline/report.py", "pipeline/papers.py"],
 }
 EXTRACT_PARAMS = ["extract.format", "extract.dtype", "extract.shard_rows", "extract.normalize", "extract.on_error"]
 HEADER = ("# Written by `bridge dvc` from params.yaml: one stage per embedding set, bridge and task, each depending\n"

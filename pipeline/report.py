@@ -83,8 +83,10 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
                 "exact FAISS inner-product search on L2-normalised vectors.")
     lines += ["", protocol, ""]
+    lines += _papers_section(rows)
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
+    lines += _emergent_section(params, root, out)
     lines += _protocol_section(rows, root)
     index = out / "index.md"
     atomic_write(index, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
@@ -103,6 +105,59 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
     sides = "; ".join(f"{label} {s['set']}" + (f" via {s['bridge']['name']}" if "bridge" in s else "")
                       + f" ({s['split']}, {s['rows']} rows, {s['dtype']})" for label, s in card["sides"].items())
     return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"
+
+
+def paper_table(rows: list[Row]) -> list[dict[str, str]]:
+    """Each seed paper's claim beside the project's number for it (``pipeline/papers.py``)."""
+    from pipeline.papers import claim_rows
+
+    return claim_rows({r.task: r.metrics for r in rows})
+
+
+def _papers_section(rows: list[Row]) -> list[str]:
+    table = paper_table(rows)
+    lines = ["## Paper vs ours", "", "| paper | claim | paper says | ours | verdict |", "| --- | --- | --- | ---: | --- |"]
+    return lines + [f"| {r['paper']} | {r['claim']} | {r['paper says']} | {r['ours']} | {r['verdict']} |"
+                    for r in table] + [""]
+
+
+def emergent_matrix(params: Params, root: Path, task: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(side names, R@1 matrix [query, gallery] with NaN on the diagonal, trained mask) of an emergent task,
+    from the plot CSV its eval wrote."""
+    data = _read_csv(Layout(root).plot("emergent", task))
+    names = list(dict.fromkeys([d["query"] for d in data] + [d["gallery"] for d in data]))
+    recall = np.full((len(names), len(names)), np.nan)
+    trained = np.zeros((len(names), len(names)), dtype=bool)
+    for d in data:
+        i, j = names.index(d["query"]), names.index(d["gallery"])
+        recall[i, j], trained[i, j] = float(d["recall@1"]), d["pair"] == "trained"
+    return names, recall, trained
+
+
+def _emergent_section(params: Params, root: Path, out: Path) -> list[str]:
+    lines: list[str] = []
+    for task in (n for n, t in params.eval.tasks.items() if t.kind == "emergent"):
+        names, recall, trained = emergent_matrix(params, root, task)
+        lines += [f"## Emergent matrix: {task}", "", "R@1, query (row) -> gallery (column); * = a trained pair, "
+                  "the others were never paired", "", "| query \\ gallery | " + " | ".join(names) + " |",
+                  "| --- |" + " ---: |" * len(names)]
+        for i, name in enumerate(names):
+            cells = ["" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}" for j in range(len(names))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 1.1 * len(names) + 1.2))
+        image = ax.imshow(np.ma.masked_invalid(recall), vmin=0, vmax=1, cmap="viridis")
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if i != j:
+                    ax.text(j, i, f"{recall[i, j]:.2f}" + ("*" if trained[i, j] else ""), ha="center",
+                            va="center", color="white" if recall[i, j] < 0.6 else "black", fontsize=9)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names)
+        ax.set(xlabel="gallery", ylabel="query", title=f"{task}: R@1 (* trained pair)")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        _save(fig, out / f"emergent_{task}.png")
+        lines += ["", f"![{task}](emergent_{task}.png)", ""]
+    return lines
 
 
 def _protocol_section(rows: list[Row], root: Path) -> list[str]:

@@ -14,7 +14,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     """Reads params.yaml (eval), artifacts/metrics/, artifacts/plots/ and artifacts/projections/;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
     from pipeline.core.catalog import headline
-    from pipeline.report import build_report, preservation, protocol_line, summary_rows
+    from pipeline.report import build_report, emergent_matrix, paper_table, preservation, protocol_line, summary_rows
 
     cfg = params_from(params, overrides)
     cfg.names("eval.tasks", None, str(params))  # an empty eval section is an error, not an empty report
@@ -32,6 +32,21 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
+    for task in (r.task for r in rows if r.spec.kind == "emergent"):
+        names, recall, trained = emergent_matrix(cfg, Path("."), task)
+        matrix = Table(title=f"{task}: R@1, query (row) -> gallery (column); * trained pair, others never paired")
+        for column in ["query \\ gallery", *names]:
+            matrix.add_column(column, justify="left" if column.startswith("query") else "right")
+        for i, name in enumerate(names):
+            matrix.add_row(name, *("" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}"
+                                   for j in range(len(names))))
+        console.print(matrix)
+    papers = Table(title="paper vs ours (default pipeline)")
+    for column in ("paper", "claim", "paper says", "ours", "verdict"):
+        papers.add_column(column, justify="right" if column == "ours" else "left")
+    for row in paper_table(rows):
+        papers.add_row(*row.values())
+    console.print(papers)
     for r in rows:  # the protocol of each number, under the table
         console.print(protocol_line(r.task), highlight=False, soft_wrap=True, markup=False)
     console.print(f"report: {index}")

@@ -214,3 +214,26 @@ def test_bad_sides_are_one_line(project: Path, tmp_path: Path, tasks: dict, expe
     write_params(copy, params)
     code, err = cli(copy, "eval", "t")
     assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_the_report_reads_the_emergent_matrix_from_what_eval_wrote(project: Path) -> None:
+    from pipeline.report import emergent_matrix
+
+    params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
+    names, recall, trained = emergent_matrix(params, project, "matrix")
+    got = json.loads((project / "artifacts/metrics/matrix.json").read_text())
+    assert names == ["text", "image", "audio"] and np.isnan(np.diag(recall)).all()
+    assert recall[1, 2] == pytest.approx(got["image->audio/recall@1"]) and not trained[1, 2] and trained[0, 1]
+
+
+def test_paper_claims_compute_their_number_and_verdict() -> None:
+    from pipeline.papers import CLAIMS, claim_rows
+
+    metrics = {"audio-zeroshot-textme": {"top1": 0.40}, "audio-zeroshot-paired": {"top1": 0.50},
+               "image-audio-transfer": {"transfer/gaussian": 0.70, "target/gaussian": 0.73}}
+    rows = {(r["paper"], r["claim"]): r for r in claim_rows(metrics)}
+    textme = rows[(CLAIMS[0].paper, CLAIMS[0].claim)]
+    assert textme["ours"] == "80.0" and textme["verdict"] == "reproduced"  # 100 x 0.40 / 0.50, inside 74-88
+    transfer = next(r for r in rows.values() if r["paper"] == "Kamboj & Do")
+    assert transfer["ours"] == "-3.0" and transfer["verdict"].startswith("not reproduced")  # 3 points below target
+    assert sum(r["verdict"].startswith("not measured") for r in rows.values()) == len(CLAIMS) - 2

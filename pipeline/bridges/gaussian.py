@@ -20,6 +20,7 @@ from pydantic import Field
 from pipeline.bridges.base import MethodParams
 from pipeline.bridges.common import ArrayBridge, require_pairs
 from pipeline.core.errors import BridgeError
+from pipeline.core.mixture import fit_mixture, log_posterior
 from pipeline.core.vectors import Space, Vectors, pair_by_group
 
 
@@ -55,43 +56,6 @@ def rank_rule(xa: np.ndarray, xb: np.ndarray, singular: np.ndarray, rank_tol: fl
     threshold = max(rank_tol * float(singular[0]), margin * floor)
     return {"precision": name, "unit_roundoff": unit, "noise_floor": float(floor), "threshold": float(threshold),
             "rule": f"singular values > max(rank_tol x largest, {margin:g} x the {name} rounding-noise floor)"}
-
-
-def fit_mixture(z: np.ndarray, labels: np.ndarray, covariance: str = "full",
-                reg: float = 1e-6) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Bayes' classifier of Gaussian classes (QDA): class means, covariances (``full`` per class or one
-    ``shared``) with a ridge of ``reg`` x the mean variance, and priors; kept as whitening maps for scoring.
-
-    The bridge fits it on the labelled modality's latents; the ``transfer`` task kind fits it on any
-    side's rows, so the two give the same classifier.
-    """
-    z = np.asarray(z, dtype=np.float64)
-    names, inverse, counts = np.unique(np.asarray(labels).astype(str), return_inverse=True, return_counts=True)
-    r, k = z.shape[1], len(names)
-    onehot = np.eye(k)[inverse]
-    means = (onehot.T @ z) / counts[:, None]
-    centred = z - means[inverse]
-    covs = np.einsum("nk,ni,nj->kij", onehot, centred, centred) / counts[:, None, None]
-    if covariance == "shared":
-        covs = np.broadcast_to((covs * counts[:, None, None]).sum(0) / counts.sum(), covs.shape).copy()
-    ridge = reg * max(float(np.trace(centred.T @ centred)) / len(z) / r, 1e-12)
-    chol = np.linalg.cholesky(covs + ridge * np.eye(r))
-    return [str(n) for n in names], {"means": means, "whiten": np.linalg.inv(chol),
-                                     "logdet": 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1),
-                                     "log_prior": np.log(counts / counts.sum())}
-
-
-def log_posterior(mixture: dict[str, np.ndarray], z: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """``log p(class | z)`` [n, K] under ``fit_mixture``'s model, in batches (memory bounded by ``batch``)."""
-    z = np.asarray(z, dtype=np.float64)
-    out = []
-    for i in range(0, max(len(z), 1), batch):
-        part = z[i:i + batch]
-        white = np.einsum("kij,nkj->nki", mixture["whiten"], part[:, None, :] - mixture["means"][None])
-        log_joint = (-0.5 * ((white ** 2).sum(-1) + mixture["logdet"] + z.shape[1] * np.log(2 * np.pi))
-                     + mixture["log_prior"])
-        out.append(log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True))
-    return np.concatenate(out)
 
 
 class GaussianParams(MethodParams):

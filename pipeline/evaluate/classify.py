@@ -1,7 +1,7 @@
 """Classifiers fitted on one set of labelled vectors and applied to another: the probe and transfer kinds.
 
 * ``gaussian``: Bayes' rule over Gaussian classes (QDA), the classifier of Kamboj & Do's
-  transfer, the same code as the Gaussian bridge's (``bridges/gaussian.py``);
+  transfer, the same code as the Gaussian bridge's (``core/mixture.py``);
 * ``ncm``: nearest class mean (Euclidean), the parameter-free baseline;
 * ``logistic``: multinomial logistic regression on standardised features (scikit-learn,
   lbfgs, deterministic), the linear probe of CentroBind and CLIP_benchmark.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.bridges.gaussian import fit_mixture, log_posterior
+from pipeline.core.mixture import fit_mixture, log_posterior
 
 
 def gaussian(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, reg: float = 1e-6,

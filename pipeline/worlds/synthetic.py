@@ -69,6 +69,9 @@ class WorldConfig:
     test_fraction: float = 0.25
     prompt_templates: int = 4
     template_noise: float = 0.1
+    #: fraction of groups that also carry a second concept: their latent is the two concepts' means
+    #: mixed (over sqrt 2) and their label ``"a|b"`` (multi-label rows, for mAP); 0 keeps every draw as is
+    second_concept: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("concepts", "latent_dim", "groups", "captions_per_item", "prompt_templates"):
@@ -76,6 +79,8 @@ class WorldConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.private_dim < 0 or not 0.0 <= self.test_fraction <= 1.0:
             raise ValueError("private_dim must be >= 0 and test_fraction in [0, 1]")
+        if not 0.0 <= self.second_concept <= 1.0 or (self.second_concept and self.concepts < 2):
+            raise ValueError(f"second_concept must be in [0, 1] (and needs >= 2 concepts), got {self.second_concept}")
         if TEXT not in self.modalities:
             raise ValueError(f"modalities must include 'text', got {list(self.modalities)}")
 
@@ -118,10 +123,34 @@ class World:
         return _rng(c.seed, "concepts").integers(0, c.concepts, c.groups)
 
     @cached_property
+    def group_second_concepts(self) -> np.ndarray:
+        """Each group's second concept (another than its first), or -1: ``second_concept`` of them."""
+        c = self.config
+        if not c.second_concept:
+            return np.full(c.groups, -1)
+        rng = _rng(c.seed, "second")
+        other = (self.group_concepts + rng.integers(1, c.concepts, c.groups)) % c.concepts
+        return np.where(rng.random(c.groups) < c.second_concept, other, -1)
+
+    @cached_property
     def group_latents(self) -> np.ndarray:
         c = self.config
         eps = _rng(c.seed, "latents").standard_normal((c.groups, c.latent_dim))
-        return self.concept_means[self.group_concepts] + c.within_concept * eps
+        centre = self.concept_means[self.group_concepts]
+        second = self.group_second_concepts
+        if (second >= 0).any():
+            mixed = (centre + self.concept_means[np.maximum(second, 0)]) / np.sqrt(2)
+            centre = np.where((second >= 0)[:, None], mixed, centre)
+        return centre + c.within_concept * eps
+
+    @cached_property
+    def group_labels(self) -> np.ndarray:
+        """``concept-xx``, or ``concept-xx|concept-yy`` (sorted) for a group with a second concept."""
+        names = np.asarray(self.label_names)
+        first, second = self.group_concepts, self.group_second_concepts
+        lo, hi = np.minimum(first, np.where(second >= 0, second, first)), np.maximum(first, second)
+        pair = np.char.add(np.char.add(names[lo], "|"), names[np.maximum(hi, 0)])
+        return np.where(second >= 0, pair, names[first])
 
     @cached_property
     def group_splits(self) -> np.ndarray:
@@ -158,7 +187,7 @@ class World:
         groups = np.char.add("g", np.char.zfill(group_index.astype(str), 6))
         ids = np.char.add(np.char.add(f"{modality}-", groups), np.char.add("-", copy_index.astype(str)))
         concepts = self.group_concepts[group_index]
-        labels = np.asarray(self.label_names)[concepts]
+        labels = self.group_labels[group_index]
         return Observations(
             modality=modality,
             ids=ids.astype(str),
