@@ -24,10 +24,10 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.bridges.base import MethodParams, method_class
+from pipeline.bridges.base import Bridge, MethodParams, method_class
 from pipeline.core.config import Params
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write_json, recover_dir
+from pipeline.core.files import atomic_write_json, fsync_dir, recover_dir, remove_path, replace_dir, temp_name
 from pipeline.core.layout import Layout
 from pipeline.core.lock import hold
 from pipeline.core.validation import validate
@@ -59,26 +59,49 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
     with hold(layout.lock("bridges", name), f"bridge {name}"):
         recover_dir(out)
         method_params = validate_method_params(params, name)
-        cls = method_class(spec.method)
+        if spec.seeds and "seed" not in type(method_params).model_fields:
+            raise BridgeError(f"{params.path}: fit.bridges.{name}.seeds: method {spec.method!r} has no seed "
+                              "parameter (its fit is deterministic); drop seeds")
         inputs = {role: load_vectors(layout.embeddings(params.extract.sets[set_name].path), TRAIN_SPLITS)
                   for role, set_name in spec.inputs.items()}
-        spaces = {role: Space(v.space.encoder, v.space.tower, v.space.dim) for role, v in inputs.items()}
-        try:
-            bridge = cls(method_params, spaces)
-            checkpoints = layout.checkpoints(name)
-            hooks = getattr(bridge, "hooks", None)  # torch bridges: pipeline/bridges/training.py's TrainHooks
-            if hooks is not None:
-                hooks.checkpoint_dir = checkpoints
-                hooks.min_seconds = float(os.environ.get("BRIDGE_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
-            bridge.fit_inputs(inputs)
-            bridge.check_finite()
-        except BridgeError as e:
-            raise BridgeError(f"fit.bridges.{name}: {e}") from None
-        timings = bridge.info.get("training")
-        bridge.save(out)
-        if timings is not None:
+        if not spec.seeds:
+            bridge = _fit_one(spec.method, method_params, inputs, layout.checkpoints(name), name)
+            bridge.save(out)
+            timings = bridge.info.get("training")
+        else:  # every seed's bridge in one staging directory, published together: never a partial set
+            staging = temp_name(out)
+            remove_path(staging)
+            staging.mkdir(parents=True)
+            try:
+                timings = {}
+                for seed in spec.seeds:
+                    seeded = method_params.model_copy(update={"seed": seed})
+                    bridge = _fit_one(spec.method, seeded, inputs, layout.checkpoints(name) / f"seed-{seed}", name)
+                    bridge.save(staging / f"seed-{seed}")
+                    timings[f"seed-{seed}"] = bridge.info.get("training")
+                fsync_dir(staging)
+                replace_dir(staging, out)
+            finally:
+                remove_path(staging)
+        if timings and any(timings.values()):  # wall-clock goes to a log, never into the card
             log = layout.logs("fit", name)
             log.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(log, {"bridge": name, "training": timings})
         shutil.rmtree(layout.checkpoints(name), ignore_errors=True)
     return out
+
+
+def _fit_one(method: str, method_params: MethodParams, inputs: dict, checkpoints: Path, name: str) -> Bridge:
+    """One fit of ``method`` (checkpointing torch training into ``checkpoints``), checked finite."""
+    spaces = {role: Space(v.space.encoder, v.space.tower, v.space.dim) for role, v in inputs.items()}
+    try:
+        bridge = method_class(method)(method_params, spaces)
+        hooks = getattr(bridge, "hooks", None)  # torch bridges: pipeline/bridges/training.py's TrainHooks
+        if hooks is not None:
+            hooks.checkpoint_dir = checkpoints
+            hooks.min_seconds = float(os.environ.get("BRIDGE_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
+        bridge.fit_inputs(inputs)
+        bridge.check_finite()
+    except BridgeError as e:
+        raise BridgeError(f"fit.bridges.{name}: {e}") from None
+    return bridge

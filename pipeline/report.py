@@ -44,6 +44,18 @@ class Row:
     def score(self) -> float:
         return self.metrics[headline(self.spec.kind, self.spec.options)]
 
+    @property
+    def spread(self) -> float | None:
+        """Standard deviation of the headline over the bridges' seeds, when the task ran over seeds."""
+        return self.metrics.get(f"{headline(self.spec.kind, self.spec.options)}/std")
+
+    @property
+    def value(self) -> str:
+        """The headline as printed: ``mean ± std (n seeds)`` over seeds, else the number."""
+        if self.spread is None:
+            return f"{self.score:.4f}"
+        return f"{self.score:.4f} ± {self.spread:.4f} ({int(self.metrics['seeds'])} seeds)"
+
 
 def summary_rows(params: Params, root: Path = Path(".")) -> list[Row]:
     rows = []
@@ -77,7 +89,7 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
         kept = preservation(r, by_task)
         gallery = r.spec.gallery.set if r.spec.gallery else ""
         lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.query.set} -> {gallery} | "
-                     f"{r.method} | {headline(r.spec.kind, r.spec.options)} | {r.score:.4f} | "
+                     f"{r.method} | {headline(r.spec.kind, r.spec.options)} | {r.value} | "
                      f"{f'{kept:.1f}% of {r.spec.reference}' if kept is not None else ''} |")
     protocol = ("Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
@@ -86,11 +98,12 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
     lines += _papers_section(rows)
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
-    lines += _emergent_section(params, root, out)
+    lines += _emergent_section(params, root, out) + _seed_figure(rows, out)
     lines += _protocol_section(rows, root)
     index = out / "index.md"
     atomic_write(index, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
-    summary = {r.task: {headline(r.spec.kind, r.spec.options): r.score} for r in rows}
+    summary = {r.task: {headline(r.spec.kind, r.spec.options): r.score,
+                        **({"std": r.spread} if r.spread is not None else {})} for r in rows}
     atomic_write_json(Layout(root).summary(), summary)
     return index
 
@@ -158,6 +171,25 @@ def _emergent_section(params: Params, root: Path, out: Path) -> list[str]:
         _save(fig, out / f"emergent_{task}.png")
         lines += ["", f"![{task}](emergent_{task}.png)", ""]
     return lines
+
+
+def _seed_figure(rows: list[Row], out: Path) -> list[str]:
+    """Each seeded task's headline: every seed's value and the mean with one standard deviation."""
+    seeded = [r for r in rows if r.spread is not None]
+    if not seeded:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(seeded) + 1.5))
+    for y, r in enumerate(seeded):
+        metric = headline(r.spec.kind, r.spec.options)
+        values = [v for k, v in r.metrics.items() if k.startswith(f"{metric}/seed-")]
+        ax.scatter(values, [y] * len(values), s=14, color="tab:gray", zorder=3)
+        ax.errorbar(r.score, y, xerr=r.spread, fmt="o", color="tab:blue", capsize=4, zorder=4)
+    ax.set_yticks(range(len(seeded)), [f"{r.task} ({headline(r.spec.kind, r.spec.options)})" for r in seeded],
+                  fontsize=8)
+    ax.set(xlabel="headline metric: seeds (grey), mean ± std (blue)", title="Spread over seeds")
+    ax.grid(alpha=0.3, axis="x")
+    _save(fig, out / "seed_spread.png")
+    return ["## Spread over seeds", "", "![seed spread](seed_spread.png)", ""]
 
 
 def _protocol_section(rows: list[Row], root: Path) -> list[str]:

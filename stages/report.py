@@ -26,7 +26,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
         table.add_column(column, justify="right" if column in ("value", "preservation") else "left")
     for r in rows:
         kept = preservation(r, by_task)
-        table.add_row(r.task, r.spec.kind, r.method, headline(r.spec.kind, r.spec.options), f"{r.score:.4f}",
+        table.add_row(r.task, r.spec.kind, r.method, headline(r.spec.kind, r.spec.options), r.value,
                       f"{kept:.1f}%" if kept is not None else "")
     console = Console()
     if not console.is_terminal:

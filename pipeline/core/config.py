@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from pipeline.core.catalog import KINDS, METHODS, SOURCES, split_model
 from pipeline.core.errors import BridgeError
@@ -60,6 +60,15 @@ class BridgeSpec(StrictModel):
     method: str
     inputs: dict[str, str] = Field(description="role -> an embedding set of extract.sets")
     params: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=list, max_length=20, description="fit once per seed (the method's "
+                             "`seed` param), in artifacts/bridges/<name>/seed-<s>; its tasks report mean and std")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        return seeds
 
 
 class FitSection(StrictModel):

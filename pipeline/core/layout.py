@@ -63,8 +63,9 @@ class Layout:
     def bridges(self) -> Path:
         return self._under(ARTIFACTS / "bridges")
 
-    def bridge(self, name: str) -> Path:
-        return self._under(ARTIFACTS / "bridges", name)
+    def bridge(self, name: str, seed: int | None = None) -> Path:
+        """A bridge's directory; with ``seed``, that seed's bridge inside it (``fit.bridges.<b>.seeds``)."""
+        return self._under(ARTIFACTS / "bridges", name, *([f"seed-{seed}"] if seed is not None else []))
 
     def metrics(self, task: str | None = None) -> Path:
         return self._under(ARTIFACTS / "metrics", *([task] if task else []), suffix=".json" if task else "")

@@ -68,9 +68,11 @@ def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, spl
     card: dict[str, Any] = {"set": side.set, "split": split, "rows": len(rows), "dtype": manifest.get("dtype"),
                             "encoder": {k: encoder.get(k) for k in ("name", "model", "tower", "dim") if k in encoder}}
     if side.bridge:
-        bridge = json.loads((layout.bridge(side.bridge) / "bridge.json").read_text())
+        seeds = params.fit.bridges[side.bridge].seeds
+        bridge = json.loads((layout.bridge(side.bridge, seeds[0] if seeds else None) / "bridge.json").read_text())
         card["bridge"] = {"name": side.bridge, "method": bridge.get("method"),
-                          "seed": bridge.get("params", {}).get("seed"), "weights_sha256": bridge.get("weights_sha256")}
+                          "seed": seeds or bridge.get("params", {}).get("seed"),
+                          "weights_sha256": bridge.get("weights_sha256")}
     return card
 
 

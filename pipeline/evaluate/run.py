@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.catalog import KINDS
+from pipeline.core.catalog import KINDS, headline
 from pipeline.core.config import Params, TaskSide
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
@@ -30,8 +30,8 @@ from pipeline.store.embedding_set import bridge_version
 from pipeline.store.vectors import load_vectors
 
 
-def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None = None, where: str = ""
-                 ) -> tuple[Vectors, np.ndarray]:
+def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None = None, where: str = "",
+                 seed: int | None = None) -> tuple[Vectors, np.ndarray]:
     """The side's rows of ``split`` and their vectors mapped through its bridge (``where`` names the side
     in messages, e.g. ``eval.tasks.x.query``)."""
     layout = Layout(root)
@@ -40,7 +40,7 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
         return rows, rows.vectors
     from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges
 
-    bridge = Bridge.load(layout.bridge(side.bridge), frozen=True)
+    bridge = Bridge.load(layout.bridge(side.bridge, seed), frozen=True)
     try:
         bridge.role_of(rows.space.encoder, rows.space.tower)
     except BridgeError as e:
@@ -54,25 +54,62 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
     task = params.eval.tasks[name]
     runner = KINDS.load(task.kind)
-    query, q = side_vectors(root, params, task.query, where=f"eval.tasks.{name}.query")
-    seen = [("query", task.query, query, task.query.split)]
+    seeds = task_seeds(params, name)
+    outcomes, seen = [], []
+    for index in range(max(len(s) for s in seeds.values()) if seeds else 1):
+        chosen = {bridge: s[index] for bridge, s in seeds.items()}
+        seen = []
 
-    def load_side(side: TaskSide, split: str | None, where: str) -> tuple[Vectors, np.ndarray]:
-        rows, vectors = side_vectors(root, params, side, split, where)
-        label = where.removeprefix(f"eval.tasks.{name}.")
-        if any(label == s[0] for s in seen):  # the same side at another split (probe, transfer: train rows)
-            label = f"{label}/{split or side.split}"
-        seen.append((label, side, rows, split or side.split))
-        return rows, vectors
+        def load_side(side: TaskSide, split: str | None, where: str) -> tuple[Vectors, np.ndarray]:
+            rows, vectors = side_vectors(root, params, side, split, where, chosen.get(side.bridge or ""))
+            label = where.removeprefix(f"eval.tasks.{name}.")
+            if any(label == s[0] for s in seen):  # the same side at another split (probe, transfer: train rows)
+                label = f"{label}/{split or side.split}"
+            seen.append((label, side, rows, split or side.split))
+            return rows, vectors
 
-    try:
-        outcome: Outcome = runner(TaskContext(params, name, task, query, q, load_side, root))
-    except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
-        raise BridgeError(f"eval.tasks.{name}: {e}") from None
-    outcome.metrics = {k: float(v) for k, v in outcome.metrics.items() if np.isscalar(v)}
+        query, q = load_side(task.query, None, f"eval.tasks.{name}.query")
+        try:
+            outcomes.append(runner(TaskContext(params, name, task, query, q, load_side, root)))
+        except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
+            raise BridgeError(f"eval.tasks.{name}: {e}") from None
+        outcomes[-1].metrics = {k: float(v) for k, v in outcomes[-1].metrics.items() if np.isscalar(v)}
+    outcome = over_seeds(outcomes, headline(task.kind, task.options)) if seeds else outcomes[0]
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
+    if seeds:
+        outcome.protocol["seeds"] = {"bridges": seeds, "aggregate": "mean over seeds; <metric>/std is the "
+                                     "standard deviation (ddof 1); <headline>/seed-<i> each seed's headline"}
     _write(root, name, task.kind, outcome)
     return outcome.metrics
+
+
+def task_seeds(params: Params, name: str) -> dict[str, list[int]]:
+    """The seeds of the task's seeded bridges (``fit.bridges.<b>.seeds``); they must agree in number, since
+    run i uses seed i of every one of them."""
+    bridges = dict.fromkeys(s.bridge for _, s in params.eval.tasks[name].all_sides() if s.bridge)
+    seeds = {b: list(params.fit.bridges[b].seeds) for b in bridges if params.fit.bridges[b].seeds}
+    if len({len(s) for s in seeds.values()}) > 1:
+        shown = ", ".join(f"{b} has {len(s)}" for b, s in seeds.items())
+        raise BridgeError(f"eval.tasks.{name}: its bridges have different numbers of seeds ({shown}); run i uses "
+                          "seed i of each, so give them equally many")
+    return seeds
+
+
+def over_seeds(outcomes: list[Outcome], headline_metric: str) -> Outcome:
+    """Mean of every metric over the seeds' runs, its standard deviation (``/std``, ddof 1) and each seed's
+    headline (``<headline>/seed-<i>``); plot rows averaged where their columns are numbers."""
+    keys = list(outcomes[0].metrics)
+    values = np.array([[o.metrics[k] for k in keys] for o in outcomes])
+    metrics = dict(zip(keys, values.mean(0).tolist(), strict=True))
+    metrics |= {f"{k}/std": float(v) for k, v in zip(keys, values.std(0, ddof=1), strict=True)}
+    metrics["seeds"] = float(len(outcomes))
+    if headline_metric in outcomes[0].metrics:
+        metrics |= {f"{headline_metric}/seed-{i}": o.metrics[headline_metric] for i, o in enumerate(outcomes)}
+    plot = []
+    for rows in zip(*(o.plot for o in outcomes), strict=True):
+        plot.append({k: (float(np.mean([r[k] for r in rows])) if isinstance(v, int | float) and not isinstance(v, bool)
+                         else v) for k, v in rows[0].items()})
+    return Outcome(metrics, plot, outcomes[0].projection)
 
 
 def _write(root: Path, name: str, kind: str, outcome: Outcome) -> None:

@@ -313,7 +313,8 @@ def trained_pairs(ctx: TaskContext, sides: list[TaskSide]) -> set[frozenset[str]
 
     pairs: set[frozenset[str]] = set()
     for bridge in dict.fromkeys(s.bridge for s in sides if s.bridge):
-        card = json.loads((Layout(ctx.root).bridge(bridge) / "bridge.json").read_text())
+        seeds = ctx.params.fit.bridges[bridge].seeds  # every seed was fitted on the same pairs: read the first
+        card = json.loads((Layout(ctx.root).bridge(bridge, seeds[0] if seeds else None) / "bridge.json").read_text())
         inputs = ctx.params.fit.bridges[bridge].inputs
         pairs |= {frozenset((inputs[a], inputs[b])) for a, b in card.get("info", {}).get("paired", [])}
     return pairs
