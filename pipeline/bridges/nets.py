@@ -83,7 +83,10 @@ class Denoiser(nn.Module):
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = self.inp(torch.cat([x, cond], dim=1)) + self.time(timestep_embedding(t, self.time_dim))
+        # the time MLP runs once per distinct timestep, not per row: a batch of 512 holds at most the
+        # schedule's 100 steps, and that MLP was a quarter of the denoiser's FLOPs (same function)
+        steps, row_step = torch.unique(t, return_inverse=True)
+        h = self.inp(torch.cat([x, cond], dim=1)) + self.time(timestep_embedding(steps, self.time_dim))[row_step]
         for block in self.blocks:
             h = h + block(h)
         return self.out(h)
