@@ -233,3 +233,18 @@ def test_a_tampered_graph_is_one_line(data: dict[str, Vectors], tmp_path) -> Non
         card_file.write_text(json.dumps(card))
         with pytest.raises(BridgeError, match=message):
             Bridge.load(tmp_path / "b", frozen=True)
+
+
+def test_emergent_fit_is_bit_identical_on_every_core(data: dict[str, Vectors]) -> None:
+    """threads: 0 (every core, as the default pipeline runs it) still gives the same weights twice. (The
+    scatter-add this guards against showed only at the pipeline's size: the slow e2e test's dvc.lock check.)"""
+    params, roles = CASES["emergent"]
+    cls = method_class("emergent")
+    states = []
+    for _ in range(2):
+        fast = {**params, "threads": 0, "proxy_epochs": 3, "batch_size": 512, "diffusion_steps": 100}
+        bridge = cls(cls.Params(**fast), {role: data[key].space for role, key in roles.items()})
+        bridge.fit_inputs({role: data[key] for role, key in roles.items()})
+        states.append(bridge.state())
+    for key, value in states[0].items():
+        np.testing.assert_array_equal(value, states[1][key], err_msg=key)

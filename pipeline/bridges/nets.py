@@ -84,9 +84,12 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # the time MLP runs once per distinct timestep, not per row: a batch of 512 holds at most the
-        # schedule's 100 steps, and that MLP was a quarter of the denoiser's FLOPs (same function)
+        # schedule's 100 steps, and that MLP was a quarter of the denoiser's FLOPs (same function). The rows
+        # pick their step's output by a one-hot product, not by indexing: the backward of an index is a
+        # scatter-add whose order varies between CPU threads, and the weights would differ run to run
         steps, row_step = torch.unique(t, return_inverse=True)
-        h = self.inp(torch.cat([x, cond], dim=1)) + self.time(timestep_embedding(steps, self.time_dim))[row_step]
+        pick = F.one_hot(row_step, len(steps)).to(x.dtype)
+        h = self.inp(torch.cat([x, cond], dim=1)) + pick @ self.time(timestep_embedding(steps, self.time_dim))
         for block in self.blocks:
             h = h + block(h)
         return self.out(h)
