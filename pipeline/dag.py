@@ -72,7 +72,11 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
             "params": [f"fit.bridges.{name}"],
             "outs": [str(layout.bridge(name))],
         }
-    report_deps = list(CODE["report"])
+    report_deps = list(CODE["report"]) + [  # the training curves: each bridge's card, not its weights
+        str(layout.bridge(name, seed) / "bridge.json") for name, spec in params.fit.bridges.items()
+        for seed in (spec.seeds or [None])]
+    if layout.sweep().exists():  # a project without the sweep's table renders a report without its figure
+        report_deps.append(str(layout.sweep()))
     for name, task in params.eval.tasks.items():
         sides = [s for _, s in task.all_sides()]
         sets = dict.fromkeys(str(layout.embeddings(params.extract.sets[s.set].path)) for s in sides)
@@ -88,7 +92,7 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
         }
         report_deps += outs
     if params.eval.tasks:  # one summary of headline numbers is the metrics file: `dvc exp show` fits a screen
-        out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": ["eval"],
+        out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": ["eval", "fit"],
                          "outs": [str(layout.report())], "metrics": [str(layout.summary())]}
     return out
 

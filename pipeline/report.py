@@ -1,8 +1,10 @@
 """`artifacts/report/index.md`: the method-by-task table and the figures a person reads.
 
-Built only from what the eval stage wrote (metrics JSON, plot CSVs, and for
-the 2-D picture of the gap closing the projection CSV of each gap task), so
-the report stage depends on those files alone. Preservation ratios follow METHODS.md: method / reference
+Built from what the eval stage wrote (metrics JSON, plot CSVs, and for the
+2-D picture of the gap closing the projection CSV of each gap task), the
+training curves in each fitted bridge's ``bridge.json``, and the committed
+result of ``benchmarks/emergent_sweep.py`` (``Layout.sweep``), so the report stage
+depends on those files alone. Preservation ratios follow METHODS.md: method / reference
 x 100, the reference being the task named in ``eval.tasks.<task>.reference``.
 """
 
@@ -95,10 +97,11 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
                 "exact FAISS inner-product search on L2-normalised vectors.")
     lines += ["", protocol, ""]
-    lines += _papers_section(rows)
+    lines += _papers_section(rows, params, root)
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
-    lines += _emergent_section(params, root, out) + _seed_figure(rows, out)
+    lines += _emergent_section(params, root, out) + _sweep_section(root, out) + _seed_figure(rows, out)
+    lines += _curves_section(params, root, out)
     lines += _protocol_section(rows, root)
     index = out / "index.md"
     atomic_write(index, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
@@ -120,15 +123,21 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
     return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"
 
 
-def paper_table(rows: list[Row]) -> list[dict[str, str]]:
-    """Each seed paper's claim beside the project's number for it (``pipeline/papers.py``)."""
-    from pipeline.papers import claim_rows
+def paper_table(rows: list[Row], params: Params, root: Path = Path(".")) -> list[dict[str, str]]:
+    """Each seed paper's claim beside the project's number for it (``pipeline/papers.py``); the
+    EmergentBridge sweep's default-setting row at the pipeline's lambda stands in as task ``SWEEP``."""
+    from pipeline.papers import SWEEP, claim_rows
 
-    return claim_rows({r.task: r.metrics for r in rows})
+    metrics = {r.task: r.metrics for r in rows}
+    lambdas = {spec.params.get("proxy_weight") for spec in params.fit.bridges.values() if spec.method == "emergent"}
+    at = [d for d in read_sweep(root) if d["setting"] == "default" and float(d["lambda"]) in lambdas]
+    if len(at) == 1:
+        metrics[SWEEP] = {k: float(at[0][k]) for k in ("relative_gain", "anchor_change", "emergent_gain")}
+    return claim_rows(metrics)
 
 
-def _papers_section(rows: list[Row]) -> list[str]:
-    table = paper_table(rows)
+def _papers_section(rows: list[Row], params: Params, root: Path) -> list[str]:
+    table = paper_table(rows, params, root)
     lines = ["## Paper vs ours", "", "| paper | claim | paper says | ours | verdict |", "| --- | --- | --- | ---: | --- |"]
     return lines + [f"| {r['paper']} | {r['claim']} | {r['paper says']} | {r['ours']} | {r['verdict']} |"
                     for r in table] + [""]
@@ -190,6 +199,88 @@ def _seed_figure(rows: list[Row], out: Path) -> list[str]:
     ax.grid(alpha=0.3, axis="x")
     _save(fig, out / "seed_spread.png")
     return ["## Spread over seeds", "", "![seed spread](seed_spread.png)", ""]
+
+
+def bridge_cards(params: Params, root: Path) -> dict[str, list[dict]]:
+    """Each fitted bridge's ``bridge.json`` (one per seed for a bridge fitted over seeds)."""
+    out = {}
+    for name, spec in params.fit.bridges.items():
+        dirs = [Layout(root).bridge(name, s) for s in spec.seeds] or [Layout(root).bridge(name)]
+        try:
+            out[name] = [json.loads((d / "bridge.json").read_text()) for d in dirs]
+        except FileNotFoundError:
+            raise BridgeError(f"{dirs[0]}: no bridge.json (run `bridge fit {name}` first)") from None
+    return out
+
+
+def _curves_section(params: Params, root: Path, out: Path) -> list[str]:
+    """Training loss per epoch of every torch bridge, one panel per bridge, one line per training stage
+    (and seed). Each panel has its own scale: the stages' losses are different functions."""
+    curves = {name: [c["info"]["curves"] for c in cards if c["info"].get("curves")]
+              for name, cards in bridge_cards(params, root).items()}
+    curves = {name: runs for name, runs in curves.items() if runs}
+    if not curves:
+        return []
+    cols = min(3, len(curves))
+    rows = -(-len(curves) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, (name, runs) in zip(axes.flat, curves.items()):
+        for stage_index, stage in enumerate(runs[0]):
+            for seed_index, run in enumerate(runs):
+                values = run[stage]
+                ax.plot(range(1, len(values) + 1), values, color=f"C{stage_index}", alpha=1 if seed_index == 0
+                        else 0.4, label=stage if seed_index == 0 else None)
+        ax.set_title(name, fontsize=9)
+        ax.set(xlabel="epoch", ylabel="training loss")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.axis("off")
+    _save(fig, out / "training_curves.png")
+    lines = ["## Training curves", "", "| bridge | stage | epochs | first loss | last loss |",
+             "| --- | --- | ---: | ---: | ---: |"]
+    lines += [f"| {name} | {stage} | {len(v)} | {v[0]:.4f} | {v[-1]:.4f} |"
+              for name, runs in curves.items() for stage, v in runs[0].items() if v]
+    return lines + ["", "![training curves](training_curves.png)", ""]
+
+
+def read_sweep(root: Path) -> list[dict[str, str]]:
+    path = Layout(root).sweep()
+    return _read_csv(path) if path.exists() else []
+
+
+def _sweep_section(root: Path, out: Path) -> list[str]:
+    """EmergentBridge's proxy term against lambda, per setting: the gain on the never-paired pair and
+    the cost on the trained anchor pair (``benchmarks/emergent_sweep.py``)."""
+    data = read_sweep(root)
+    if not data:
+        return []
+    settings = list(dict.fromkeys(d["setting"] for d in data))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, setting in enumerate(settings):
+        points = [d for d in data if d["setting"] == setting]
+        lam = [float(d["lambda"]) for d in points]
+        x = [max(v, 0.01) for v in lam]  # lambda 0 drawn at 0.01 on the log axis
+        for ax, key in zip(axes, ("emergent_gain", "anchor_change"), strict=True):
+            ax.plot(x, [float(d[key]) for d in points], marker="o", color=f"C{i}", label=setting)
+    axes[0].set(xscale="log", xlabel="lambda (0 drawn at 0.01)", ylabel="points of R@1",
+                title="emergent audio <-> image R@1 gain over lambda 0")
+    axes[1].set(xscale="log", xlabel="lambda (0 drawn at 0.01)", ylabel="points of R@1",
+                title="anchor audio <-> text R@1 change")
+    for ax in axes:
+        ax.axhline(0, color="black", lw=0.8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    _save(fig, out / "emergent_sweep.png")
+    seeds = data[0]["seeds"]
+    lines = ["## EmergentBridge sweep", "", f"`benchmarks/emergent_sweep.py`, the default world over {seeds} seeds; "
+             "each row is a `dvc exp run -S ...` of the pipeline (the `command` column of the CSV).", "",
+             "| setting | lambda | anchor R@1 | emergent R@1 | anchor change | emergent gain | relative |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {d['setting']} | {float(d['lambda']):g} | {float(d['anchor_r1']):.2f} ± {float(d['anchor_r1_std']):.2f} "
+              f"| {float(d['emergent_r1']):.2f} ± {float(d['emergent_r1_std']):.2f} | {float(d['anchor_change']):+.2f} "
+              f"| {float(d['emergent_gain']):+.2f} | {float(d['relative_gain']):+.0f} % |" for d in data]
+    return lines + ["", "![EmergentBridge sweep](emergent_sweep.png)", ""]
 
 
 def _protocol_section(rows: list[Row], root: Path) -> list[str]:

@@ -17,8 +17,10 @@ from stages.common import exit_with
 from stages.dvc import dvc
 from stages.encoders import encoders
 from stages.evaluate import evaluate
+from stages.export import export
 from stages.extract import extract
 from stages.fit import fit
+from stages.query import embed, search
 from stages.report import report
 
 app = typer.Typer(
@@ -33,6 +35,9 @@ app.command("fit")(fit)
 app.command("eval")(evaluate)
 app.command("encoders")(encoders)
 app.command("report")(report)
+app.command("export")(export)
+app.command("embed")(embed)
+app.command("search")(search)
 app.command("dvc")(dvc)
 app.command("sources")(sources)
 app.command("methods")(methods)

@@ -11,7 +11,8 @@ from stages.common import ParamsOption, SetOption, params_from
 
 
 def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
-    """Reads params.yaml (eval), artifacts/metrics/, artifacts/plots/ and artifacts/projections/;
+    """Reads params.yaml, artifacts/metrics/, plots/, projections/, each bridge's bridge.json (training
+    curves) and benchmarks/results/emergent_sweep.csv when present;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
     from pipeline.core.catalog import headline
     from pipeline.report import build_report, emergent_matrix, paper_table, preservation, protocol_line, summary_rows
@@ -44,7 +45,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     papers = Table(title="paper vs ours (default pipeline)")
     for column in ("paper", "claim", "paper says", "ours", "verdict"):
         papers.add_column(column, justify="right" if column == "ours" else "left")
-    for row in paper_table(rows):
+    for row in paper_table(rows, cfg):
         papers.add_row(*row.values())
     console.print(papers)
     for r in rows:  # the protocol of each number, under the table

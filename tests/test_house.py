@@ -51,6 +51,9 @@ def test_eval_stages_depend_on_exactly_their_sets_and_bridges() -> None:
     users = {n for n, t in params.eval.tasks.items() if "clip-offset" in (t.query.bridge, t.gallery and t.gallery.bridge)}
     depending = {n.removeprefix("eval-") for n, s in graph.items() if "artifacts/bridges/clip-offset" in s["deps"]}
     assert depending == users == {"clip-zeroshot-offset", "clip-gap"}
+    # the report reads each bridge's card (its training curves), never its weights
+    assert "artifacts/bridges/clip-offset/bridge.json" in graph["report"]["deps"]
+    assert not [d for d in graph["report"]["deps"] if d.startswith("artifacts/bridges/") and not d.endswith(".json")]
 
 
 # -- what each stage imports -----------------------------------------------------------------------------

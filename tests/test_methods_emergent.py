@@ -82,7 +82,8 @@ def check_anchor_kept_and_emergent_improved(t: dict[str, np.ndarray]) -> None:
     anchor_change = np.mean(t["anchor_R1_orthogonal"] - t["anchor_R1_lambda0"])
     assert abs(anchor_change) <= 1.0, f"anchor R@1 change with the orthogonal proxy term: {anchor_change:.2f}"
     gain = t["emergent_R1_orthogonal"] - t["emergent_R1_lambda0"]
-    assert np.all(gain > 0) and np.mean(gain) > 2.0, f"emergent m<->b R@1 gain per seed: {gain}"
+    # measured at the default lambda 0.1: +15 points (regressor proxy), the anchor +0.2
+    assert np.all(gain > 0) and np.mean(gain) > 5.0, f"emergent m<->b R@1 gain per seed: {gain}"
 
 
 def check_projection_protects_the_anchor(t: dict[str, np.ndarray]) -> None:

@@ -20,6 +20,8 @@ DVC outputs live under ``artifacts/``; work that must survive a stage rerun
 ``summary()``           ``artifacts/summary.json``: each task's headline number (``dvc metrics``)
 ``projection(task)``    ``artifacts/projections/<task>.csv``: 2-D points the report draws
 ``report()``            ``artifacts/report``
+``index(set, bridge)``  ``artifacts/indexes/<set>/<bridge or none>.faiss``: ``bridge search``'s index
+``sweep()``             ``benchmarks/results/emergent_sweep.csv``: committed, drawn by the report if present
 ``logs(stage, name)``   ``.bridge/logs/<stage>/<name>.json``: timings, never a DVC output
 ``cache(*names)``       ``.bridge/cache/.../<last>.json``: e.g. media file digests
 ``lock(*names)``        ``.bridge/locks/.../<last>.lock``
@@ -87,6 +89,14 @@ class Layout:
 
     def report(self) -> Path:
         return self._under(ARTIFACTS / "report")
+
+    def index(self, set_name: str, bridge: str | None = None) -> Path:
+        """The FAISS index ``bridge search`` builds over a set (through a bridge), with a ``.json`` card."""
+        return self._under(ARTIFACTS / "indexes", set_name, bridge or "none", suffix=".faiss")
+
+    def sweep(self) -> Path:
+        """``benchmarks/emergent_sweep.py --out``'s table: a committed input of the report, not a DVC output."""
+        return self._under(Path("benchmarks/results"), "emergent_sweep", suffix=".csv")
 
     # -- work that outlives a stage rerun --------------------------------------------------
     def partial(self, set_path: str) -> Path:

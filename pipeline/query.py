@@ -1,0 +1,155 @@
+"""A fitted bridge in use: embed raw inputs into a shared space, and search an embedding set.
+
+``BridgedEncoder`` is an encoder tower followed by a bridge's transform for
+that tower's space: ``encode(inputs)`` turns texts (or image / audio paths)
+into vectors of the shared space, the same two steps extraction and
+evaluation apply (the tower, L2 normalisation, the bridge). ``search_set``
+answers queries against an embedding set, optionally through a bridge, with a
+FAISS index that is built once and saved beside a JSON card naming what it
+indexes (``Layout.index``), so a later search, or a DVC stage that tracks the
+file, reuses it until the set or the bridge changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.config import Params
+from pipeline.core.errors import BridgeError
+from pipeline.core.files import atomic_write, atomic_write_json
+from pipeline.core.layout import Layout
+from pipeline.core.vectors import Vectors, normalize
+
+#: galleries up to this many rows are searched exactly (IndexFlatIP); above, HNSW
+EXACT_MAX = 200_000
+
+
+def _bridge(params: Params, name: str | None, root: Path) -> Any:
+    if name is None:
+        return None
+    from pipeline.bridges.base import Bridge
+
+    if name not in params.fit.bridges:
+        raise BridgeError(f"no bridge {name!r} in fit.bridges; bridges: {', '.join(sorted(params.fit.bridges))}")
+    seeds = params.fit.bridges[name].seeds
+    return Bridge.load(Layout(root).bridge(name, seeds[0] if seeds else None), frozen=True)
+
+
+@dataclass
+class BridgedEncoder:
+    """An encoder tower (``encoders.<encoder>`` of params.yaml) and, optionally, a bridge for its space."""
+
+    encoder: str
+    tower: str
+    params: Params
+    bridge: str | None = None
+    root: Path = Path(".")
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        from pipeline.encoders.registry import load_encoder
+        from pipeline.extract.plan import resolve_world
+
+        if self.encoder not in self.params.encoders:
+            raise BridgeError(f"no encoder {self.encoder!r} in encoders; encoders: "
+                              f"{', '.join(sorted(self.params.encoders))}")
+        spec = self.params.encoders[self.encoder]
+        self._tower = load_encoder(spec.model, resolve_world(self.params, spec.options)).tower(self.tower)
+        self._bridge = _bridge(self.params, self.bridge, self.root)
+
+    def encode(self, inputs: list[Any] | np.ndarray) -> np.ndarray:
+        """Vectors of ``inputs`` in the bridge's shared space (the tower's own space without a bridge)."""
+        from pipeline.extract.encode import encode_rows
+        from pipeline.sources.base import Rows
+
+        n = len(inputs)
+        ids = np.char.add("input-", np.arange(n).astype(str))
+        payload = inputs if isinstance(inputs, np.ndarray) else np.array(list(inputs), dtype=object)
+        rows = Rows(self.tower, ids, payload, np.full(n, ""), np.full(n, ""), ids)
+        _, vectors, _ = encode_rows(self._tower, rows, self.batch_size, normalize=True, on_error="fail")
+        return vectors if self._bridge is None else self._bridge.transform(self.encoder, self.tower, vectors)
+
+
+def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path = Path("."),
+                 splits: tuple[str, ...] | None = None) -> tuple[Vectors, np.ndarray]:
+    """The rows of ``set_name`` and their vectors mapped through ``bridge`` (or as stored)."""
+    from pipeline.store.vectors import load_vectors
+
+    if set_name not in params.extract.sets:
+        raise BridgeError(f"no set {set_name!r} in extract.sets; sets: {', '.join(sorted(params.extract.sets))}")
+    rows = load_vectors(Layout(root).embeddings(params.extract.sets[set_name].path), splits)
+    b = _bridge(params, bridge, root)
+    vectors = rows.vectors if b is None else b.transform(rows.space.encoder, rows.space.tower, rows.vectors)
+    return rows, normalize(np.asarray(vectors, dtype=np.float32))
+
+
+def index_key(rows: Vectors, bridge: str | None, params: Params, root: Path) -> str:
+    """What an index indexes: the set's content and the bridge's weights (a changed one rebuilds it)."""
+    weights = ""
+    if bridge is not None:
+        seeds = params.fit.bridges[bridge].seeds
+        card = Layout(root).bridge(bridge, seeds[0] if seeds else None) / "bridge.json"
+        weights = json.loads(card.read_text())["weights_sha256"]
+    return hashlib.sha256(f"{rows.fingerprint}/{bridge}/{weights}/{len(rows)}".encode()).hexdigest()[:16]
+
+
+def gallery_index(vectors: np.ndarray, path: Path, key: str) -> Any:
+    """The FAISS index of ``vectors`` saved at ``path`` (+ ``.json`` card), reused while its key matches.
+
+    Exact (``IndexFlatIP``) up to ``EXACT_MAX`` rows, HNSW32 above; written
+    atomically, so a killed build leaves the previous index (or none).
+    """
+    import faiss
+
+    card = path.with_suffix(".json")
+    if path.exists() and card.exists():
+        try:
+            if json.loads(card.read_text()).get("key") == key:
+                return faiss.read_index(str(path))
+        except (json.JSONDecodeError, RuntimeError):
+            pass  # an unreadable index or card is rebuilt
+    kind = "exact" if len(vectors) <= EXACT_MAX else "hnsw"
+    index = faiss.IndexFlatIP(vectors.shape[1]) if kind == "exact" else \
+        faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: faiss.write_index(index, str(tmp)))
+    atomic_write_json(card, {"key": key, "kind": kind, "rows": int(index.ntotal), "dim": int(index.d)})
+    return index
+
+
+def search_set(params: Params, set_name: str, queries: np.ndarray, k: int = 10, bridge: str | None = None,
+               root: Path = Path(".")) -> list[list[dict[str, Any]]]:
+    """Top-``k`` rows of ``set_name`` (through ``bridge``) for each query vector: id, label, split, score."""
+    rows, vectors = set_in_space(params, set_name, bridge, root)
+    queries = normalize(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
+    if queries.shape[1] != vectors.shape[1]:
+        raise BridgeError(f"query vectors have dim {queries.shape[1]}, the set {set_name!r}"
+                          f"{f' through {bridge!r}' if bridge else ''} has dim {vectors.shape[1]}")
+    index = gallery_index(vectors, Layout(root).index(set_name, bridge), index_key(rows, bridge, params, root))
+    scores, found = index.search(queries, min(k, len(rows)))
+    return [[{"rank": r + 1, "id": str(rows.ids[i]), "label": str(rows.labels[i]), "split": str(rows.splits[i]),
+              "score": float(s)} for r, (i, s) in enumerate(zip(found[q], scores[q], strict=True)) if i >= 0]
+            for q in range(len(queries))]
+
+
+def query_space(params: Params, set_name: str, bridge: str | None, tower: str, root: Path = Path(".")
+                ) -> str:
+    """The encoder whose ``tower`` embeds a query for ``set_name``: the set's own encoder without a bridge,
+    else the one bridge space of that tower other than the set's."""
+    own = params.extract.sets[set_name].encoder
+    b = _bridge(params, bridge, root)
+    if b is None:
+        return own
+    candidates = [s.encoder for s in b.spaces.values() if s.tower == tower
+                  and (s.encoder, s.tower) != (own, params.extract.sets[set_name].tower)]
+    if len(set(candidates)) != 1:
+        raise BridgeError(f"bridge {bridge!r} has {len(set(candidates))} {tower} spaces besides {set_name!r}'s "
+                          f"({', '.join(sorted(set(candidates))) or 'none'}): pass --encoder to choose one")
+    return candidates[0]

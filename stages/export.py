@@ -1,0 +1,34 @@
+"""`bridge export`: a copy of an embedding set as float vectors for other tools (npy or float-list Parquet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stages.common import ParamsOption, SetOption, console, params_from
+
+
+def export(
+    name: Annotated[str, typer.Argument(help="An embedding set from extract.sets.")],
+    to: Annotated[str, typer.Option("--to", help="npy (clip-retrieval's emb/ + metadata/ layout) or parquet "
+                                    "(embedding as a fixed-size list of float32).")] = "npy",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder to write (default: exports/<set>-<to>).")] = None,
+    params: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Reads the set from artifacts/embeddings/ (verifying every shard); writes one file pair (npy) or one
+    Parquet file per shard under --out. The store itself is unchanged."""
+    from pipeline.core.errors import BridgeError
+    from pipeline.core.layout import Layout
+    from pipeline.store.export import EXPORTS, export_set
+
+    if to not in EXPORTS:
+        raise BridgeError(f"--to {to!r}: choose one of {', '.join(EXPORTS)}")
+    cfg = params_from(params, overrides)
+    if name not in cfg.extract.sets:
+        raise BridgeError(f"{params}: no set {name!r} in extract.sets; sets: {', '.join(sorted(cfg.extract.sets))}")
+    target = out or Path("exports") / f"{name}-{to}"
+    files = export_set(Layout().embeddings(cfg.extract.sets[name].path), target, to)  # type: ignore[arg-type]
+    console.print(f"exported [bold]{name}[/bold] -> {target} ({len(files)} files)", soft_wrap=True)

@@ -1,0 +1,106 @@
+"""A fitted bridge in use (issue 11 items 5-7): `bridge embed`, `bridge search`, `bridge export`, on the synthetic
+lane; the real lane's checks (MiniLM text -> MNIST digits) run in tests/test_pipeline_e2e.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from bridge_project import cli, synthetic_lane, write_params
+
+from pipeline.core.config import load_params
+from pipeline.core.layout import Layout
+from pipeline.query import BridgedEncoder, search_set, set_in_space
+from pipeline.sources.synthetic import SyntheticSource
+from pipeline.store.vectors import load_vectors
+
+TEXT, IMAGE = "synth-clip-text", "synth-clip-image"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("query")
+    write_params(project, synthetic_lane(tasks=["clip-zeroshot-linear"], groups=300, extract={"shard_rows": 250}))
+    for stage in ("extract", "fit"):
+        code, err = cli(project, stage)
+        assert code == 0, err
+    return project
+
+
+def test_embed_reproduces_the_vectors_eval_uses(project: Path) -> None:
+    """Raw inputs -> tower -> bridge equals the stored set through the bridge, to float16 rounding."""
+    params = load_params(project / "params.yaml")
+    world = params.worlds["default"]
+    source = SyntheticSource("synth", {**world, "groups": world["groups"]})
+    raw = source.rows("text")
+    rows, stored = set_in_space(params, TEXT, "clip-linear", project)
+    got = BridgedEncoder("syn-clip", "text", params, "clip-linear", project).encode(raw.payload[:50])
+    position = {i: k for k, i in enumerate(rows.ids)}
+    want = stored[[position[i] for i in raw.ids[:50]]]
+    assert np.abs(got - want).max() < 5e-3  # the set holds float16 (rel. error 2^-11 per coordinate)
+    assert np.abs(got - want).max() > 0  # and is not the same array read back
+
+
+def test_search_is_exact_and_reuses_its_index(project: Path) -> None:
+    params = load_params(project / "params.yaml")
+    images, queries = set_in_space(params, IMAGE, "clip-linear", project, splits=("test",))
+    texts, gallery = set_in_space(params, TEXT, "clip-linear", project)
+    hits = search_set(params, TEXT, queries[:20], k=5, bridge="clip-linear", root=project)
+    brute = np.argsort(-(queries[:20] @ gallery.T), axis=1, kind="stable")[:, :5]
+    assert [[h["id"] for h in q] for q in hits] == texts.ids[brute].tolist()
+    scores = np.take_along_axis(queries[:20] @ gallery.T, brute, axis=1)
+    assert np.allclose([[h["score"] for h in q] for q in hits], scores, atol=1e-5)
+    index = Layout(project).index(TEXT, "clip-linear")
+    card = json.loads(index.with_suffix(".json").read_text())
+    assert card["kind"] == "exact" and card["rows"] == len(texts)
+    before = index.stat().st_mtime_ns
+    search_set(params, TEXT, queries[:1], k=1, bridge="clip-linear", root=project)
+    assert index.stat().st_mtime_ns == before  # reused, not rebuilt
+    own = load_vectors(Layout(project).embeddings(params.extract.sets[TEXT].path))
+    raw = search_set(params, TEXT, own.vectors[:1], k=1, root=project)
+    assert raw[0][0]["id"] == own.ids[0] and Layout(project).index(TEXT).exists()  # no bridge: its own index
+
+
+def test_search_cli_by_row_id(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = load_params(project / "params.yaml")
+    images = load_vectors(Layout(project).embeddings(params.extract.sets[IMAGE].path))
+    row = str(images.ids[images.splits == "test"][0])
+    code, err = cli(project, "search", TEXT, "--bridge", "clip-linear", "--id", row, "-k", "3", "--json")
+    assert code == 2 and "no row" in err  # the id is an image row, not a row of the text set
+    code, err = cli(project, "search", IMAGE, "--bridge", "clip-linear", "--id", row, "-k", "3", "--json")
+    assert code == 0, err
+    result = json.loads(capsys.readouterr().out)
+    assert result[0]["results"][0]["id"] == row and result[0]["results"][0]["score"] == pytest.approx(1, abs=1e-5)
+    for args, message in ((("--text", "a", "--id", row), "exactly one kind"), (("--id", row, "--bridge", "nope"),
+                                                                              "no bridge 'nope'")):
+        code, err = cli(project, "search", IMAGE, *args)
+        assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize("to", ["npy", "parquet"])
+def test_export_reads_back_as_float_vectors(project: Path, to: str) -> None:
+    params = load_params(project / "params.yaml")
+    stored = load_vectors(Layout(project).embeddings(params.extract.sets[TEXT].path))
+    out = project / "exports" / to
+    code, err = cli(project, "export", TEXT, "--to", to, "--out", str(out))
+    assert code == 0, err
+    if to == "npy":  # clip-retrieval's layout: emb/emb_<k>.npy + metadata/metadata_<k>.parquet
+        shards = sorted(out.glob("emb/emb_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+        assert len(shards) > 1
+        vectors = np.concatenate([np.load(p) for p in shards])
+        meta = [pq.read_table(out / "metadata" / f"metadata_{k}.parquet") for k in range(len(shards))]
+        ids = np.concatenate([m.column("id").to_numpy(zero_copy_only=False) for m in meta])
+    else:
+        table = pq.read_table(out)
+        ids = table.column("id").to_numpy(zero_copy_only=False)
+        column = table.column("embedding").combine_chunks()
+        assert column.type.list_size == stored.vectors.shape[1] and str(column.type.value_type) == "float"
+        vectors = column.flatten().to_numpy().reshape(len(table), -1)
+    want = dict(zip(stored.ids.tolist(), stored.vectors, strict=True))
+    assert vectors.dtype == np.float32 and len(ids) == len(stored.ids)
+    assert np.array_equal(vectors, np.stack([want[i] for i in ids.tolist()]))
+    code, err = cli(project, "export", TEXT, "--to", "csv")
+    assert code == 2 and "--to 'csv'" in err
