@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -71,3 +72,27 @@ def test_repro_twice_and_a_fit_param_change(clone: Path) -> None:
              if "clip-offset" in (task["query"].get("bridge"), (task.get("gallery") or {}).get("bridge"))}
     assert users == {"eval-clip-zeroshot-offset", "eval-clip-gap"}
     assert ran == {"fit-clip-offset", "report"} | users  # exactly the fit, the tasks that use it, the report
+
+
+def test_a_fitted_bridge_embeds_and_searches_the_real_lane(clone: Path, tmp_path: Path) -> None:
+    """`bridge search` finds each digit from its prompt through the MNIST bridge, and `bridge embed` gives the
+    vectors eval used for the same prompts (to float16 rounding)."""
+    from pipeline.core.config import load_params
+    from pipeline.query import set_in_space
+
+    sh(clone, "dvc", "repro")  # up to date after the test above; the whole pipeline when this test runs alone
+    prompts = [f"a photo of the digit {d}" for d in range(10)]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(["bridge", "search", "mnist-effnet-image", "--bridge", "mnist-linear", "-k", "1", "--json",
+                           *[a for p in prompts for a in ("--text", p)]], cwd=clone, env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    top = [r["results"][0]["label"] for r in json.loads(done.stdout)]
+    print("top-1 label per digit prompt:", dict(zip(range(10), top, strict=True)))
+    assert top[7] == "7" and sum(t == str(d) for d, t in enumerate(top)) >= 8, top
+    out = tmp_path / "v.npy"
+    sh(clone, "bridge", "embed", "--encoder", "minilm", "--tower", "text", "--bridge", "mnist-linear", "--out", str(out),
+       "a photo of the digit 3", "a picture of the number 5")
+    rows, stored = set_in_space(load_params(clone / "params.yaml"), "mnist-minilm-text", "mnist-linear", clone)
+    want = stored[[int(np.flatnonzero(rows.ids == i)[0]) for i in ("prompt-3-0", "prompt-5-1")]]
+    assert np.abs(np.load(out) - want).max() < 5e-3

