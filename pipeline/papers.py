@@ -28,6 +28,7 @@ class Claim:
     b: tuple[str, str] | None = None
     note: str = ""  # how the claim is read here, shown with every verdict
     why: str = ""  # what keeps it from being reproduced here, shown when it is not
+    digits: int = 4  # decimals of a ``value`` (ratios and differences show one)
 
     def ours(self, metrics: dict[str, dict[str, float]]) -> float | None:
         """The project's number for this claim, or None when a task or metric it needs is missing."""
@@ -58,11 +59,11 @@ CLAIMS = (
           "difference", ("emergent-matrix", "emergent/mean_recall@1"), -10, 0,
           ("emergent-matrix", "trained/mean_recall@1"), note="'nearly' as within 10 points: our threshold"),
     Claim("EmergentBridge", "the orthogonal proxy term raises emergent R@1 (up to +49 % relative) at the "
-          "default lambda", "value", (SWEEP, "relative_gain"), 0, 49,
+          "default lambda (%)", "value", (SWEEP, "relative_gain"), 0, 49, digits=1,
           note="mean of 3 world seeds at the pipeline's lambda, default setting (benchmarks/emergent_sweep.py); "
                "lambda 0.3 gains 48 % but costs the anchor 3.6 points: both at once is not reproduced"),
     Claim("EmergentBridge", "... while the anchor pair's R@1 is kept (change at the default lambda, points)",
-          "value", (SWEEP, "anchor_change"), -1, 1, note="'kept' as within 1 point: our threshold"),
+          "value", (SWEEP, "anchor_change"), -1, 1, digits=2, note="'kept' as within 1 point: our threshold"),
     Claim("CentroBind", "with a weak anchor, CentroBind's zero-shot beats FABind's (audio -> text top-1)",
           "difference", ("audio-zeroshot-centrobind", "top1"), 0, 100, ("audio-zeroshot-fabind", "top1")),
     Claim("CentroBind", "... and so do its linear probes (acc(All): the three modalities concatenated)",
@@ -92,7 +93,7 @@ def claim_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, str]]:
         else:
             inside = c.low <= ours <= c.high
             verdict = "reproduced" if inside else "not reproduced" + (f": {c.why}" if c.why else "")
-            shown = f"{ours:.1f}" if c.measure != "value" else f"{ours:.4f}"
+            shown = f"{ours:.1f}" if c.measure != "value" else f"{ours:.{c.digits}f}"
         if c.note:
             verdict += f" ({c.note})"
         rows.append({"paper": c.paper, "claim": c.claim, "paper says": c.expected, "ours": shown,

@@ -92,7 +92,7 @@ def test_a_fitted_bridge_embeds_and_searches_the_real_lane(clone: Path, tmp_path
     assert top[7] == "7" and sum(t == str(d) for d, t in enumerate(top)) >= 8, top
     out = tmp_path / "v.npy"
     sh(clone, "bridge", "embed", "--encoder", "minilm", "--tower", "text", "--bridge", "mnist-linear", "--out", str(out),
-       "a photo of the digit 3", "a picture of the number 5")
+       "a photo of the digit three", "a picture of the number five")  # the prompts as the set holds them
     rows, stored = set_in_space(load_params(clone / "params.yaml"), "mnist-minilm-text", "mnist-linear", clone)
     want = stored[[int(np.flatnonzero(rows.ids == i)[0]) for i in ("prompt-3-0", "prompt-5-1")]]
     assert np.abs(np.load(out) - want).max() < 5e-3
