@@ -59,7 +59,9 @@ class TextCheck:
 
 
 def _describe(payload: Any) -> str:
-    return str(payload) if isinstance(payload, str) else f"array {getattr(payload, 'shape', '?')}"
+    if isinstance(payload, str) or hasattr(payload, "open"):
+        return str(payload)
+    return f"array {getattr(payload, 'shape', '?')}"
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ class ImagePreprocess:
 
     ``shortest_edge`` resizes keeping the aspect ratio (CLIP, ImageNet
     models); ``size`` resizes to exactly ``(h, w)`` (SigLIP). ``crop`` then
-    takes the centre. A payload is a path or a uint8 array (``[h, w]`` or
-    ``[h, w, c]``), so packaged datasets need no temporary files.
+    takes the centre. A payload is a path, a uint8 array (``[h, w]`` or
+    ``[h, w, c]``), so packaged datasets need no temporary files, or a
+    reference with ``open()`` (a WebDataset tar member).
     """
 
     shortest_edge: int | None = None
@@ -87,8 +90,8 @@ class ImagePreprocess:
     def _load(self, payload: Any) -> np.ndarray:
         from PIL import Image
 
-        if isinstance(payload, str):
-            image = Image.open(payload)
+        if isinstance(payload, str) or hasattr(payload, "open"):  # a path, or a reference (a tar member)
+            image = Image.open(payload if isinstance(payload, str) else payload.open())
             if self.shortest_edge:
                 image.draft("RGB", (self.shortest_edge, self.shortest_edge))  # JPEG: decode at reduced scale
         else:
@@ -137,13 +140,14 @@ class AudioPreprocess:
     features: Callable[[list[np.ndarray]], Any] | None = None
 
     def _load(self, payload: Any) -> np.ndarray:
-        if not isinstance(payload, str):
+        if not isinstance(payload, str) and not hasattr(payload, "open"):
             return np.asarray(payload, dtype=np.float32).reshape(-1)
         import soundfile
 
-        if not os.path.exists(payload):  # soundfile reports a missing file as a generic RuntimeError
+        if isinstance(payload, str) and not os.path.exists(payload):  # soundfile: a generic RuntimeError
             raise FileNotFoundError(payload)
-        wave, rate = soundfile.read(payload, dtype="float32", always_2d=True)
+        source = payload if isinstance(payload, str) else payload.open()
+        wave, rate = soundfile.read(source, dtype="float32", always_2d=True)
         wave = wave.mean(axis=1)
         if rate != self.rate and len(wave):
             from scipy.signal import resample_poly

@@ -62,8 +62,8 @@ class Rows:
         elif self.modality in MEDIA and len(self) and all(isinstance(p, str) for p in self.payload):
             contents = (digests or FileDigests())(list(self.payload))
             h.update("\x1f".join(f"{p}={c}" for p, c in zip(self.payload, contents, strict=True)).encode())
-        else:
-            h.update("\x1f".join(map(str, self.payload)).encode())
+        else:  # texts; or references that name their own content (a tar member: its shard's sha256 + offset)
+            h.update("\x1f".join(p.identity() if hasattr(p, "identity") else str(p) for p in self.payload).encode())
         return h.hexdigest()
 
 
