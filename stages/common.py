@@ -10,7 +10,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from pipeline.core.config import Params, load_params
 
@@ -24,14 +31,28 @@ def params_from(path: Path, overrides: list[str] | None) -> Params:
     return load_params(path, overrides or [])
 
 
+class RateColumn(TextColumn):
+    """Rows per second over the run so far (rich's own speed column is for bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def render(self, task):  # type: ignore[no-untyped-def]
+        from rich.text import Text
+
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s")
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator:
     """A rich progress bar on a terminal; silent when output is piped or logged."""
     if not console.is_terminal:
         yield lambda done, total: None
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.completed:,}/{task.total:,} rows"), RateColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done, total_: bar.update(task, completed=done, total=total_)

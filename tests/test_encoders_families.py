@@ -61,6 +61,31 @@ def test_st_text_matches_model_encode(tmp_path: Path, st_model: Path, monkeypatc
     assert encoder["family"] == "st" and encoder["dim"] == 32 and len(encoder["weights_sha256"]) == 64
 
 
+def test_st_llm_embedder_prompt_and_truncate_dim(st_model: Path) -> None:
+    """An instruction prompt is what the library prepends (so the vectors are ``encode(prompt=...)``'s), it and
+    ``truncate_dim`` enter the manifest's encoder identity, and a prompt_name the model lacks is one line."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.errors import BridgeError
+    from pipeline.encoders.registry import load_encoder
+
+    prompt = "Instruct: retrieve the matching caption\nQuery: "
+    encoder = load_encoder(f"st:{st_model}", {"prompt": prompt, "truncate_dim": 16})
+    tower = encoder.tower("text")
+    got = np.asarray(tower.encode(list(TEXTS)))
+    with torch.inference_mode():
+        reference = SentenceTransformer(str(st_model), device="cpu")
+        want = reference.encode(list(TEXTS), batch_size=len(TEXTS), prompt=prompt, truncate_dim=16)
+        plain = reference.encode(list(TEXTS), batch_size=len(TEXTS))[:, :16]
+    assert tower.dim == 16 and got.shape == (len(TEXTS), 16)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got - plain).max() > 1e-3  # the prompt changed the vectors
+    assert encoder.identity()["prompt"] == prompt and encoder.identity()["truncate_dim"] == 16
+    with pytest.raises(BridgeError, match="prompt_name 'no-such-prompt' is not one of the model's prompts"):
+        load_encoder(f"st:{st_model}", {"prompt_name": "no-such-prompt"})
+
+
 def test_clip_hf_text_and_image(tmp_path: Path, clip_model: Path, captions_table: Path, monkeypatch, capsys) -> None:
     import torch
     from PIL import Image

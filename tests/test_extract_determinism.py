@@ -25,7 +25,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
 
 
-def test_two_runs_write_identical_bytes(tmp_path: Path, models_dir: Path, st_model: Path, clip_model: Path,
+def test_two_runs_write_identical_bytes_with_or_without_workers(tmp_path: Path, models_dir: Path, st_model: Path, clip_model: Path,
                                         clap_model: Path, monkeypatch, capsys) -> None:
     colours = {f"c{i}.png": (i * 20 % 256, 255 - i * 20 % 256, i * 7 % 256) for i in range(12)}
     write_images(tmp_path / "img", colours)
@@ -49,7 +49,8 @@ def test_two_runs_write_identical_bytes(tmp_path: Path, models_dir: Path, st_mod
     first = snapshot(tmp_path)
     shutil.rmtree(tmp_path / "artifacts")
     shutil.rmtree(tmp_path / ".bridge")
-    code, err = run_bridge(["extract"], tmp_path, monkeypatch, capsys)
+    # the second run decodes in the main process (extract.workers: 0): speed, not vectors
+    code, err = run_bridge(["extract", "--set", "extract.workers=0"], tmp_path, monkeypatch, capsys)
     assert code == 0, err
     second = snapshot(tmp_path)
     assert sorted(first) == sorted(second) and "items/clip/image/part-00002.parquet" in first

@@ -53,6 +53,9 @@ class ExtractSection(StrictModel):
     batch_size: int = Field(256, gt=0, le=1_000_000)
     normalize: bool = True
     on_error: Literal["fail", "skip"] = "fail"
+    #: processes decoding images / audio ahead of the forward pass; null means all cores but one (at most 8),
+    #: 0 decodes in the main process. Not part of any set's identity: it changes speed, never vectors
+    workers: int | None = Field(None, ge=0, le=64)
     sets: dict[str, SetRef] = Field(default_factory=dict)
 
 

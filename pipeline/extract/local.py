@@ -14,7 +14,7 @@ from pipeline.store.embedding_set import SetWriter
 def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progress: Progress | None = None) -> None:
     """Encode the shards of ``todo`` the writer lacks and write them (decoding in worker processes)."""
     cfg, name, ref, tower, rows = plan.cfg, plan.name, plan.ref, plan.tower, plan.rows
-    workers = default_workers()
+    workers = default_workers() if cfg.workers is None else cfg.workers
     with ThreadPoolExecutor(1) as io:  # shard i is written while shard i + 1 is encoded
         writing: Future[None] | None = None
         for index in todo:
