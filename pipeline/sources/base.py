@@ -63,8 +63,15 @@ class Rows:
             contents = (digests or FileDigests())(list(self.payload))
             h.update("\x1f".join(f"{p}={c}" for p, c in zip(self.payload, contents, strict=True)).encode())
         else:  # texts; or references that name their own content (a tar member: its shard's sha256 + offset)
-            h.update("\x1f".join(p.identity() if hasattr(p, "identity") else str(p) for p in self.payload).encode())
+            h.update("\x1f".join(_identity(p) for p in self.payload).encode())
         return h.hexdigest()
+
+
+def _identity(payload: Any) -> str:
+    """A payload as the fingerprint sees it: text as is, media bytes by their sha256, a reference by its own."""
+    if isinstance(payload, (bytes, bytearray)):
+        return hashlib.sha256(payload).hexdigest()
+    return payload.identity() if hasattr(payload, "identity") else str(payload)
 
 
 class Source(ABC):

@@ -60,7 +60,58 @@ class TableOptions(SourceOptions):
     seed: int = 0
 
 
+#: Hugging Face's parquet layout names each file by its split: ``train-00000-of-00002.parquet``, ``data/test/...``
+HF_SPLITS = ("train", "test", "validation", "valid", "dev")
+
+
+def parquet_files(path: Path) -> list[Path] | None:
+    """The Parquet files a directory or glob names (sorted), or None for a plain file path."""
+    text = str(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.parquet"))
+    elif any(c in text for c in "*?["):
+        import glob
+
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True))
+    else:
+        return None
+    if not files:
+        raise BridgeError(f"{path}: no Parquet files")
+    return files
+
+
+def _hf_split(file: Path) -> str:
+    """``train`` for ``.../train-00000-of-00001.parquet`` or ``.../train/x.parquet``; "" when it names none."""
+    for name in (file.stem.split("-")[0], file.parent.name):
+        if name in HF_SPLITS:
+            return name
+    return ""
+
+
+def read_parquet_files(files: list[Path]) -> pd.DataFrame:
+    """Every file's rows in file order; a ``__file_split__`` column says which split its file name gives."""
+    import pyarrow.parquet as pq
+
+    frames = []
+    for file in files:
+        try:
+            frame = pq.read_table(file).to_pandas()
+        except Exception as e:  # noqa: BLE001 - any reader failure names the file
+            raise BridgeError(f"{file}: cannot read as parquet ({type(e).__name__}: {e})") from None
+        frame["__file_split__"] = _hf_split(file)
+        frames.append(frame)
+    columns = {tuple(f.columns) for f in frames}
+    if len(columns) > 1:
+        first, other = sorted(columns)[:2]
+        raise BridgeError(f"{files[0].parent}: Parquet files with different columns ({', '.join(first)} / "
+                          f"{', '.join(other)})")
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
+    files = parquet_files(path) if fmt in (None, "parquet") else None
+    if files is not None:
+        return read_parquet_files(files)
     fmt = fmt or SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
@@ -141,14 +192,33 @@ class TableSource(Source):
         if len(np.unique(self._ids)) != n:
             raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids")
         self._labels = _strings(df[self._cols["label"]]) if "label" in self._cols else np.full(n, "")
-        media = next((self._media(m) for m in MEDIA if m in self._cols), np.full(n, ""))
+        media = next((self._media_keys(m) for m in MEDIA if m in self._cols), np.full(n, ""))
         self._groups = _strings(df[self._cols["group"]]) if "group" in self._cols else \
             np.where(media != "", media, self._ids)
-        self._splits = _strings(df[self._cols["split"]]) if "split" in self._cols else \
-            assign_splits(self._groups, opts.test_fraction, opts.seed)
+        if "split" in self._cols:
+            self._splits = _strings(df[self._cols["split"]])
+        elif "__file_split__" in df.columns and (df["__file_split__"] != "").all():
+            self._splits = df["__file_split__"].to_numpy(dtype=str)  # Hugging Face's train-*/test-* files
+        else:
+            self._splits = assign_splits(self._groups, opts.test_fraction, opts.seed)
 
     def _media(self, modality: str) -> np.ndarray:
         return _strings(self._df[self._cols[modality]])
+
+    def _embedded(self, modality: str) -> bool:
+        """Whether the column holds the media themselves: Hugging Face's ``{"bytes", "path"}`` structs or raw
+        bytes, as ``datasets`` writes Image / Audio features to Parquet."""
+        cells = self._df[self._cols[modality]]
+        first = next((v for v in cells if v is not None), None)
+        return isinstance(first, (bytes, dict))
+
+    def _media_keys(self, modality: str) -> np.ndarray:
+        """What names an item for grouping: its path, or (embedded media) its struct's path, else its id."""
+        if not self._embedded(modality):
+            return self._media(modality)
+        cells = self._df[self._cols[modality]]
+        paths = cells.map(lambda v: (v.get("path") or "") if isinstance(v, dict) else "").to_numpy(dtype=str)
+        return np.where(paths != "", paths, self._ids)
 
     def modalities(self) -> list[str]:
         found = [m for m in ("text", *MEDIA) if m in self._cols]
@@ -177,6 +247,15 @@ class TableSource(Source):
                     self._labels[row], self._splits[row], self._groups[row])
 
     def _media_rows(self, modality: str) -> Rows:
+        if self._embedded(modality):  # one item per row, the payload its bytes
+            cells = self._df[self._cols[modality]]
+            data = cells.map(lambda v: v.get("bytes") if isinstance(v, dict) else v).to_numpy(dtype=object)
+            row = np.flatnonzero([d is not None for d in data])
+            bad = [r for r in row if not isinstance(data[r], bytes)]
+            if bad:
+                raise BridgeError(f"{self.path}: column {self._cols[modality]!r} row {bad[0] + 1}: expected image "
+                                  f"or audio bytes, got {type(data[bad[0]]).__name__}")
+            return Rows(modality, self._ids[row], data[row], self._labels[row], self._splits[row], self._groups[row])
         values = self._media(modality)
         present = np.flatnonzero(values != "")
         _, first = np.unique(values[present], return_index=True)
