@@ -24,6 +24,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.bridges.base import Bridge, MethodParams, method_class
 from pipeline.core.config import Params
 from pipeline.core.errors import BridgeError
@@ -31,7 +33,7 @@ from pipeline.core.files import atomic_write_json, fsync_dir, recover_dir, remov
 from pipeline.core.layout import Layout
 from pipeline.core.lock import hold
 from pipeline.core.validation import validate
-from pipeline.core.vectors import Space
+from pipeline.core.vectors import Space, Vectors
 from pipeline.store.vectors import load_vectors
 
 #: a kill loses at most this much training; a checkpoint costs ~9 ms (fsync), so every epoch of a fit of
@@ -48,6 +50,21 @@ def validate_method_params(params: Params, bridge: str) -> MethodParams:
     return validate(cls.Params, spec.params, ("fit", "bridges", bridge, "params"), params.path)
 
 
+def fit_rows(params: Params, name: str, role: str, root: Path = Path(".")) -> Vectors:
+    """The rows role ``role`` of bridge ``name`` fits on: its set's train split, or its subset's."""
+    spec = params.fit.bridges[name]
+    subset = spec.subsets.get(role)
+    path = Layout(root).embeddings(params.extract.sets[spec.inputs[role]].path)
+    rows = load_vectors(path, tuple(subset.split) if subset and subset.split else TRAIN_SPLITS)
+    if subset is None:
+        return rows
+    kept = rows.take(np.flatnonzero(subset.keep(rows.groups, rows.labels)))
+    if not len(kept):
+        raise BridgeError(f"{params.path}: fit.bridges.{name}.subsets.{role}: keeps none of the {len(rows)} rows of "
+                          f"{spec.inputs[role]}")
+    return kept
+
+
 def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
     """Fit ``fit.bridges.<name>`` on the train split of its input sets; returns the bridge dir."""
     if name not in params.fit.bridges:
@@ -62,8 +79,7 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
         if spec.seeds and "seed" not in type(method_params).model_fields:
             raise BridgeError(f"{params.path}: fit.bridges.{name}.seeds: method {spec.method!r} has no seed "
                               "parameter (its fit is deterministic); drop seeds")
-        inputs = {role: load_vectors(layout.embeddings(params.extract.sets[set_name].path), TRAIN_SPLITS)
-                  for role, set_name in spec.inputs.items()}
+        inputs = {role: fit_rows(params, name, role, root) for role in spec.inputs}
         if not spec.seeds:
             bridge = _fit_one(spec.method, method_params, inputs, layout.checkpoints(name), name)
             bridge.save(out)

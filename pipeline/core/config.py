@@ -59,10 +59,59 @@ class ExtractSection(StrictModel):
     sets: dict[str, SetRef] = Field(default_factory=dict)
 
 
+class Subset(StrictModel):
+    """Which rows of a set a bridge role or a task side uses, beyond its split.
+
+    Groups are chosen by a seeded hash of the group's own name (``group_uniform``), so an item and its
+    captions stay together and adding a group moves no other: ``fraction`` keeps that share of the
+    groups, ``part: i/n`` the i-th of n disjoint parts (drawn from another hash stream, so the two
+    combine), ``labels`` the rows whose label (or one of whose ``a|b`` labels) is listed. Two roles
+    with ``part: 0/2`` and ``part: 1/2`` and one seed never share a group: the held-out protocol.
+    """
+
+    split: list[str] | None = Field(None, min_length=1, description="fit roles only (default [train]); a "
+                                    "task side names its split in `split`")
+    fraction: float = Field(1.0, gt=0, le=1)
+    part: str | None = Field(None, pattern=r"^\d+/[1-9]\d*$", description="i/n: the i-th of n disjoint group parts")
+    labels: list[str] | None = Field(None, min_length=1)
+    seed: int = 0
+
+    @field_validator("part")
+    @classmethod
+    def _part_in_range(cls, part: str | None) -> str | None:
+        if part is not None and int(part.split("/")[0]) >= int(part.split("/")[1]):
+            raise ValueError(f"part {part!r}: i must be below n")
+        return part
+
+    def keep(self, groups: Any, labels: Any) -> Any:
+        """Boolean mask of the rows this subset keeps (split aside)."""
+        import numpy as np
+
+        from pipeline.core.vectors import group_uniform
+
+        keep = np.ones(len(groups), dtype=bool)
+        if self.fraction < 1 or self.part is not None:
+            unique, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+            if self.fraction < 1:
+                keep &= (group_uniform(unique, self.seed) < self.fraction)[inverse]
+            if self.part is not None:
+                i, n = map(int, self.part.split("/"))
+                keep &= (np.floor(group_uniform(unique, self.seed ^ 0x5BD1E995) * n) == i)[inverse]
+        if self.labels is not None:
+            labels = np.asarray(labels, dtype=str)
+            hit = np.isin(labels, self.labels)
+            multi = np.flatnonzero(np.char.find(labels, "|") >= 0)  # "a|b" rows: any of their labels
+            wanted = set(self.labels)
+            hit[multi] = [bool(wanted & set(x.split("|"))) for x in labels[multi]]
+            keep &= hit
+        return keep
+
+
 class BridgeSpec(StrictModel):
     method: str
     inputs: dict[str, str] = Field(description="role -> an embedding set of extract.sets")
     params: dict[str, Any] = Field(default_factory=dict)
+    subsets: dict[str, Subset] = Field(default_factory=dict, description="role -> the rows of its set it fits on")
     seeds: list[int] = Field(default_factory=list, max_length=20, description="fit once per seed (the method's "
                              "`seed` param), in artifacts/bridges/<name>/seed-<s>; its tasks report mean and std")
 
@@ -82,6 +131,14 @@ class TaskSide(StrictModel):
     set: str = Field(description="an embedding set of extract.sets")
     bridge: str | None = None
     split: str = "test"
+    subset: Subset | None = None
+
+    @field_validator("subset")
+    @classmethod
+    def _no_split(cls, subset: Subset | None) -> Subset | None:
+        if subset is not None and subset.split is not None:
+            raise ValueError("a task side names its split in `split`, not in `subset.split`")
+        return subset
 
 
 class TaskSpec(StrictModel):
@@ -250,6 +307,9 @@ def _check_references(params: Params, path: Path) -> None:
         for role, set_name in spec.inputs.items():
             if set_name not in sets:
                 raise unknown_name("embedding set", set_name, sets, f"{where}.inputs.{role}", path)
+        for role in spec.subsets:
+            if role not in spec.inputs:
+                raise unknown_name("role", role, spec.inputs, f"{where}.subsets", path)
     for name, task in params.eval.tasks.items():
         try:
             KINDS.get(task.kind)

@@ -67,12 +67,17 @@ def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, spl
     encoder = manifest.get("encoder", {})
     card: dict[str, Any] = {"set": side.set, "split": split, "rows": len(rows), "dtype": manifest.get("dtype"),
                             "encoder": {k: encoder.get(k) for k in ("name", "model", "tower", "dim") if k in encoder}}
+    if side.subset is not None:
+        card["subset"] = side.subset.model_dump(exclude_defaults=True) or {"fraction": 1.0}
     if side.bridge:
         seeds = params.fit.bridges[side.bridge].seeds
         bridge = json.loads((layout.bridge(side.bridge, seeds[0] if seeds else None) / "bridge.json").read_text())
         card["bridge"] = {"name": side.bridge, "method": bridge.get("method"),
                           "seed": seeds or bridge.get("params", {}).get("seed"),
                           "weights_sha256": bridge.get("weights_sha256")}
+        subsets = params.fit.bridges[side.bridge].subsets
+        if subsets:  # what the bridge was fitted on, when not its sets' whole train split
+            card["bridge"]["subsets"] = {r: v.model_dump(exclude_defaults=True) for r, v in subsets.items()}
     return card
 
 

@@ -36,6 +36,12 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
     in messages, e.g. ``eval.tasks.x.query``)."""
     layout = Layout(root)
     rows = load_vectors(layout.embeddings(params.extract.sets[side.set].path), (split or side.split,))
+    if side.subset is not None:
+        kept = rows.take(np.flatnonzero(side.subset.keep(rows.groups, rows.labels)))
+        if not len(kept):
+            raise BridgeError(f"{where or side.set}.subset: keeps none of the {len(rows)} {split or side.split} rows "
+                              f"of {side.set}")
+        rows = kept
     if side.bridge is None:
         return rows, rows.vectors
     from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges

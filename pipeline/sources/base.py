@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.validation import StrictModel, validate
-from pipeline.core.vectors import PROMPT_SPLIT
+from pipeline.core.vectors import PROMPT_SPLIT, group_uniform
 from pipeline.sources.digests import FileDigests
 
 #: modalities whose payloads may be file paths (fingerprinted by content)
@@ -109,28 +109,6 @@ def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.nda
     unique, inverse = np.unique(groups, return_inverse=True)
     test = group_uniform(unique, seed) < test_fraction
     return np.where(test[inverse], "test", "train")
-
-
-def group_uniform(names: np.ndarray, seed: int) -> np.ndarray:
-    """A uniform [0, 1) number per name, fixed by (name, seed) alone: FNV-1a over the UTF-8 bytes, then
-    a splitmix64 finaliser. Vectorised over names (the loop runs over byte positions, not rows)."""
-    raw = np.char.encode(np.asarray(names, dtype=str), "utf-8")
-    width = max(raw.dtype.itemsize, 1)
-    codes = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width) if len(raw) else \
-        np.zeros((0, width), dtype=np.uint8)
-    h = np.full(len(raw), np.uint64(0xCBF29CE484222325) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-    prime = np.uint64(0x100000001B3)
-    lengths = np.char.str_len(raw) if len(raw) else np.zeros(0, dtype=int)
-    with np.errstate(over="ignore"):
-        for j in range(width):  # only each name's own bytes: the hash must not depend on the other names
-            mixed = (h ^ codes[:, j].astype(np.uint64)) * prime
-            h = np.where(j < lengths, mixed, h)
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def fill_template(template: str, names: np.ndarray) -> np.ndarray:

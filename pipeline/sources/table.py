@@ -76,7 +76,7 @@ def parquet_files(path: Path) -> list[Path] | None:
     else:
         return None
     if not files:
-        raise BridgeError(f"{path}: no Parquet files")
+        raise BridgeError(f"{path}: a directory or glob with no Parquet files")
     return files
 
 
@@ -109,7 +109,8 @@ def read_parquet_files(files: list[Path]) -> pd.DataFrame:
 
 
 def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
-    files = parquet_files(path) if fmt in (None, "parquet") else None
+    named = SUFFIXES.get(path.suffix.lower())  # "tables.csv/" is a CSV path that is a directory, not a folder
+    files = parquet_files(path) if fmt == "parquet" or (fmt is None and named in (None, "parquet")) else None
     if files is not None:
         return read_parquet_files(files)
     fmt = fmt or SUFFIXES.get(path.suffix.lower())
