@@ -1,0 +1,127 @@
+"""Importing precomputed vectors at scale (issue 11): peak RSS and rows/s of `bridge extract` on the `vectors`
+source (a float-list Parquet folder) against reading the same files with one `pyarrow.parquet.read_table`, and
+the store's shard write against `np.save` of the same array, all measured in this run.
+
+    python benchmarks/sources.py                      # 200k, 1M, 2M rows of d=48
+    python benchmarks/sources.py --rows 200000,1000000
+
+Each measurement runs in its own process (peak RSS is the process's ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PER_FILE = 250_000
+
+
+def write_parquet(folder: Path, rows: int, dim: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.store.export import float_list
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k, start in enumerate(range(0, rows, PER_FILE)):
+        n = min(PER_FILE, rows - start)
+        v = rng.standard_normal((n, dim)).astype(np.float32)
+        ids = [f"row-{i:08d}" for i in range(start, start + n)]
+        pq.write_table(pa.table({"id": ids, "label": [f"c{i % 100}" for i in range(start, start + n)],
+                                 "embedding": float_list(v)}), folder / f"part-{k:05d}.parquet")
+
+
+def child(kind: str, folder: Path, project: Path) -> dict:
+    start = time.perf_counter()
+    if kind == "read_table":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(folder).num_rows
+    else:
+        sys.path.insert(0, str(ROOT))
+        from pipeline.core.config import load_params
+        from pipeline.extract.run import extract_set
+
+        rows = extract_set(load_params(project / "params.yaml"), "imported", root=project) and \
+            json.loads((project / "artifacts/embeddings/data/vec/image/manifest.json").read_text())["rows"]
+    return {"seconds": time.perf_counter() - start, "rows": rows,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure(kind: str, folder: Path, project: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), str(project)], capture_output=True,
+                         text=True, check=True, cwd=project)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_ratio(dim: int) -> tuple[float, float]:
+    sys.path.insert(0, str(ROOT))
+    from pipeline.core.files import atomic_write
+    from pipeline.store.embedding_set import SetWriter
+
+    n = PER_FILE
+    emb = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float16)
+    ids = np.char.add("row-", np.arange(n).astype(str))
+    cols = {"id": ids, "label": np.full(n, "c1"), "split": np.full(n, "train"), "group": ids}
+    tmp = Path(tempfile.mkdtemp())
+
+    def save(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.save(f, emb)
+
+    writer = SetWriter(tmp / "set", {"format": "parquet", "dtype": "float16", "encoder": {}, "source": {},
+                                     "shard_rows": n})
+    best_np = best_store = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        atomic_write(tmp / "a.npy", save)
+        best_np = min(best_np, time.perf_counter() - t)
+        t = time.perf_counter()
+        writer.write_shard(0, cols, emb)
+        best_store = min(best_store, time.perf_counter() - t)
+    return best_np, best_store
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default="200000,1000000,2000000")
+    ap.add_argument("--dim", type=int, default=48)
+    ap.add_argument("--child", nargs=3)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
+        return
+    print(f"| rows | read_table peak RSS (MB) | read_table rows/s | import peak RSS (MB) | import rows/s | "
+          f"vectors float32 (MB) |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rows in (int(r) for r in args.rows.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, project = Path(tmp) / "vectors", Path(tmp) / "project"
+            write_parquet(folder, rows, args.dim)
+            project.mkdir()
+            (project / "params.yaml").write_text(yaml.safe_dump({
+                "datasets": {"data": {"source": "vectors", "options": {"path": str(folder)}}},
+                "encoders": {"vec": {"model": "precomputed:vec", "options": {"dim": args.dim}}},
+                "extract": {"sets": {"imported": {"dataset": "data", "encoder": "vec", "tower": "image"}}}}))
+            base, imp = measure("read_table", folder, project), measure("import", folder, project)
+            print(f"| {rows:,} | {base['peak_mb']:.0f} | {rows / base['seconds']:,.0f} | {imp['peak_mb']:.0f} | "
+                  f"{rows / imp['seconds']:,.0f} | {rows * args.dim * 4 / 2**20:.0f} |", flush=True)
+    np_s, store_s = write_ratio(args.dim)
+    print(f"\nshard write, {PER_FILE:,} x {args.dim} float16 (fsync included): np.save {np_s:.3f} s, store "
+          f"{store_s:.3f} s: {np_s / store_s:.2f}x np.save (target 0.3x)")
+
+
+if __name__ == "__main__":
+    main()
