@@ -150,7 +150,32 @@ def test_vectors_source_names_the_bad_column(tmp_path: Path) -> None:
 
     pq.write_table(pa.table({"id": ["a", "b"], "embedding": ["x", "y"]}), tmp_path / "bad.parquet")
     with pytest.raises(BridgeError, match=r"bad.parquet: column 'embedding' must hold lists of floats"):
-        load("d", {"path": str(tmp_path / "bad.parquet")}, [])
+        load("d", {"path": str(tmp_path / "bad.parquet")}, []).rows("image").take(slice(0, 2))
     pq.write_table(pa.table({"id": ["a", "b"], "embedding": [[0.1, 0.2], [0.3]]}), tmp_path / "ragged.parquet")
     with pytest.raises(BridgeError, match=r"ragged.parquet: column 'embedding': row 2 has 1 values"):
-        load("d", {"path": str(tmp_path / "ragged.parquet")}, [])
+        load("d", {"path": str(tmp_path / "ragged.parquet")}, []).rows("image").take(slice(0, 2))
+    pq.write_table(pa.table({"id": ["a", "b"], "embedding": [[0.1], [0.2]]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": ["c", "a"], "embedding": [[0.3], [0.4]]}), tmp_path / "p2.parquet")
+    with pytest.raises(BridgeError, match=r"duplicate ids in column 'id'"):
+        load("d", {"path": str(tmp_path / "p*.parquet")}, [])
+
+
+def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:
+    """Shards that straddle files come out whole and in order; a file is read once per sequential pass."""
+    import pyarrow as pa
+
+    from pipeline.sources.vectors import load
+
+    for k, n in enumerate((3, 5, 2)):
+        pq.write_table(pa.table({"id": [f"r{k}-{i}" for i in range(n)],
+                                 "embedding": [[float(k), float(i)] for i in range(n)]}), tmp_path / f"p{k}.parquet")
+    rows = load("d", {"path": str(tmp_path)}, []).rows("image")
+    reads: list[int] = []
+    inner = rows.read
+    rows.read = lambda k: reads.append(k) or inner(k)
+    shards = [rows.take(slice(i, i + 4)) for i in range(0, len(rows), 4)]
+    assert len(rows) == 10 and [len(s) for s in shards] == [4, 4, 2]
+    assert list(np.concatenate([s.ids for s in shards])) == [f"r{k}-{i}" for k, n in enumerate((3, 5, 2))
+                                                              for i in range(n)]
+    assert shards[1].payload.dtype == np.float32 and shards[1].payload.tolist()[0] == [1.0, 1.0]
+    assert reads == [0, 1, 2]

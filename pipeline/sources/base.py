@@ -148,11 +148,60 @@ def prompt_rows(labels: np.ndarray, templates: list[str], class_names: dict[str,
 
 
 def concat_rows(parts: list[Rows]) -> Rows:
-    """Rows of one modality stacked in order."""
-    return Rows(parts[0].modality, np.concatenate([p.ids for p in parts]),
-                np.concatenate([np.asarray(p.payload, dtype=object) for p in parts]),
+    """Rows of one modality stacked in order (vector payloads stay one float array)."""
+    arrays = all(isinstance(p.payload, np.ndarray) and p.payload.dtype != object for p in parts)
+    payload = np.concatenate([p.payload for p in parts]) if arrays else \
+        np.concatenate([np.asarray(p.payload, dtype=object) for p in parts])
+    return Rows(parts[0].modality, np.concatenate([p.ids for p in parts]), payload,
                 np.concatenate([p.labels for p in parts]), np.concatenate([p.splits for p in parts]),
                 np.concatenate([p.groups for p in parts]))
+
+
+@dataclass
+class PartedRows:
+    """Rows of one modality stored in parts (a file each), read only when a slice touches them.
+
+    Extraction asks a source's rows for their length and for one shard (a
+    slice) at a time, so a source whose files can be counted without reading
+    them (Parquet footers, npy headers) holds at most one part in memory,
+    whatever the dataset's size. The last part read is kept: shards read in
+    order touch each part once per pass.
+    """
+
+    modality: str
+    counts: np.ndarray  # rows per part
+    read: Callable[[int], Rows]  # part index -> its rows
+
+    def __post_init__(self) -> None:
+        self._bounds = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self._cached: tuple[int, Rows] | None = None
+
+    def __len__(self) -> int:
+        return int(self._bounds[-1])
+
+    def _part(self, k: int) -> Rows:
+        if self._cached is None or self._cached[0] != k:
+            rows = self.read(k)
+            if len(rows) != self.counts[k]:
+                raise BridgeError(f"part {k}: {len(rows)} rows, its header said {self.counts[k]}")
+            self._cached = (k, rows)
+        return self._cached[1]
+
+    def take(self, index: slice) -> Rows:
+        if not isinstance(index, slice):
+            raise TypeError("rows read in parts are taken by slice")
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise TypeError("rows read in parts are taken by contiguous slice")
+        first = int(np.searchsorted(self._bounds, start, side="right") - 1)
+        parts = []
+        for k in range(max(first, 0), len(self.counts)):
+            lo, hi = self._bounds[k], self._bounds[k + 1]
+            if lo >= stop:
+                break
+            if hi > start:
+                parts.append(self._part(k).take(slice(max(start - lo, 0), min(stop, hi) - lo)))
+        return concat_rows(parts) if parts else self._part(0).take(slice(0, 0))
 
 
 class ItemSource(Source):

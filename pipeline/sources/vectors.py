@@ -1,6 +1,6 @@
 """``vectors`` source: embeddings computed elsewhere, read as rows whose payload is the vector.
 
-Two layouts, read with pyarrow one file at a time (memory: the vectors of the set plus one file):
+Two layouts, read with pyarrow one file at a time (memory: one file's rows, whatever the set's size):
 
 * ``parquet``: a Parquet file, directory or glob, one row per item, the vector in a list-of-float column
   (``options.columns.embedding``, default ``embedding``; a fixed-size list or a list of equal lengths);
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.core.errors import BridgeError
-from pipeline.sources.base import Rows, Source, SourceOptions, assign_splits, parse_source_options
+from pipeline.sources.base import PartedRows, Rows, Source, SourceOptions, assign_splits, parse_source_options
 
 
 class VectorColumns(SourceOptions):
@@ -78,54 +78,86 @@ def _strings(table: pa.Table, name: str, default: np.ndarray | None) -> np.ndarr
 
 
 class VectorsSource(Source):
+    """The files are counted and their schemas checked up front (footers and headers only); rows are read
+    one file at a time when extraction asks for a shard (``PartedRows``), so memory holds one file."""
+
     def __init__(self, name: str, opts: VectorsOptions) -> None:
         self.name, self.opts = name, opts
         cols = opts.columns
-        parts: list[tuple[pa.Table, np.ndarray, Path]] = []
         if opts.layout == "parquet":
-            for file in _files(opts.path, ".parquet"):
-                table = self._read(file)
-                if cols.embedding not in table.column_names:
+            self._files = _files(opts.path, ".parquet")
+            self._embs: list[Path] = []
+            counts = [self._footer(f).num_rows for f in self._files]
+            for file in self._files:
+                names = self._footer(file).schema.to_arrow_schema().names
+                if cols.embedding not in names:
                     raise BridgeError(f"{file}: no column {cols.embedding!r} (datasets.{name}.options.columns."
-                                      f"embedding); columns: {', '.join(table.column_names)}")
-                parts.append((table.drop_columns([cols.embedding]), _float_matrix(table.column(cols.embedding),
-                                                                                   file, cols.embedding), file))
+                                      f"embedding); columns: {', '.join(names)}")
         else:
-            embs = _files(str(Path(opts.path) / opts.emb), ".npy")
-            metas = _files(str(Path(opts.path) / "metadata"), ".parquet")
-            if len(embs) != len(metas):
-                raise BridgeError(f"{opts.path}: {len(embs)} .npy files in {opts.emb}/ but {len(metas)} in metadata/")
-            for emb, meta in zip(embs, metas, strict=True):
-                try:
-                    vectors = np.load(emb, mmap_mode="r", allow_pickle=False)
-                except ValueError as e:
-                    raise BridgeError(f"{emb}: not a .npy array ({e})") from None
-                table = self._read(meta)
-                if vectors.ndim != 2 or len(vectors) != table.num_rows:
-                    raise BridgeError(f"{emb}: {list(vectors.shape)} vectors for {table.num_rows} metadata rows in {meta}")
-                parts.append((table, np.asarray(vectors, dtype=np.float32), emb))
-        dims = {v.shape[1] for _, v, _ in parts}
-        if len(dims) > 1:
-            raise BridgeError(f"{opts.path}: files hold vectors of different dims {sorted(dims)}")
-        id_column = cols.id if opts.layout == "parquet" or cols.id in parts[0][0].column_names else "key"
-        ids = [_strings(t, id_column, None) for t, _, _ in parts]
-        for (table, _, file), got in zip(parts, ids, strict=True):
-            if got is None:
-                raise BridgeError(f"{file}: no id column {id_column!r} (datasets.{name}.options.columns.id)")
-        self._ids = np.concatenate(ids)
-        if len(np.unique(self._ids)) != len(self._ids):
-            raise BridgeError(f"{opts.path}: duplicate ids in column {id_column!r}")
-        n = len(self._ids)
-        self._vectors = np.concatenate([v for _, v, _ in parts])
-        self._labels = np.concatenate([_strings(t, cols.label, np.full(t.num_rows, "")) for t, _, _ in parts])
-        self._groups = np.concatenate([_strings(t, cols.group, ids[k]) for k, (t, _, _) in enumerate(parts)])
-        splits = [_strings(t, cols.split, None) for t, _, _ in parts]
-        self._splits = np.concatenate(splits) if all(s is not None for s in splits) else \
-            assign_splits(self._groups, opts.test_fraction, opts.seed)
-        assert len(self._vectors) == n
+            self._embs = _files(str(Path(opts.path) / opts.emb), ".npy")
+            self._files = _files(str(Path(opts.path) / "metadata"), ".parquet")
+            if len(self._embs) != len(self._files):
+                raise BridgeError(f"{opts.path}: {len(self._embs)} .npy files in {opts.emb}/ but {len(self._files)} "
+                                  "in metadata/")
+            counts = []
+            for emb, meta in zip(self._embs, self._files, strict=True):
+                shape = self._npy(emb).shape
+                rows = self._footer(meta).num_rows
+                if len(shape) != 2 or shape[0] != rows:
+                    raise BridgeError(f"{emb}: {list(shape)} vectors for {rows} metadata rows in {meta}")
+                counts.append(rows)
+        names = self._footer(self._files[0]).schema.to_arrow_schema().names
+        self._id = cols.id if opts.layout == "parquet" or cols.id in names else "key"
+        self._split_given = all(cols.split in self._footer(f).schema.to_arrow_schema().names for f in self._files)
+        self._check_ids()
+        self._rows = PartedRows(opts.modality, np.asarray(counts, dtype=np.int64), self._read)
 
     @staticmethod
-    def _read(file: Path) -> pa.Table:
+    def _footer(file: Path) -> Any:
+        try:
+            return pq.ParquetFile(file).metadata
+        except (pa.ArrowInvalid, OSError) as e:
+            raise BridgeError(f"{file}: cannot read as Parquet ({e})") from None
+
+    @staticmethod
+    def _npy(file: Path) -> np.ndarray:
+        try:
+            return np.load(file, mmap_mode="r", allow_pickle=False)
+        except ValueError as e:
+            raise BridgeError(f"{file}: not a .npy array ({e})") from None
+
+    def _check_ids(self) -> None:
+        """Ids unique across every file: the id columns alone, as compact arrow strings."""
+        import pyarrow.compute as pc
+
+        columns = []
+        for file in self._files:
+            table = pq.read_table(file, columns=[self._id]) if self._id in pq.read_schema(file).names else None
+            if table is None:
+                raise BridgeError(f"{file}: no id column {self._id!r} (datasets.{self.name}.options.columns.id)")
+            columns.append(table.column(self._id).cast(pa.string()))
+        ids = pa.chunked_array([c for col in columns for c in col.chunks], pa.string())
+        if pc.count_distinct(ids).as_py() != len(ids):
+            raise BridgeError(f"{self.opts.path}: duplicate ids in column {self._id!r}")
+
+    def _read(self, k: int) -> Rows:
+        cols, file = self.opts.columns, self._files[k]
+        table = VectorsSource._table(file)
+        if self.opts.layout == "parquet":
+            vectors = _float_matrix(table.column(cols.embedding), file, cols.embedding)
+            table = table.drop_columns([cols.embedding])
+        else:
+            vectors = np.asarray(self._npy(self._embs[k]), dtype=np.float32)
+        ids = _strings(table, self._id, None)
+        assert ids is not None
+        groups = _strings(table, cols.group, ids)
+        splits = _strings(table, cols.split, None) if self._split_given else \
+            assign_splits(groups, self.opts.test_fraction, self.opts.seed)
+        return Rows(self.opts.modality, ids, vectors, _strings(table, cols.label, np.full(len(ids), "")), splits,
+                    groups)
+
+    @staticmethod
+    def _table(file: Path) -> pa.Table:
         try:
             return pq.read_table(file)
         except (pa.ArrowInvalid, OSError) as e:
@@ -137,7 +169,7 @@ class VectorsSource(Source):
     def rows(self, modality: str) -> Rows:
         if modality != self.opts.modality:
             raise BridgeError(f"dataset {self.name!r} holds {self.opts.modality!r} vectors, not {modality!r}")
-        return Rows(modality, self._ids, self._vectors, self._labels, self._splits, self._groups)
+        return self._rows  # type: ignore[return-value]
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> VectorsSource:
