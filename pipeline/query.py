@@ -30,15 +30,20 @@ from pipeline.core.vectors import Vectors, normalize
 EXACT_MAX = 200_000
 
 
+def _bridge_dir(params: Params, name: str, root: Path) -> Path:
+    """A fitted bridge's directory (its first seed's, for a bridge fitted over seeds)."""
+    if name not in params.fit.bridges:
+        raise BridgeError(f"no bridge {name!r} in fit.bridges; bridges: {', '.join(sorted(params.fit.bridges))}")
+    seeds = params.fit.bridges[name].seeds
+    return Layout(root).bridge(name, seeds[0] if seeds else None)
+
+
 def _bridge(params: Params, name: str | None, root: Path) -> Any:
     if name is None:
         return None
     from pipeline.bridges.base import Bridge
 
-    if name not in params.fit.bridges:
-        raise BridgeError(f"no bridge {name!r} in fit.bridges; bridges: {', '.join(sorted(params.fit.bridges))}")
-    seeds = params.fit.bridges[name].seeds
-    return Bridge.load(Layout(root).bridge(name, seeds[0] if seeds else None), frozen=True)
+    return Bridge.load(_bridge_dir(params, name, root), frozen=True)
 
 
 @dataclass
@@ -93,9 +98,7 @@ def index_key(rows: Vectors, bridge: str | None, params: Params, root: Path) -> 
     """What an index indexes: the set's content and the bridge's weights (a changed one rebuilds it)."""
     weights = ""
     if bridge is not None:
-        seeds = params.fit.bridges[bridge].seeds
-        card = Layout(root).bridge(bridge, seeds[0] if seeds else None) / "bridge.json"
-        weights = json.loads(card.read_text())["weights_sha256"]
+        weights = json.loads((_bridge_dir(params, bridge, root) / "bridge.json").read_text())["weights_sha256"]
     return hashlib.sha256(f"{rows.fingerprint}/{bridge}/{weights}/{len(rows)}".encode()).hexdigest()[:16]
 
 

@@ -15,7 +15,6 @@ features (e.g. CLAP's mel spectrograms) inside the worker.
 from __future__ import annotations
 
 import io
-
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,20 +59,22 @@ class TextCheck:
         return Prepared(texts[ok].tolist(), ok, np.where(ok, "", "empty text").astype(object))
 
 
-@dataclass(frozen=True)
-class _Bytes:
-    """Encoded media held in memory, opened like a file."""
+def _openable(payload: Any) -> Any:
+    """A path as is; encoded bytes (a Parquet Image / Audio column) or a reference with ``open()`` (a tar
+    member) as a binary file object; anything else (decoded arrays) is returned unchanged."""
+    if isinstance(payload, (bytes, bytearray)):
+        return io.BytesIO(payload)
+    return payload.open() if hasattr(payload, "open") else payload
 
-    data: bytes
 
-    def open(self) -> io.BytesIO:
-        return io.BytesIO(self.data)
+def _is_encoded(payload: Any) -> bool:
+    return isinstance(payload, (str, bytes, bytearray)) or hasattr(payload, "open")
 
 
 def _describe(payload: Any) -> str:
     if isinstance(payload, (bytes, bytearray)):
         return f"({len(payload)} bytes)"
-    if isinstance(payload, str) or hasattr(payload, "open"):
+    if _is_encoded(payload):
         return str(payload)
     return f"array {getattr(payload, 'shape', '?')}"
 
@@ -85,8 +86,8 @@ class ImagePreprocess:
     ``shortest_edge`` resizes keeping the aspect ratio (CLIP, ImageNet
     models); ``size`` resizes to exactly ``(h, w)`` (SigLIP). ``crop`` then
     takes the centre. A payload is a path, a uint8 array (``[h, w]`` or
-    ``[h, w, c]``), so packaged datasets need no temporary files, or a
-    reference with ``open()`` (a WebDataset tar member).
+    ``[h, w, c]``), so packaged datasets need no temporary files, encoded
+    bytes, or a reference with ``open()`` (a WebDataset tar member).
     """
 
     shortest_edge: int | None = None
@@ -104,10 +105,8 @@ class ImagePreprocess:
     def _load(self, payload: Any) -> np.ndarray:
         from PIL import Image
 
-        if isinstance(payload, (bytes, bytearray)):  # encoded bytes (a Parquet Image column)
-            image = Image.open(io.BytesIO(payload))
-        elif isinstance(payload, str) or hasattr(payload, "open"):  # a path, or a reference (a tar member)
-            image = Image.open(payload if isinstance(payload, str) else payload.open())
+        if _is_encoded(payload):  # a path, encoded bytes or a reference (a tar member)
+            image = Image.open(_openable(payload))
             if self.shortest_edge:
                 image.draft("RGB", (self.shortest_edge, self.shortest_edge))  # JPEG: decode at reduced scale
         else:
@@ -156,16 +155,13 @@ class AudioPreprocess:
     features: Callable[[list[np.ndarray]], Any] | None = None
 
     def _load(self, payload: Any) -> np.ndarray:
-        if isinstance(payload, (bytes, bytearray)):
-            payload = _Bytes(payload)
-        if not isinstance(payload, str) and not hasattr(payload, "open"):
+        if not _is_encoded(payload):
             return np.asarray(payload, dtype=np.float32).reshape(-1)
         import soundfile
 
         if isinstance(payload, str) and not os.path.exists(payload):  # soundfile: a generic RuntimeError
             raise FileNotFoundError(payload)
-        source = payload if isinstance(payload, str) else payload.open()
-        wave, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        wave, rate = soundfile.read(_openable(payload), dtype="float32", always_2d=True)
         wave = wave.mean(axis=1)
         if rate != self.rate and len(wave):
             from scipy.signal import resample_poly

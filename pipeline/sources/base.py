@@ -13,6 +13,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,28 @@ def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.nda
     unique, inverse = np.unique(groups, return_inverse=True)
     test = group_uniform(unique, seed) < test_fraction
     return np.where(test[inverse], "test", "train")
+
+
+def _natural(path: Path) -> tuple[str, str, int, str]:
+    """Sort key: folder, then name with its trailing number compared as a number (emb_2 before emb_10)."""
+    prefix = path.stem.rstrip("0123456789")
+    return str(path.parent), prefix, int("0" + path.stem[len(prefix):]), path.name
+
+
+def data_files(pattern: str | Path, suffix: str, recursive: bool = False) -> list[Path]:
+    """The files a source reads: every ``*suffix`` in a folder (and its subfolders with ``recursive``), or
+    what a glob or a single path names, in natural order (clip-retrieval numbers its parts 0, 1, ... 10
+    without padding). None is an error naming the pattern."""
+    import glob
+
+    path = Path(pattern)
+    if path.is_dir():
+        found = list(path.rglob(f"*{suffix}") if recursive else path.glob(f"*{suffix}"))
+    else:
+        found = [Path(p) for p in glob.glob(str(pattern), recursive=True)]
+    if not found:
+        raise BridgeError(f"{pattern}: no {suffix} files")
+    return sorted(found, key=_natural)
 
 
 def fill_template(template: str, names: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from pipeline.sources.base import (
     SourceOptions,
     assign_splits,
     concat_rows,
+    data_files,
     parse_source_options,
     prompt_rows,
 )
@@ -65,19 +66,10 @@ HF_SPLITS = ("train", "test", "validation", "valid", "dev")
 
 
 def parquet_files(path: Path) -> list[Path] | None:
-    """The Parquet files a directory or glob names (sorted), or None for a plain file path."""
-    text = str(path)
-    if path.is_dir():
-        files = sorted(path.rglob("*.parquet"))
-    elif any(c in text for c in "*?["):
-        import glob
-
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True))
-    else:
-        return None
-    if not files:
-        raise BridgeError(f"{path}: a directory or glob with no Parquet files")
-    return files
+    """The Parquet files a directory (and its subfolders) or a glob names, or None for a plain file path."""
+    if path.is_dir() or any(c in str(path) for c in "*?["):
+        return data_files(path, ".parquet", recursive=True)
+    return None
 
 
 def _hf_split(file: Path) -> str:
@@ -113,7 +105,7 @@ def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
     files = parquet_files(path) if fmt == "parquet" or (fmt is None and named in (None, "parquet")) else None
     if files is not None:
         return read_parquet_files(files)
-    fmt = fmt or SUFFIXES.get(path.suffix.lower())
+    fmt = fmt or named
     if fmt is None:
         raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
     try:

@@ -15,7 +15,6 @@ Pair with the ``precomputed`` encoder, whose ``dim`` and tower the vectors must 
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,15 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.core.errors import BridgeError
-from pipeline.sources.base import PartedRows, Rows, Source, SourceOptions, assign_splits, parse_source_options
+from pipeline.sources.base import (
+    PartedRows,
+    Rows,
+    Source,
+    SourceOptions,
+    assign_splits,
+    data_files,
+    parse_source_options,
+)
 
 
 class VectorColumns(SourceOptions):
@@ -44,15 +51,6 @@ class VectorsOptions(SourceOptions):
     columns: VectorColumns = Field(default_factory=VectorColumns)
     test_fraction: float = Field(0.2, ge=0.0, le=1.0)
     seed: int = 0
-
-
-def _files(pattern: str, suffix: str) -> list[Path]:
-    path = Path(pattern)
-    found = sorted(path.glob(f"*{suffix}")) if path.is_dir() else [Path(p) for p in sorted(glob.glob(pattern))]
-    if not found:
-        raise BridgeError(f"{pattern}: no {suffix} files")
-    # numeric order of trailing numbers (emb_2 before emb_10), as clip-retrieval numbers its parts
-    return sorted(found, key=lambda p: (p.stem.rstrip("0123456789"), int("0" + p.stem[len(p.stem.rstrip("0123456789")):])))
 
 
 def _float_matrix(column: pa.ChunkedArray, file: Path, name: str) -> np.ndarray:
@@ -85,7 +83,7 @@ class VectorsSource(Source):
         self.name, self.opts = name, opts
         cols = opts.columns
         if opts.layout == "parquet":
-            self._files = _files(opts.path, ".parquet")
+            self._files = data_files(opts.path, ".parquet")
             self._embs: list[Path] = []
             counts = [self._footer(f).num_rows for f in self._files]
             for file in self._files:
@@ -94,8 +92,8 @@ class VectorsSource(Source):
                     raise BridgeError(f"{file}: no column {cols.embedding!r} (datasets.{name}.options.columns."
                                       f"embedding); columns: {', '.join(names)}")
         else:
-            self._embs = _files(str(Path(opts.path) / opts.emb), ".npy")
-            self._files = _files(str(Path(opts.path) / "metadata"), ".parquet")
+            self._embs = data_files(Path(opts.path) / opts.emb, ".npy")
+            self._files = data_files(Path(opts.path) / "metadata", ".parquet")
             if len(self._embs) != len(self._files):
                 raise BridgeError(f"{opts.path}: {len(self._embs)} .npy files in {opts.emb}/ but {len(self._files)} "
                                   "in metadata/")

@@ -16,7 +16,7 @@ with media but no caption while others have one, a caption with no media member.
 
 from __future__ import annotations
 
-import glob
+import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from pipeline.sources.base import (
     SourceOptions,
     assign_splits,
     concat_rows,
+    data_files,
     parse_source_options,
     prompt_rows,
 )
@@ -51,8 +52,6 @@ class TarMember:
     digest: str  # the shard's sha256: what the member's bytes are, for fingerprints
 
     def open(self) -> Any:
-        import io
-
         with open(self.shard, "rb") as f:
             f.seek(self.offset)
             data = f.read(self.size)
@@ -73,14 +72,6 @@ class WebDatasetOptions(SourceOptions):
     class_names: dict[str, str] = Field(default_factory=dict)
     test_fraction: float = Field(0.2, ge=0.0, le=1.0)
     seed: int = 0
-
-
-def _shards(pattern: str) -> list[Path]:
-    path = Path(pattern)
-    found = sorted(path.glob("*.tar")) if path.is_dir() else [Path(p) for p in sorted(glob.glob(pattern))]
-    if not found:
-        raise BridgeError(f"{pattern}: no .tar shards")
-    return found
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -139,7 +130,7 @@ class WebDatasetSource(ItemSource):
         media = {e.lstrip(".") for e in EXTENSIONS[opts.modality]}
         ids, payload, labels, splits = [], [], [], []
         cap_ids, cap_text, cap_of = [], [], []
-        for shard in _shards(opts.path):
+        for shard in data_files(opts.path, ".tar"):
             items = scan_shard(shard, media, digests([str(shard)])[0])
             with_caption = [k for k, v in items.items() if v["captions"]]
             for key, item in items.items():

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.files import atomic_write
 from pipeline.store.embedding_set import EmbeddingSet
-from pipeline.store.formats import META_COLUMNS
+from pipeline.store.formats import META_COLUMNS, string_array
 
 EXPORTS = ("npy", "parquet")
 #: clip-retrieval's folder names per tower
@@ -37,7 +37,7 @@ EMB_DIRS = {"image": "img_emb", "text": "text_emb"}
 
 
 def _metadata_table(meta: dict[str, np.ndarray]) -> pa.Table:
-    return pa.table({name: pa.array(meta[name].astype(str), pa.string()) for name in META_COLUMNS})
+    return pa.table({name: string_array(meta[name]) for name in META_COLUMNS})
 
 
 def _save_npy(path: Path, vectors: np.ndarray) -> None:
@@ -67,13 +67,13 @@ def export_set(path: Path, out: Path, to: Literal["npy", "parquet"]) -> list[Pat
             (out / name).mkdir(parents=True, exist_ok=True)
             (out / "metadata").mkdir(parents=True, exist_ok=True)
             emb, metadata = out / name / f"{name}_{k}.npy", out / "metadata" / f"metadata_{k}.parquet"
-            atomic_write(emb, lambda tmp: _save_npy(tmp, vectors))
-            atomic_write(metadata, lambda tmp: pq.write_table(_metadata_table(meta), str(tmp)))
+            atomic_write(emb, lambda tmp, vectors=vectors: _save_npy(tmp, vectors))
+            atomic_write(metadata, lambda tmp, meta=meta: pq.write_table(_metadata_table(meta), str(tmp)))
             written += [emb, metadata]
         else:
             out.mkdir(parents=True, exist_ok=True)
             part = out / f"part-{k}.parquet"
             table = _metadata_table(meta).append_column("embedding", float_list(vectors))
-            atomic_write(part, lambda tmp: pq.write_table(table, str(tmp)))
+            atomic_write(part, lambda tmp, table=table: pq.write_table(table, str(tmp)))
             written.append(part)
     return written

