@@ -27,10 +27,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.bridges.emergent import EmergentBridge, EmergentParams  # noqa: E402
-from pipeline.core.vectors import Space, Vectors  # noqa: E402
-from pipeline.evaluate import metrics  # noqa: E402
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig  # noqa: E402
+from pipeline.bridges.emergent import EmergentBridge, EmergentParams
+from pipeline.core.vectors import Space, Vectors
+from pipeline.evaluate import metrics
+from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 BRIDGE = "emergent-audio"

@@ -104,8 +104,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
         return
-    print(f"| rows | read_table peak RSS (MB) | read_table rows/s | import peak RSS (MB) | import rows/s | "
-          f"vectors float32 (MB) |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| rows | read_table peak RSS (MB) | read_table rows/s | import peak RSS (MB) | import rows/s | "
+          "vectors float32 (MB) |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
     for rows in (int(r) for r in args.rows.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             folder, project = Path(tmp) / "vectors", Path(tmp) / "project"

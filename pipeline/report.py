@@ -273,8 +273,9 @@ def _sweep_section(root: Path, out: Path) -> list[str]:
     axes[0].legend(fontsize=7)
     _save(fig, out / "emergent_sweep.png")
     seeds = data[0]["seeds"]
-    lines = ["## EmergentBridge sweep", "", f"`benchmarks/emergent_sweep.py`, the default world over {seeds} seeds; "
-             "each row is a `dvc exp run -S ...` of the pipeline (the `command` column of the CSV).", "",
+    lines = ["## EmergentBridge sweep", "", (f"`benchmarks/emergent_sweep.py`, the default world over {seeds} seeds; "
+                                             "each row is a `dvc exp run -S ...` of the pipeline (the `command` "
+                                             "column of the CSV)."), "",
              "| setting | lambda | anchor R@1 | emergent R@1 | anchor change | emergent gain | relative |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {d['setting']} | {float(d['lambda']):g} | {float(d['anchor_r1']):.2f} ± {float(d['anchor_r1_std']):.2f} "

@@ -15,7 +15,14 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     curves) and benchmarks/results/emergent_sweep.csv when present;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
     from pipeline.core.catalog import headline
-    from pipeline.report import build_report, emergent_matrix, paper_table, preservation, protocol_line, summary_rows
+    from pipeline.report import (
+        build_report,
+        emergent_matrix,
+        paper_table,
+        preservation,
+        protocol_line,
+        summary_rows,
+    )
 
     cfg = params_from(params, overrides)
     cfg.names("eval.tasks", None, str(params))  # an empty eval section is an error, not an empty report

@@ -100,6 +100,31 @@ def cli(project: Path, *args: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def pixel_project(project: Path, dataset: dict[str, Any], name: str = "d", encoder: dict[str, Any] | None = None,
+                  **extract: Any) -> Path:
+    """A project extracting ``dataset`` (as ``name``) with the tests' pixel encoder (``encoder``: its options)
+    into set ``<name>-pix-image``; the encoder module is copied next to params.yaml, as a user's own would be
+    (``cli_with_project`` imports it)."""
+    import shutil
+
+    write_params(project, {"datasets": {name: dataset},
+                           "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder",
+                                                "options": encoder or {}}},
+                           "extract": {**extract, "sets": {f"{name}-pix-image": {"dataset": name, "encoder": "pix",
+                                                                                "tower": "image"}}}})
+    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    return project
+
+
+def cli_with_project(project: Path, *args: str) -> tuple[int, str]:
+    """``cli`` with ``project`` on ``sys.path``, so a ``python:`` encoder module beside params.yaml imports."""
+    sys.path.insert(0, str(project))
+    try:
+        return cli(project, *args)
+    finally:
+        sys.path.remove(str(project))
+
+
 def tree_digest(path: Path) -> dict[str, str]:
     """sha256 of every file under ``path`` by relative name: equal digests mean byte-identical trees."""
     return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()

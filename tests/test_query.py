@@ -47,7 +47,7 @@ def test_embed_reproduces_the_vectors_eval_uses(project: Path) -> None:
 
 def test_search_is_exact_and_reuses_its_index(project: Path) -> None:
     params = load_params(project / "params.yaml")
-    images, queries = set_in_space(params, IMAGE, "clip-linear", project, splits=("test",))
+    _, queries = set_in_space(params, IMAGE, "clip-linear", project, splits=("test",))
     texts, gallery = set_in_space(params, TEXT, "clip-linear", project)
     hits = search_set(params, TEXT, queries[:20], k=5, bridge="clip-linear", root=project)
     brute = np.argsort(-(queries[:20] @ gallery.T), axis=1, kind="stable")[:, :5]

@@ -157,10 +157,8 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
     splits from the dict, class names for labels, image bytes through the encoder's preprocessing."""
     datasets = pytest.importorskip("datasets")
     import io
-    import shutil
-    import sys
 
-    from bridge_project import cli, write_params
+    from bridge_project import cli_with_project, pixel_project
     from PIL import Image
 
     from pipeline.core.config import load_params
@@ -183,19 +181,11 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
     images, texts = source.rows("image"), source.rows("text")
     assert list(images.labels) == ["cat", "dog", "cat", "dog"] and list(images.splits) == ["train"] * 3 + ["test"]
     assert list(texts.payload) == ["a cat", "a dog", "another cat", "a dog"] and list(texts.groups) == list(images.groups)
-    project = tmp_path / "project"
-    write_params(project, {
-        "datasets": {"h": {"source": "hf", "options": {"path": str(tmp_path / "saved"), "columns": {"text": "caption"}}}},
-        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder"}},
-        "extract": {"dtype": "float32", "sets": {"h-pix-image": {"dataset": "h", "encoder": "pix", "tower": "image"}}}})
-    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
-    sys.path.insert(0, str(project))
-    try:
-        code, err = cli(project, "extract")
-    finally:
-        sys.path.remove(str(project))
+    project = pixel_project(tmp_path / "project", {"source": "hf", "options": {
+        "path": str(tmp_path / "saved"), "columns": {"text": "caption"}}}, dtype="float32")
+    code, err = cli_with_project(project, "extract")
     assert code == 0, err
-    got = load_vectors(Layout(project).embeddings(load_params(project / "params.yaml").extract.sets["h-pix-image"].path))
+    got = load_vectors(Layout(project).embeddings(load_params(project / "params.yaml").extract.sets["d-pix-image"].path))
     brightness = got.vectors[:, 0] / np.linalg.norm(got.vectors, axis=1)  # flat images: every coordinate equal
     assert np.allclose(brightness, 1 / np.sqrt(12), atol=1e-6) and list(got.labels) == ["cat", "dog", "cat", "dog"]
     with pytest.raises(BridgeError, match=r"state.json: missing \(not a folder written by datasets.save_to_disk\)"):

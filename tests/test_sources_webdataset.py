@@ -4,14 +4,12 @@ the same rows through a table source; bad shards, members and captions are one l
 from __future__ import annotations
 
 import io
-import shutil
-import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bridge_project import cli, write_params
+from bridge_project import cli, cli_with_project, pixel_project, write_params
 
 from pipeline.core.config import load_params
 from pipeline.core.errors import BridgeError
@@ -99,19 +97,11 @@ def test_bad_shards_are_one_line(tiny: Path, damage, message: str) -> None:
 
 def test_a_corrupt_member_stops_extraction_naming_it_and_writes_nothing(tiny: Path, tmp_path: Path) -> None:
     _rewrite(tiny / "shards" / "digits-0001.tar", replace={"00005.png": b"not a png"})
-    project = tmp_path / "project"
-    write_params(project, {
-        "datasets": {"w": {"source": "webdataset", "options": {"path": str(tiny / "shards")}}},
-        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder"}},
-        "extract": {"shard_rows": 4, "sets": {"w-pix-image": {"dataset": "w", "encoder": "pix", "tower": "image"}}}})
-    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
-    sys.path.insert(0, str(project))
-    try:
-        code, err = cli(project, "extract")
-    finally:
-        sys.path.remove(str(project))
+    project = pixel_project(tmp_path / "project", {"source": "webdataset", "options": {"path": str(tiny / "shards")}},
+                            shard_rows=4)
+    code, err = cli_with_project(project, "extract")
     assert code == 2 and "'digits-0001/00005'" in err and "digits-0001.tar#00005.png" in err, err
-    assert not (project / "artifacts/embeddings/w").exists()
+    assert not (project / "artifacts/embeddings/d").exists()
 
 
 @pytest.mark.slow

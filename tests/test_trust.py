@@ -17,7 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bridge_project import REPO, cli, env, synthetic_lane, tree_digest, write_params
+from bridge_project import (
+    REPO,
+    cli,
+    cli_with_project,
+    env,
+    pixel_project,
+    synthetic_lane,
+    tree_digest,
+    write_params,
+)
 
 from pipeline.core.files import aside, atomic_write, remove_leftovers, replace_dir
 
@@ -96,14 +105,9 @@ def _image_project(tmp_path: Path, count: int, classes: int, size: int, shard_ro
         (images / str(i % classes)).mkdir(parents=True, exist_ok=True)
         pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(images / str(i % classes) / f"{i:03d}.png")
-    project = tmp_path / "project"
-    options = {"batch_size": batch_size} if batch_size else {}
-    write_params(project, {
-        "datasets": {"pics": {"source": "image_folder", "options": {"path": str(images), "test_fraction": 0.5}}},
-        "encoders": {"pix": {"model": "python:pixel_encoder:PixelEncoder", "options": options}},
-        "extract": {"shard_rows": shard_rows, "sets": {"pics-pix-image": {"dataset": "pics", "encoder": "pix",
-                                                                          "tower": "image"}}}})
-    shutil.copy(Path(__file__).with_name("pixel_encoder.py"), project / "pixel_encoder.py")
+    project = pixel_project(tmp_path / "project", {"source": "image_folder", "options": {
+        "path": str(images), "test_fraction": 0.5}}, name="pics",
+        encoder={"batch_size": batch_size} if batch_size else None, shard_rows=shard_rows)
     return images, project
 
 
@@ -255,10 +259,6 @@ def test_sigterm_and_sighup_stop_workers_keep_partial_work_and_leave_no_temp_fil
     assert not any(_alive(w) for w in workers), "worker processes outlived the extraction"
     kept = json.loads((partial / "manifest.json").read_text())["shards"]
     assert kept and not list(partial.glob(".*.tmp-*"))  # finished shards kept, no temp file left
-    sys.path.insert(0, str(project))
-    try:
-        assert cli(project, "extract")[0] == 0  # resumes from what was kept
-    finally:
-        sys.path.remove(str(project))
+    assert cli_with_project(project, "extract")[0] == 0  # resumes from what was kept
     done = json.loads((project / "artifacts/embeddings/pics/pix/image/manifest.json").read_text())
     assert done["rows"] == 400 and [s["sha256"] for s in done["shards"][:len(kept)]] == [s["sha256"] for s in kept]
