@@ -248,3 +248,33 @@ def test_emergent_fit_is_bit_identical_on_every_core(data: dict[str, Vectors]) -
         states.append(bridge.state())
     for key, value in states[0].items():
         np.testing.assert_array_equal(value, states[1][key], err_msg=key)
+
+
+def test_closed_forms_from_blocked_moments_equal_the_materialised_pairs(data: dict[str, Vectors], monkeypatch) -> None:
+    """linear / procrustes / cca fit from ``paired_moments`` in blocks of 7 pairs: the same weights as the
+    textbook formulas on the whole float64 pair matrices (what the methods computed before)."""
+    from pipeline.bridges import common
+    from pipeline.core.vectors import normalize, pair_by_group
+
+    monkeypatch.setattr(common.paired_moments, "__defaults__", (None, 7))
+    src, tgt = data["clip_image"], data["llm_text"]
+    i, j = pair_by_group(src, tgt)
+    x, y = src.vectors[i].astype(np.float64), tgt.vectors[j].astype(np.float64)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    linear = fitted("linear", data)
+    expected = np.linalg.solve(xc.T @ xc + 0.1 * np.eye(x.shape[1]), xc.T @ yc)
+    assert np.allclose(linear.weight, expected, atol=1e-9)
+    r2 = 1 - ((yc - xc @ expected) ** 2).sum() / (yc ** 2).sum()
+    assert abs(linear.info["train_r2"] - r2) < 1e-10 and 0.3 < r2 < 1.0
+    nx, ny = normalize(x), normalize(y)
+    u, _, vt = np.linalg.svd((nx - nx.mean(0)).T @ (ny - ny.mean(0)), full_matrices=False)
+    procrustes = fitted("procrustes", data)
+    # compared on the data: these encoders fill ~26 of 48 dims, so W is unique only on their span
+    assert np.allclose((nx - nx.mean(0)) @ procrustes.arrays["weight"], (nx - nx.mean(0)) @ (u @ vt), atol=1e-8)
+    error = np.linalg.norm((nx - nx.mean(0)) @ (u @ vt) - (ny - ny.mean(0))) / np.linalg.norm(ny - ny.mean(0))
+    assert abs(procrustes.info["train_relative_error"] - error) < 1e-9
+    cca = fitted("cca", data)
+    n = len(x) - 1
+    wx, wy = cca._inv_sqrt(xc.T @ xc / n), cca._inv_sqrt(yc.T @ yc / n)
+    corr = np.linalg.svd(wx @ (xc.T @ yc / n) @ wy, compute_uv=False)[:8]
+    assert np.allclose(cca.arrays["correlations"], corr, atol=1e-9) and corr[0] > 0.9

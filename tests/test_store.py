@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import BridgeError
-from pipeline.store import formats
+from pipeline.store import embedding_set, formats
 from pipeline.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
 
 
@@ -70,24 +70,26 @@ def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, mo
     columns, vectors = make_rows(100, 8)
     hdr = header("parquet", "float32", 30)
     path = tmp_path / "set"
-    real_write = formats.ParquetFormat.write
+    real_write = embedding_set.atomic_write
     calls = {"n": 0}
 
-    def dies_in_third_shard(self, file, cols, emb):  # a kill half-way through writing shard 2
+    def dies_in_third_shard(file, write):  # a kill half-way through writing shard 2's bytes
         calls["n"] += 1
         if calls["n"] == 3:
-            Path(file).write_bytes(b"PAR1 half a shard")
-            raise KeyboardInterrupt
-        real_write(self, file, cols, emb)
+            def half(tmp: Path) -> None:
+                tmp.write_bytes(b"PAR1 half a shard")
+                raise KeyboardInterrupt
+            write = half
+        return real_write(file, write)
 
-    monkeypatch.setattr(formats.ParquetFormat, "write", dies_in_third_shard)
+    monkeypatch.setattr(embedding_set, "atomic_write", dies_in_third_shard)
     with pytest.raises(KeyboardInterrupt):
         write_all(path, hdr, columns, vectors)
     manifest = json.loads((path / MANIFEST).read_text())
     assert [s["index"] for s in manifest["shards"]] == [0, 1] and not manifest["complete"]
     assert sorted(p.name for p in path.iterdir()) == [MANIFEST, "part-00000.parquet", "part-00001.parquet"]
 
-    monkeypatch.setattr(formats.ParquetFormat, "write", real_write)
+    monkeypatch.setattr(embedding_set, "atomic_write", real_write)
     before = (path / "part-00000.parquet").stat().st_mtime_ns
     write_all(path, hdr, columns, vectors)
     assert (path / "part-00000.parquet").stat().st_mtime_ns == before  # finished shards were kept

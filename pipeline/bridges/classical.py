@@ -10,17 +10,18 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.bridges.base import MethodParams
-from pipeline.bridges.common import ArrayBridge, require_pairs
+from pipeline.bridges.common import ArrayBridge, PairedMoments, paired_moments, require_pairs
 from pipeline.bridges.offset import normalize
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Space, Vectors, pair_by_group
 
 
-def _paired(inputs: dict[str, Vectors], method: str) -> tuple[np.ndarray, np.ndarray]:
+def _moments(inputs: dict[str, Vectors], method: str, prepare=None) -> PairedMoments:
+    """The (source, target) pairs' moments: all these closed forms need (memory of one block of pairs)."""
     src, tgt = inputs["source"], inputs["target"]
     i, j = pair_by_group(src, tgt)
     require_pairs(i, method, src, tgt)
-    return src.vectors[i].astype(np.float64), tgt.vectors[j].astype(np.float64)
+    return paired_moments(src.vectors, i, tgt.vectors, j, prepare)
 
 
 class PCANaiveParams(MethodParams):
@@ -88,15 +89,12 @@ class ProcrustesBridge(ArrayBridge):
     paired = (("source", "target"),)
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
-        x, y = _paired(inputs, "procrustes")
-        x, y = normalize(x), normalize(y)
-        mu_x, mu_y = x.mean(0), y.mean(0)
-        u, _, vt = np.linalg.svd((x - mu_x).T @ (y - mu_y), full_matrices=False)
+        m = _moments(inputs, "procrustes", normalize)
+        u, _, vt = np.linalg.svd(m.xy, full_matrices=False)
         weight = u @ vt
-        residual = (x - mu_x) @ weight - (y - mu_y)
-        self.arrays = {"weight": weight, "mu_source": mu_x, "mu_target": mu_y}
-        self.info.update(target=self.spaces["target"].key, pairs=len(x),
-                         train_relative_error=float(np.linalg.norm(residual) / np.linalg.norm(y - mu_y)))
+        self.arrays = {"weight": weight, "mu_source": m.mean_x, "mu_target": m.mean_y}
+        error = np.sqrt(max(m.residual(weight), 0.0) / max(np.trace(m.yy), 1e-300))
+        self.info.update(target=self.spaces["target"].key, pairs=m.n, train_relative_error=float(error))
 
     def expected_arrays(self) -> tuple[str, ...]:
         return ("weight", "mu_source", "mu_target")
@@ -137,17 +135,15 @@ class CCABridge(ArrayBridge):
             raise BridgeError(f"cca: components={params.components} exceeds min(source, target dim)={limit}")
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
-        x, y = _paired(inputs, "cca")
-        k = self.params.components or min(x.shape[1], y.shape[1])
-        mx, my = x.mean(0), y.mean(0)
-        xc, yc = x - mx, y - my
-        n = len(x) - 1
-        wx, wy = self._inv_sqrt(xc.T @ xc / n), self._inv_sqrt(yc.T @ yc / n)
-        u, corr, vt = np.linalg.svd(wx @ (xc.T @ yc / n) @ wy)
+        m = _moments(inputs, "cca")
+        k = self.params.components or min(len(m.xx), len(m.yy))
+        n = m.n - 1
+        wx, wy = self._inv_sqrt(m.xx / n), self._inv_sqrt(m.yy / n)
+        u, corr, vt = np.linalg.svd(wx @ (m.xy / n) @ wy)
         scale = corr[:k] if self.params.scale_by_correlation else np.ones(k)
-        self.arrays = {"mean_source": mx, "mean_target": my, "weight_source": wx @ u[:, :k] * scale,
+        self.arrays = {"mean_source": m.mean_x, "mean_target": m.mean_y, "weight_source": wx @ u[:, :k] * scale,
                        "weight_target": wy @ vt[:k].T * scale, "correlations": corr[:k]}
-        self.info.update(target=f"cca{k}", pairs=len(x),
+        self.info.update(target=f"cca{k}", pairs=m.n,
                          top_correlations=[round(float(c), 4) for c in corr[:5]])
 
     def _inv_sqrt(self, cov: np.ndarray) -> np.ndarray:

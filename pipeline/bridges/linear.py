@@ -1,7 +1,8 @@
 """Paired linear map (least squares, or ridge with ``alpha > 0``) source -> target.
 
 Fitted on every (source, target) pair that shares a group, with both sides
-centred so the bias is the centroid difference. The target space is the
+centred so the bias is the centroid difference, from the pairs' moments
+(``paired_moments``: memory of one block of pairs, not of all of them). The target space is the
 target tower's own space, so target vectors pass through unchanged.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.bridges.base import Bridge, MethodParams
+from pipeline.bridges.common import paired_moments
 from pipeline.bridges.offset import normalize
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Vectors, pair_by_group
@@ -32,15 +34,12 @@ class LinearBridge(Bridge):
         if len(ia) == 0:
             raise BridgeError(f"linear bridge: no (source, target) pairs share a group between "
                               f"{src.space.key} and {tgt.space.key}")
-        x = src.vectors[ia].astype(np.float64)
-        y = tgt.vectors[ib].astype(np.float64)
-        self.x_mean, self.y_mean = x.mean(0), y.mean(0)
-        xc, yc = x - self.x_mean, y - self.y_mean
-        gram = xc.T @ xc + self.params.alpha * np.eye(x.shape[1])
-        self.weight = np.linalg.lstsq(gram, xc.T @ yc, rcond=None)[0]
-        residual = yc - xc @ self.weight
+        m = paired_moments(src.vectors, ia, tgt.vectors, ib)
+        self.x_mean, self.y_mean = m.mean_x, m.mean_y
+        gram = m.xx + self.params.alpha * np.eye(len(m.xx))
+        self.weight = np.linalg.lstsq(gram, m.xy, rcond=None)[0]
         self.info.update(target=self.spaces["target"].key, pairs=len(ia),
-                         train_r2=float(1 - (residual ** 2).sum() / max((yc ** 2).sum(), 1e-12)))
+                         train_r2=float(1 - m.residual(self.weight) / max(np.trace(m.yy), 1e-12)))
 
     def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
         if role == "target":

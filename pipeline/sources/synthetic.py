@@ -6,16 +6,25 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.sources.base import Rows, Source
-from pipeline.worlds.synthetic import TEXT, World, WorldConfig
+from pipeline.sources.base import PartedRows, Rows, Source
+from pipeline.worlds.synthetic import TEXT, Observations, World, WorldConfig
+
+#: groups per part of a streamed world: memory holds one part (16384 groups: tens of MB while it is drawn),
+#: and worlds up to this size are drawn in one piece as before (bit-identical either way)
+PART_GROUPS = 16384
 
 
 def world_config(options: dict[str, Any]) -> WorldConfig:
     return WorldConfig(**{k: tuple(v) if k == "modalities" else v for k, v in options.items()})
 
 
+def _rows(modality: str, obs: Observations) -> Rows:
+    return Rows(modality, obs.ids, obs.vectors, obs.labels, obs.splits, obs.groups)
+
+
 class SyntheticSource(Source):
-    """Every modality of the world; text rows include the class prompts (split ``prompt``)."""
+    """Every modality of the world, streamed in parts of ``PART_GROUPS`` groups (``PartedRows``, like a
+    folder of Parquet files); text rows end with the class prompts (split ``prompt``)."""
 
     def __init__(self, name: str, world: dict[str, Any]) -> None:
         self.name = name
@@ -24,16 +33,20 @@ class SyntheticSource(Source):
     def modalities(self) -> list[str]:
         return list(self.world.config.modalities)
 
-    def rows(self, modality: str) -> Rows:
-        parts = [self.world.observations(modality)]
-        if modality == TEXT:
-            parts.append(self.world.prompts())
-        return Rows(modality,
-                    ids=np.concatenate([p.ids for p in parts]),
-                    payload=np.concatenate([p.vectors for p in parts]),
-                    labels=np.concatenate([p.labels for p in parts]),
-                    splits=np.concatenate([p.splits for p in parts]),
-                    groups=np.concatenate([p.groups for p in parts]))
+    def rows(self, modality: str) -> PartedRows:
+        world = self.world
+        if modality not in world.config.modalities:  # here, not mid-extraction
+            raise KeyError(f"modality {modality!r} not in world modalities {list(world.config.modalities)}")
+        starts = list(range(0, world.config.groups, PART_GROUPS))
+        counts = [(min(g + PART_GROUPS, world.config.groups) - g) * world.rows_per_group(modality) for g in starts]
+
+        def read(k: int) -> Rows:
+            if k == len(starts):
+                return _rows(modality, world.prompts())
+            return _rows(modality, world.observations(modality, slice(starts[k], starts[k] + PART_GROUPS)))
+
+        prompts = [world.config.concepts * world.config.prompt_templates] if modality == TEXT else []
+        return PartedRows(modality, np.asarray(counts + prompts), read)
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> Source:

@@ -269,8 +269,9 @@ class SetWriter:
         """Atomically write shard ``index`` and record it in the manifest."""
         file = self.path / shard_file(index, self.fmt)
         embedding = np.ascontiguousarray(embedding, dtype=self.dtype)
-        offset = atomic_write(file, lambda tmp: FORMATS[self.fmt].write(tmp, columns, embedding))
-        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": sha256_file(file),
+        data, offset = FORMATS[self.fmt].encode(columns, embedding)  # in memory: hashed and written once
+        atomic_write(file, lambda tmp: tmp.write_bytes(data))
+        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": hashlib.sha256(data).hexdigest(),
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         if self.sources is not None:
             entry["source_sha256"] = self.sources[index]
@@ -341,13 +342,13 @@ class EmbeddingSet:
             raise BridgeError(f"{file}: shard listed in the manifest is missing")
         return file
 
-    def _read(self, shard: dict[str, Any], what: str) -> Any:
+    def _read(self, shard: dict[str, Any], what: str, columns: tuple[str, ...] = META_COLUMNS) -> Any:
         fmt = FORMATS[self.fmt]
         source = self._source(shard)
         offset = shard.get("embedding_offset")
         try:
             if what == "meta":
-                return fmt.read_meta(source)
+                return fmt.read_meta(source, columns)
             if offset is not None:
                 return map_embedding(source, offset, shard["rows"], self.dim, self.manifest["dtype"])
             return fmt.read_embedding(source)
@@ -368,6 +369,45 @@ class EmbeddingSet:
     @property
     def ids(self) -> np.ndarray:
         return self.meta["id"]
+
+    def column(self, name: str) -> np.ndarray:
+        """One metadata column of every row, read from each shard alone (the others stay on disk)."""
+        if self._meta is not None:
+            return self._meta[name]
+        parts = [self._read(s, "meta", (name,))[name] for s in self.manifest["shards"]]
+        return np.concatenate(parts) if parts else np.array([], dtype=str)
+
+    def select(self, splits: tuple[str, ...] | None = None, dtype: type = np.float32
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(metadata columns, vectors) of the rows whose split is in ``splits`` (every row if None).
+
+        Memory is what the kept rows take plus one shard: the split column is
+        read first (one column of each shard), then each shard's other
+        columns and vectors are filtered before they are kept. Reading every
+        row and indexing afterwards held the whole set twice (a 1M-row
+        caption set for a fit on its 750k train rows: 2.3 GB, measured by
+        benchmarks/scale.py).
+        """
+        shards = self.manifest["shards"]
+        keep = [None] * len(shards) if splits is None else \
+            [np.flatnonzero(np.isin(self._read(s, "meta", ("split",))["split"], list(splits))) for s in shards]
+        total = self.rows if splits is None else sum(len(k) for k in keep)
+        out = np.empty((total, self.dim), dtype=dtype)
+        columns: dict[str, list[np.ndarray]] = {c: [] for c in META_COLUMNS}
+        start = 0
+        for shard, rows in zip(shards, keep, strict=True):
+            if rows is not None and not len(rows):
+                continue
+            meta, block = self._read(shard, "meta"), self._read(shard, "embedding")
+            if rows is not None:
+                meta, block = {c: v[rows] for c, v in meta.items()}, block[rows]
+            out[start:start + len(block)] = block
+            start += len(block)
+            for c in META_COLUMNS:
+                columns[c].append(meta[c])
+        if start != total:
+            raise BridgeError(f"{self.path / MANIFEST}: manifest says {total} rows, shards hold {start}")
+        return {c: np.concatenate(v) if v else np.array([], dtype=str) for c, v in columns.items()}, out
 
     def batches(self) -> Iterator[np.ndarray]:
         """Vectors shard by shard in the stored dtype: memory bounded by one shard."""

@@ -14,13 +14,10 @@ from pipeline.store.embedding_set import EmbeddingSet
 def load_vectors(path: Path, splits: tuple[str, ...] | None = None) -> Vectors:
     """Rows of the set at ``path`` whose split is in ``splits`` (all rows if None), as float32."""
     eset = EmbeddingSet(path)
-    meta = eset.meta
     encoder = eset.manifest["encoder"]
     space = Space(encoder["name"], encoder["tower"], eset.dim)
-    vectors = eset.vectors(np.float32)
-    keep = np.arange(len(vectors)) if splits is None else np.flatnonzero(np.isin(meta["split"], list(splits)))
-    if len(keep) == 0:
+    meta, vectors = eset.select(splits, np.float32)
+    if len(vectors) == 0:
         raise BridgeError(f"{path}: no rows with split in {list(splits or [])}; "
-                          f"splits present: {sorted(set(meta['split'].tolist()))}")
-    return Vectors(space, meta["id"][keep], meta["label"][keep], meta["group"][keep], meta["split"][keep],
-                   vectors[keep], eset.fingerprint)
+                          f"splits present: {np.unique(eset.column('split')).tolist()}")
+    return Vectors(space, meta["id"], meta["label"], meta["group"], meta["split"], vectors, eset.fingerprint)

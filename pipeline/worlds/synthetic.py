@@ -43,6 +43,34 @@ def _rng(*keys: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+class _Normals:
+    """Standard normals of one seeded stream, read at any position: ``take(start, count)`` equals
+    ``standard_normal(total)[start:start + count]`` without drawing ``total`` values at once.
+
+    numpy's Generator draws normals one after another from its bit stream, so
+    a stream read in consecutive pieces gives the same values as one draw
+    (checked in tests/test_sources_media.py). Reading forward costs only the
+    values skipped; reading backward restarts the stream. That is how a world
+    streams: a part of the rows draws its own noise, bit-identical to the
+    world drawn whole, and memory is one part.
+    """
+
+    def __init__(self, *keys: object) -> None:
+        self.keys = keys
+        self._rng: np.random.Generator | None = None
+        self._pos = 0
+
+    def take(self, start: int, count: int) -> np.ndarray:
+        if self._rng is None or self._pos > start:
+            self._rng, self._pos = _rng(*self.keys), 0
+        while self._pos < start:  # skip forward in bounded pieces
+            step = min(start - self._pos, 1 << 22)
+            self._rng.standard_normal(step)
+            self._pos += step
+        self._pos += count
+        return self._rng.standard_normal(count)
+
+
 def _orthonormal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     q, _ = np.linalg.qr(rng.standard_normal((rows, cols)))
     return q[:, :cols]
@@ -132,12 +160,17 @@ class World:
         other = (self.group_concepts + rng.integers(1, c.concepts, c.groups)) % c.concepts
         return np.where(rng.random(c.groups) < c.second_concept, other, -1)
 
-    @cached_property
+    @property
     def group_latents(self) -> np.ndarray:
+        return self.latents(slice(0, self.config.groups))
+
+    def latents(self, groups: slice) -> np.ndarray:
+        """The latents of the groups ``groups`` (a contiguous slice), as the whole world draws them."""
         c = self.config
-        eps = _rng(c.seed, "latents").standard_normal((c.groups, c.latent_dim))
-        centre = self.concept_means[self.group_concepts]
-        second = self.group_second_concepts
+        g0, g1, _ = groups.indices(c.groups)
+        eps = self._latent_noise.take(g0 * c.latent_dim, (g1 - g0) * c.latent_dim).reshape(g1 - g0, c.latent_dim)
+        centre = self.concept_means[self.group_concepts[g0:g1]]
+        second = self.group_second_concepts[g0:g1]
         if (second >= 0).any():
             mixed = (centre + self.concept_means[np.maximum(second, 0)]) / np.sqrt(2)
             centre = np.where((second >= 0)[:, None], mixed, centre)
@@ -168,22 +201,40 @@ class World:
         return [f"concept-{k:02d}" for k in range(self.config.concepts)]
 
     # -- observations -------------------------------------------------------
-    def _observe(self, modality: str, latents: np.ndarray, salt: str) -> np.ndarray:
+    def _observe(self, modality: str, latents: np.ndarray, salt: str, start: int = 0, total: int | None = None
+                 ) -> np.ndarray:
+        """Observations of rows ``[start, start + len(latents))`` of ``total``: the stream draws every
+        row's shared noise, then every row's private values, so a part reads both at its rows' places."""
         c = self.config
-        rng = _rng(c.seed, "obs", modality, salt)
+        n, total = len(latents), len(latents) if total is None else total
+        streams = self._streams.setdefault((modality, salt), (_Normals(c.seed, "obs", modality, salt),
+                                                              _Normals(c.seed, "obs", modality, salt)))
         shared = latents @ self.rotation(modality).T
-        shared = shared + c.obs_noise * rng.standard_normal(shared.shape)
-        private = rng.standard_normal((len(latents), c.private_dim))
-        return np.concatenate([shared, private], axis=1).astype(np.float32)
+        shared = shared + c.obs_noise * streams[0].take(start * c.latent_dim, n * c.latent_dim).reshape(shared.shape)
+        private = streams[1].take(total * c.latent_dim + start * c.private_dim, n * c.private_dim)
+        return np.concatenate([shared, private.reshape(n, c.private_dim)], axis=1).astype(np.float32)
 
-    def observations(self, modality: str) -> Observations:
-        """Every row of ``modality``: text has ``captions_per_item`` per group."""
+    @cached_property
+    def _latent_noise(self) -> _Normals:
+        return _Normals(self.config.seed, "latents")
+
+    @cached_property
+    def _streams(self) -> dict[tuple[str, str], tuple[_Normals, _Normals]]:
+        return {}
+
+    def rows_per_group(self, modality: str) -> int:
+        return self.config.captions_per_item if modality == TEXT else 1
+
+    def observations(self, modality: str, groups: slice | None = None) -> Observations:
+        """The rows of ``modality`` (of the groups ``groups``, a contiguous slice; all by default): text
+        has ``captions_per_item`` per group. Parts read in any order equal the world drawn whole."""
         c = self.config
         if modality not in c.modalities:
             raise KeyError(f"modality {modality!r} not in world modalities {list(c.modalities)}")
-        repeat = c.captions_per_item if modality == TEXT else 1
-        group_index = np.repeat(np.arange(c.groups), repeat)
-        copy_index = np.tile(np.arange(repeat), c.groups)
+        g0, g1, _ = (groups or slice(None)).indices(c.groups)
+        repeat = self.rows_per_group(modality)
+        group_index = np.repeat(np.arange(g0, g1), repeat)
+        copy_index = np.tile(np.arange(repeat), g1 - g0)
         groups = np.char.add("g", np.char.zfill(group_index.astype(str), 6))
         ids = np.char.add(np.char.add(f"{modality}-", groups), np.char.add("-", copy_index.astype(str)))
         concepts = self.group_concepts[group_index]
@@ -194,7 +245,8 @@ class World:
             groups=groups.astype(str),
             labels=labels,
             splits=self.group_splits[group_index],
-            vectors=self._observe(modality, self.group_latents[group_index], "rows"),
+            vectors=self._observe(modality, np.repeat(self.latents(slice(g0, g1)), repeat, axis=0), "rows",
+                                  g0 * repeat, c.groups * repeat),
             concepts=concepts,
         )
 
