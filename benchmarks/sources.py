@@ -52,6 +52,9 @@ def child(kind: str, folder: Path, project: Path) -> dict:
         rows = pq.read_table(folder).num_rows
     else:
         sys.path.insert(0, str(ROOT))
+        from pipeline.core.memory import bound_allocator
+
+        bound_allocator()  # what the CLI does first in every stage process
         from pipeline.core.config import load_params
         from pipeline.extract.run import extract_set
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pipeline.core.errors import BridgeError
+from pipeline.core.memory import bound_allocator
 from stages.catalog import methods, sources, tasks
 from stages.common import exit_with
 from stages.dvc import dvc
@@ -88,6 +89,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main() -> None:
     """Entry point: user errors become one line and exit code 2 unless --debug."""
+    bound_allocator()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     try:

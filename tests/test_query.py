@@ -156,8 +156,35 @@ def test_vectors_source_names_the_bad_column(tmp_path: Path) -> None:
         load("d", {"path": str(tmp_path / "ragged.parquet")}, []).rows("image").take(slice(0, 2))
     pq.write_table(pa.table({"id": ["a", "b"], "embedding": [[0.1], [0.2]]}), tmp_path / "p1.parquet")
     pq.write_table(pa.table({"id": ["c", "a"], "embedding": [[0.3], [0.4]]}), tmp_path / "p2.parquet")
-    with pytest.raises(BridgeError, match=r"duplicate ids in column 'id'"):
+    with pytest.raises(BridgeError, match=r"duplicate id 'a' in column 'id' \(in \S*p1.parquet and \S*p2.parquet\)"):
         load("d", {"path": str(tmp_path / "p*.parquet")}, [])
+    pq.write_table(pa.table({"id": ["c", "d", "c"], "embedding": [[0.3], [0.4], [0.5]]}), tmp_path / "p3.parquet")
+    with pytest.raises(BridgeError, match=r"duplicate id 'c' in column 'id' \(in \S*p3.parquet\)"):
+        load("d", {"path": str(tmp_path / "p3.parquet")}, [])
+
+
+def test_vectors_are_decoded_in_batches_and_errors_name_the_file_row(tmp_path: Path, monkeypatch) -> None:
+    """A file is decoded READ_BATCH rows at a time (bounded decode buffers); rows come out whole and in
+    order, and a ragged row in a later batch is named by its row in the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.core.errors import BridgeError
+    from pipeline.sources import vectors
+    from pipeline.sources.vectors import load
+
+    monkeypatch.setattr(vectors, "READ_BATCH", 3)
+    values = np.arange(20, dtype=np.float32).reshape(10, 2)
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(10)], "label": ["a", "b"] * 5,
+                             "embedding": values.tolist()}), tmp_path / "v.parquet")
+    rows = load("d", {"path": str(tmp_path / "v.parquet")}, []).rows("image").take(slice(0, 10))
+    assert np.array_equal(rows.payload, values) and rows.ids.tolist() == [f"r{i}" for i in range(10)]
+    assert rows.labels.tolist() == ["a", "b"] * 5
+    ragged = values.tolist()
+    ragged[7] = [1.0]
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(10)], "embedding": ragged}), tmp_path / "r.parquet")
+    with pytest.raises(BridgeError, match=r"r.parquet: column 'embedding': row 8 has 1 values, row 7 has 2"):
+        load("d", {"path": str(tmp_path / "r.parquet")}, []).rows("image").take(slice(0, 10))
 
 
 def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:

@@ -155,3 +155,22 @@ def test_large_shards_keep_one_contiguous_block(tmp_path: Path, fmt: str) -> Non
     manifest = json.loads((tmp_path / "set" / MANIFEST).read_text())
     assert isinstance(manifest["shards"][0]["embedding_offset"], int)
     assert np.array_equal(EmbeddingSet(tmp_path / "set").vectors(np.float16), vectors.astype(np.float16))
+
+
+def test_string_columns_round_trip_through_their_buffers() -> None:
+    """string_array / numpy_strings (the store's metadata path both ways) equal arrow's own conversion
+    through Python strings: ASCII of one and of many lengths, non-ASCII, empty, nulls, slices, chunks."""
+    import pyarrow as pa
+
+    from pipeline.core.columns import numpy_strings, string_array
+
+    cases = [["row-000001", "row-000002"], ["a", "", "abc", "concept-07"], ["é", "日本", "x"], ["", ""], []]
+    for values in cases:
+        array = np.array(values, dtype=str)
+        assert string_array(array).equals(pa.array(values, pa.string()))
+        assert numpy_strings(pa.array(values, pa.string())).tolist() == values
+    assert numpy_strings(pa.array(["a", None, "ccc"])).tolist() == ["a", "", "ccc"]
+    assert numpy_strings(pa.array(["x", "yy", "zzz", "w"]).slice(1, 2)).tolist() == ["yy", "zzz"]
+    assert numpy_strings(pa.chunked_array([pa.array(["a", "bb"]), pa.array(["ccc"])])).tolist() == ["a", "bb", "ccc"]
+    ids = np.char.add("text-", np.arange(1000).astype(str))
+    assert numpy_strings(string_array(ids)).tolist() == ids.tolist()

@@ -51,10 +51,12 @@ class Vectors:
                        self.splits[index], self.vectors[index], self.fingerprint)
 
 
-def normalize(x: np.ndarray, dtype: type | None = None) -> np.ndarray:
-    """Row-wise L2 normalisation; zero rows stay zero (the 1e-12 floor avoids 0/0)."""
+def normalize(x: np.ndarray, dtype: type | None = None, inplace: bool = False) -> np.ndarray:
+    """Row-wise L2 normalisation; zero rows stay zero (the 1e-12 floor avoids 0/0). ``inplace`` divides
+    ``x`` itself (same values), for a caller that owns a big array and would otherwise hold it twice."""
     x = np.asarray(x, dtype=dtype) if dtype is not None else np.asarray(x)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    norms = np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return np.divide(x, norms, out=x) if inplace else x / norms
 
 
 def require_finite(x: np.ndarray, what: str) -> np.ndarray:
@@ -103,9 +105,9 @@ def pair_same_rows(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:
     return pair_by_group(a, b)
 
 
-def group_uniform(names: np.ndarray, seed: int) -> np.ndarray:
-    """A uniform [0, 1) number per name, fixed by (name, seed) alone: FNV-1a over the UTF-8 bytes, then
-    a splitmix64 finaliser. Vectorised over names (the loop runs over byte positions, not rows)."""
+def name_hash(names: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 64-bit hash per name, fixed by (name, seed) alone: FNV-1a over the UTF-8 bytes, then a splitmix64
+    finaliser. Vectorised over names (the loop runs over byte positions, not rows)."""
     raw = np.char.encode(np.asarray(names, dtype=str), "utf-8")
     width = max(raw.dtype.itemsize, 1)
     codes = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width) if len(raw) else \
@@ -122,4 +124,9 @@ def group_uniform(names: np.ndarray, seed: int) -> np.ndarray:
         h ^= h >> np.uint64(27)
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return h
+
+
+def group_uniform(names: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform [0, 1) number per name, fixed by (name, seed) alone (the top 53 bits of ``name_hash``)."""
+    return (name_hash(names, seed) >> np.uint64(11)).astype(np.float64) / float(1 << 53)

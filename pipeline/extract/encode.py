@@ -56,9 +56,10 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     bad = reasons != ""
     skipped = [{"id": i, "reason": r} for i, r in zip(rows.ids[bad].tolist(), reasons[bad].tolist())]
     keep = np.flatnonzero(~bad)
-    vectors = vectors[keep]
-    if normalize:
-        vectors = l2_normalize(vectors)
+    if len(keep) < len(vectors):
+        vectors = vectors[keep]
+    if normalize:  # in place: a shard's vectors are the biggest thing extraction holds
+        vectors = l2_normalize(vectors, inplace=True)
     return keep, vectors, skipped
 
 

@@ -59,7 +59,7 @@ class Rows:
         for column in (self.ids, self.labels, self.splits, self.groups):
             h.update("\x1f".join(column.tolist()).encode())
         if isinstance(self.payload, np.ndarray) and self.payload.dtype != object:
-            h.update(np.ascontiguousarray(self.payload).tobytes())
+            h.update(np.ascontiguousarray(self.payload))  # the buffer itself: tobytes() copied a shard's vectors
         elif self.modality in MEDIA and len(self) and all(isinstance(p, str) for p in self.payload):
             contents = (digests or FileDigests())(list(self.payload))
             h.update("\x1f".join(f"{p}={c}" for p, c in zip(self.payload, contents, strict=True)).encode())
@@ -171,7 +171,9 @@ def prompt_rows(labels: np.ndarray, templates: list[str], class_names: dict[str,
 
 
 def concat_rows(parts: list[Rows]) -> Rows:
-    """Rows of one modality stacked in order (vector payloads stay one float array)."""
+    """Rows of one modality stacked in order (vector payloads stay one float array); one part as it is."""
+    if len(parts) == 1:
+        return parts[0]
     arrays = all(isinstance(p.payload, np.ndarray) and p.payload.dtype != object for p in parts)
     payload = np.concatenate([p.payload for p in parts]) if arrays else \
         np.concatenate([np.asarray(p.payload, dtype=object) for p in parts])
@@ -222,7 +224,7 @@ class PartedRows:
             lo, hi = self._bounds[k], self._bounds[k + 1]
             if lo >= stop:
                 break
-            if hi > start:
+            if hi > start and hi > lo:  # an empty part adds nothing (and may have no vector width)
                 parts.append(self._part(k).take(slice(max(start - lo, 0), min(stop, hi) - lo)))
         return concat_rows(parts) if parts else self._part(0).take(slice(0, 0))
 

@@ -27,9 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.core.columns import string_array
 from pipeline.core.files import atomic_write
 from pipeline.store.embedding_set import EmbeddingSet
-from pipeline.store.formats import META_COLUMNS, string_array
+from pipeline.store.formats import META_COLUMNS
 
 EXPORTS = ("npy", "parquet")
 #: clip-retrieval's folder names per tower
