@@ -179,8 +179,8 @@ class VectorsSource(Source):
                         raise BridgeError(f"{file}: column {cols.embedding!r}: row {start + 1} has {block.shape[1]} "
                                           f"values, row 1 has {vectors.shape[1]}")
                     vectors[start:start + len(block)] = block
-                for c in strings:
-                    strings[c].append(_strings(table, c, None))
+                for c, parts in strings.items():
+                    parts.append(_strings(table, c, None))
                 start += len(batch)
         except (pa.ArrowInvalid, OSError) as e:
             raise BridgeError(f"{file}: cannot read as Parquet ({e})") from None
