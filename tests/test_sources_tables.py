@@ -190,3 +190,36 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
     assert np.allclose(brightness, 1 / np.sqrt(12), atol=1e-6) and list(got.labels) == ["cat", "dog", "cat", "dog"]
     with pytest.raises(BridgeError, match=r"state.json: missing \(not a folder written by datasets.save_to_disk\)"):
         load_source("h", "hf", {"path": str(tmp_path / "project")}, [])
+
+
+def test_a_hub_id_reads_the_local_hub_cache(tmp_path: Path, monkeypatch) -> None:
+    """``hf`` with ``id`` reads the Hub cache's snapshot (refs/main -> snapshots/<commit>, files linked to
+    blobs/, as huggingface_hub lays it out): the Hub's Parquet files by split through the table source. A
+    dataset or revision with no local copy is one line; path and id together are refused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = tmp_path / "hub" / "datasets--someone--digits"
+    snapshot = repo / "snapshots" / "abc123"
+    (repo / "blobs").mkdir(parents=True)
+    for split, texts in (("train", ["a 1", "a 2", "a 3"]), ("test", ["a 4"])):
+        blob = repo / "blobs" / f"blob-{split}"
+        pq.write_table(pa.table({"text": texts, "label": [t[-1] for t in texts]}), blob)
+        link = snapshot / "data" / f"{split}-00000-of-00001.parquet"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    texts = load_source("h", "hf", {"id": "someone/digits"}, []).rows("text")
+    assert list(texts.payload) == ["a 4", "a 1", "a 2", "a 3"]  # files in name order: test-*, then train-*
+    assert dict(zip(texts.payload, texts.splits, strict=True)) == {"a 1": "train", "a 2": "train", "a 3": "train",
+                                                                    "a 4": "test"}
+    assert list(load_source("h", "hf", {"id": "someone/digits", "revision": "abc123"}, []).rows("text").labels) == \
+        list(texts.labels)
+    with pytest.raises(BridgeError, match=r"dataset 'someone/other': no local copy in the Hugging Face cache"):
+        load_source("h", "hf", {"id": "someone/other"}, [])
+    with pytest.raises(BridgeError, match=r"revision 'v2' is not in .*snapshots \(have: abc123\)"):
+        load_source("h", "hf", {"id": "someone/digits", "revision": "v2"}, [])
+    with pytest.raises(BridgeError, match=r"give exactly one of path .* and id"):
+        load_source("h", "hf", {"id": "someone/digits", "path": str(tmp_path)}, [])

@@ -6,19 +6,68 @@ splits in ``dataset_dict.json`` and the rows take their split from it. ``ClassLa
 class names (``dataset_info.json``), ``Image`` / ``Audio`` columns are ``{bytes, path}`` structs whose bytes
 are the payload. Columns map as in ``table`` (``options.columns``), and everything after reading is the
 table source's: groups, captions, prompts, one-line errors.
+
+``options.id`` (``user/name``, with ``revision``, default ``main``) names a Hub dataset instead of a
+folder: its local copy in the Hugging Face Hub cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
+``~/.cache/huggingface/hub``; what ``huggingface-cli download --repo-type dataset`` or ``load_dataset``
+leaves there) is read by the same code: the Hub's Parquet files in its ``train-*`` / ``data/test/...``
+layout through the table source, or a ``save_to_disk`` folder as above. Nothing is downloaded: a
+dataset with no local copy is one line saying so.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import model_validator
 
 from pipeline.core.errors import BridgeError
 from pipeline.sources.base import parse_source_options
 from pipeline.sources.table import TableOptions, TableSource
+
+
+class HFOptions(TableOptions):
+    """The table's options, with ``path`` (a ``save_to_disk`` folder) or ``id`` (a Hub dataset) given."""
+
+    path: str = ""
+    id: str | None = None
+    revision: str = "main"
+
+    @model_validator(mode="after")
+    def _one_place(self) -> HFOptions:
+        if bool(self.path) == bool(self.id):
+            raise ValueError("give exactly one of path (a datasets.save_to_disk folder) and id (a Hub dataset)")
+        return self
+
+
+def hub_cache() -> Path:
+    """Where huggingface_hub keeps downloaded repositories (its own environment variables, in its order)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ["HF_HOME"]) if os.environ.get("HF_HOME") else Path.home() / ".cache" / "huggingface"
+    return home / "hub"
+
+
+def hub_snapshot(repo: str, revision: str) -> Path:
+    """The local snapshot of dataset ``repo`` at ``revision`` (a branch or tag under ``refs/``, or a commit)."""
+    cache = hub_cache()
+    folder = cache / f"datasets--{repo.replace('/', '--')}"
+    if not folder.is_dir():
+        raise BridgeError(f"dataset {repo!r}: no local copy in the Hugging Face cache {cache} (this runs offline: "
+                          f"download it where there is network, `huggingface-cli download --repo-type dataset "
+                          f"{repo}`, and copy the cache here, or set options.path)")
+    ref = folder / "refs" / revision
+    commit = ref.read_text().strip() if ref.is_file() else revision
+    snapshot = folder / "snapshots" / commit
+    if not snapshot.is_dir():
+        have = sorted(p.name for p in (folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []
+        raise BridgeError(f"dataset {repo!r}: revision {revision!r} is not in {folder / 'snapshots'} "
+                          f"(have: {', '.join(have) or 'none'})")
+    return snapshot
 
 
 def _json(path: Path) -> Any:
@@ -69,5 +118,15 @@ def read_saved(path: Path) -> pd.DataFrame:
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> TableSource:
-    opts = parse_source_options(TableOptions, options, name)
-    return TableSource(name, opts, class_prompts, frame=read_saved(Path(opts.path)))
+    opts = parse_source_options(HFOptions, options, name)
+    if opts.id is None:
+        return TableSource(name, opts, class_prompts, frame=read_saved(Path(opts.path)))
+    snapshot = hub_snapshot(opts.id, opts.revision)
+    if (snapshot / "dataset_dict.json").exists() or (snapshot / "state.json").exists():
+        return TableSource(name, opts.model_copy(update={"path": str(snapshot)}), class_prompts,
+                           frame=read_saved(snapshot))
+    # the Hub's own layout: Parquet files named by split, read by the table source like any Parquet folder
+    given = {k: getattr(opts, k) for k in opts.model_fields_set if k in TableOptions.model_fields}  # keeps
+    # which columns were named explicitly (a named column that is absent is an error, a default one is not)
+    table = TableOptions(**{**given, "path": str(snapshot), "format": "parquet"})
+    return TableSource(name, table, class_prompts)
