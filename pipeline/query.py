@@ -38,12 +38,27 @@ def _bridge_dir(params: Params, name: str, root: Path) -> Path:
     return Layout(root).bridge(name, seeds[0] if seeds else None)
 
 
+#: frozen bridges loaded by this process, keyed by directory and card bytes: `bridge search --text` needs the
+#: bridge for the query space, the encoder and the gallery, and loaded (and verified) it three times
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
 def _bridge(params: Params, name: str | None, root: Path) -> Any:
+    """The fitted bridge ``name``, frozen; loaded once per process while its card is unchanged (a refit
+    rewrites the card, whose ``weights_sha256`` then differs)."""
     if name is None:
         return None
     from pipeline.bridges.base import Bridge
 
-    return Bridge.load(_bridge_dir(params, name, root), frozen=True)
+    directory = _bridge_dir(params, name, root)
+    card = directory / "bridge.json"
+    try:
+        key = (str(directory.resolve()), hashlib.sha256(card.read_bytes()).hexdigest())
+    except OSError:
+        return Bridge.load(directory, frozen=True)  # says what is missing, in one line
+    if key not in _LOADED:
+        _LOADED[key] = Bridge.load(directory, frozen=True)
+    return _LOADED[key]
 
 
 @dataclass

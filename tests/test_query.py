@@ -206,3 +206,34 @@ def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:
                                                               for i in range(n)]
     assert shards[1].payload.dtype == np.float32 and shards[1].payload.tolist()[0] == [1.0, 1.0]
     assert reads == [0, 1, 2]
+
+
+def test_a_text_search_loads_its_bridge_once(project: Path, monkeypatch) -> None:
+    """Query space, encoder and gallery share one frozen load; a changed card (a refit) loads again."""
+    from pipeline import query
+    from pipeline.bridges.base import Bridge
+
+    loads = []
+    real = Bridge.load.__func__
+
+    def counted(cls, path, frozen=False):
+        loads.append(path)
+        return real(cls, path, frozen=frozen)
+
+    monkeypatch.setattr(Bridge, "load", classmethod(counted))
+    monkeypatch.setattr(query, "_LOADED", {})
+    params = load_params(project / "params.yaml")
+    image_set = next(s for s, ref in params.extract.sets.items() if ref.tower == "image")
+    encoder = query.query_space(params, image_set, "clip-linear", "text", project)
+    queries = BridgedEncoder(encoder, "text", params, "clip-linear", project).encode(
+        SyntheticSource("synth", params.worlds["default"]).rows("text").take(slice(0, 3)).payload)
+    hits = search_set(params, image_set, queries, 3, "clip-linear", project)
+    assert len(loads) == 1 and len(hits) == 3 and all(len(h) == 3 for h in hits)
+    card = Layout(project).bridge("clip-linear") / "bridge.json"
+    original = card.read_text()
+    try:
+        card.write_text(original.replace("\n", "\n ", 1))  # other bytes, same meaning: treated as a new fit
+        query.query_space(params, image_set, "clip-linear", "text", project)
+        assert len(loads) == 2
+    finally:
+        card.write_text(original)

@@ -174,3 +174,20 @@ def test_string_columns_round_trip_through_their_buffers() -> None:
     assert numpy_strings(pa.chunked_array([pa.array(["a", "bb"]), pa.array(["ccc"])])).tolist() == ["a", "bb", "ccc"]
     ids = np.char.add("text-", np.arange(1000).astype(str))
     assert numpy_strings(string_array(ids)).tolist() == ids.tolist()
+
+
+def test_the_cli_process_uses_bounded_allocators() -> None:
+    """What `bridge` sets first in every stage process takes effect: arrow allocates from the system pool
+    (mimalloc kept freed shard buffers as RSS), and a pool named in the environment is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("from pipeline.core.memory import bound_allocator; bound_allocator(); import pyarrow as pa; "
+             "pa.array([1, 2, 3]); print(pa.default_memory_pool().backend_name)")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "system"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
+    assert out.stdout.strip() == "jemalloc"
