@@ -69,7 +69,15 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 
 def vector_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> float:
-    """float32 MB of the rows of a set a stage uses (all rows, or those of ``splits``)."""
+    """float32 MB of the rows of a set a stage uses (all rows, or those of ``splits``), counted in a child
+    process: Linux keeps a process's peak RSS across fork and exec, so a parent that read 2M splits would
+    raise every later child's measured peak to its own."""
+    out = subprocess.run([sys.executable, __file__, "--count", str(project), set_name, ",".join(splits or ())],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def count_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> float:
     sys.path.insert(0, str(ROOT))
     from pipeline.store.embedding_set import EmbeddingSet
 
@@ -86,7 +94,12 @@ def vector_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="200000,1000000,2000000", help="caption rows per world, comma-separated")
+    ap.add_argument("--count", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.count:
+        project, set_name, splits = args.count
+        print(count_mb(Path(project), set_name, tuple(splits.split(",")) if splits else None))
+        return
     bridge = str(BIN / "bridge")
     print("| caption rows | stage | seconds | peak RSS (MB) | float32 vectors used (MB) | "
           "peak - 2 x vectors (MB) |\n| ---: | --- | ---: | ---: | ---: | ---: |")

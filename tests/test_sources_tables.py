@@ -38,7 +38,7 @@ def test_formats_columns_groups_and_splits(tmp_path: Path, suffix: str) -> None:
                                            "columns": {"image": "img", "text": "caption", "label": "cls"}},
                          ["a photo of a {}"])
     assert source.modalities() == ["text", "image"]
-    images, texts = source.rows("image"), source.rows("text")
+    images, texts = source.rows("image").take(slice(None)), source.rows("text").take(slice(None))
     assert list(images.ids) == ["row-0", "row-2", "row-4"]  # one row per image, its first table row's id
     assert list(images.payload) == [f"{tmp_path.as_posix()}/{n}" for n in ("a.png", "b.png", "c.png")]
     assert list(images.groups) == ["a.png", "b.png", "c.png"]
@@ -59,7 +59,7 @@ def test_jsonl_lists_of_captions_multilabels_and_explicit_columns(tmp_path: Path
     pd.DataFrame(rows).to_json(path, orient="records", lines=True)
     source = load_source("s", "table", {"path": str(path), "columns": {
         "id": "key", "audio": "clip", "text": "texts", "label": "tags", "split": "part"}}, [])
-    texts, audio = source.rows("text"), source.rows("audio")
+    texts, audio = source.rows("text").take(slice(None)), source.rows("audio").take(slice(None))
     assert list(texts.ids) == ["x1#0", "x1#1", "x2#0"] and list(texts.payload) == ["a dog", "barking", "a cat"]
     assert list(texts.labels) == ["dog|loud", "dog|loud", "cat"] and list(texts.splits) == ["train", "train", "test"]
     assert list(audio.payload) == ["/abs/dog.wav", f"{tmp_path.as_posix()}/cat.wav"]
@@ -69,8 +69,8 @@ def test_jsonl_lists_of_captions_multilabels_and_explicit_columns(tmp_path: Path
 def test_splits_are_seeded_and_per_group(tmp_path: Path) -> None:
     df = pd.DataFrame({"text": [f"caption {i}" for i in range(200)], "group": np.repeat(np.arange(50), 4)})
     path = write(df, tmp_path / "t.csv")
-    a = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text")
-    b = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text")
+    a = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text").take(slice(None))
+    b = load_source("t", "table", {"path": str(path), "test_fraction": 0.3, "seed": 1}, []).rows("text").take(slice(None))
     assert (a.splits == b.splits).all() and (a.splits == "test").sum() == 15 * 4
     assert all(len(set(a.splits[a.groups == g])) == 1 for g in np.unique(a.groups))
 
@@ -79,7 +79,7 @@ def test_empty_text_cell_stays_a_row(tmp_path: Path) -> None:
     """Extraction's on_error policy, not the source, decides what happens to an empty caption."""
     path = tmp_path / "t.csv"
     path.write_text("id,text\na,hello\nb,\nc,bye\n")
-    texts = load_source("t", "table", {"path": str(path)}, []).rows("text")
+    texts = load_source("t", "table", {"path": str(path)}, []).rows("text").take(slice(None))
     assert list(texts.ids) == ["a", "b", "c"] and list(texts.payload) == ["hello", "", "bye"]
 
 
@@ -136,26 +136,30 @@ def test_parquet_folder_in_the_hugging_face_layout(tmp_path: Path) -> None:
                 "text": [f"caption {k}" for k in ks], "label": [k % 2 for k in ks]}),
                 data / f"{split}-{part:05d}-of-00002.parquet")
     source = load_source("hf", "table", {"path": str(tmp_path / "hf")}, [])
-    images, texts = source.rows("image"), source.rows("text")
+    images, texts = source.rows("image").take(slice(None)), source.rows("text").take(slice(None))
     assert list(images.splits) == ["test", "test", "train", "train", "train", "train"]  # sorted file order
     assert list(images.groups) == ["img4.png", "img5.png", "img0.png", "img1.png", "img2.png", "img3.png"]
     assert list(texts.groups) == list(images.groups) and list(texts.payload)[2] == "caption 0"
     assert isinstance(images.payload[0], bytes)
     prepared = ImagePreprocess(size=(4, 4))(list(images.payload))
     assert prepared.ok.all() and prepared.data[2].max() == 0 and prepared.data[3].min() == 10
-    assert source.rows("image").fingerprint() == images.fingerprint()
+    assert source.rows("image").take(slice(None)).fingerprint() == images.fingerprint()
     glob_source = load_source("hf", "table", {"path": str(data / "train-*.parquet")}, [])
-    assert len(glob_source.rows("image")) == 4
+    assert len(glob_source.rows("image").take(slice(None))) == 4
     pq.write_table(pa.table({"image": [{"bytes": None, "path": "x"}, {"bytes": None, "path": "y"}],
                              "other": [1, 2]}), data / "train-00009-of-00010.parquet")
     with pytest.raises(BridgeError, match="Parquet files with different columns"):
         load_source("hf", "table", {"path": str(tmp_path / "hf")}, [])
 
 
-def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
+def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path, monkeypatch) -> None:
     """A DatasetDict written by ``datasets.save_to_disk`` (Image, ClassLabel, caption columns) is read with pyarrow:
-    splits from the dict, class names for labels, image bytes through the encoder's preprocessing."""
+    splits from the dict, class names for labels, image bytes through the encoder's preprocessing (streamed
+    3 rows at a time, so image bytes come from two chunks)."""
     datasets = pytest.importorskip("datasets")
+    from pipeline.sources import table
+
+    monkeypatch.setattr(table, "CHUNK_ROWS", 3)
     import io
 
     from bridge_project import cli_with_project, pixel_project
@@ -178,7 +182,7 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path) -> None:
          "label": [y for _, _, y in rows]}, features=features) for split, rows in splits.items()}).save_to_disk(
         str(tmp_path / "saved"))
     source = load_source("h", "hf", {"path": str(tmp_path / "saved"), "columns": {"text": "caption"}}, [])
-    images, texts = source.rows("image"), source.rows("text")
+    images, texts = source.rows("image").take(slice(None)), source.rows("text").take(slice(None))
     assert list(images.labels) == ["cat", "dog", "cat", "dog"] and list(images.splits) == ["train"] * 3 + ["test"]
     assert list(texts.payload) == ["a cat", "a dog", "another cat", "a dog"] and list(texts.groups) == list(images.groups)
     project = pixel_project(tmp_path / "project", {"source": "hf", "options": {
@@ -211,11 +215,11 @@ def test_a_hub_id_reads_the_local_hub_cache(tmp_path: Path, monkeypatch) -> None
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc123")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    texts = load_source("h", "hf", {"id": "someone/digits"}, []).rows("text")
+    texts = load_source("h", "hf", {"id": "someone/digits"}, []).rows("text").take(slice(None))
     assert list(texts.payload) == ["a 4", "a 1", "a 2", "a 3"]  # files in name order: test-*, then train-*
     assert dict(zip(texts.payload, texts.splits, strict=True)) == {"a 1": "train", "a 2": "train", "a 3": "train",
                                                                     "a 4": "test"}
-    assert list(load_source("h", "hf", {"id": "someone/digits", "revision": "abc123"}, []).rows("text").labels) == \
+    assert list(load_source("h", "hf", {"id": "someone/digits", "revision": "abc123"}, []).rows("text").take(slice(None)).labels) == \
         list(texts.labels)
     with pytest.raises(BridgeError, match=r"dataset 'someone/other': no local copy in the Hugging Face cache"):
         load_source("h", "hf", {"id": "someone/other"}, [])
@@ -223,3 +227,57 @@ def test_a_hub_id_reads_the_local_hub_cache(tmp_path: Path, monkeypatch) -> None
         load_source("h", "hf", {"id": "someone/digits", "revision": "v2"}, [])
     with pytest.raises(BridgeError, match=r"give exactly one of path .* and id"):
         load_source("h", "hf", {"id": "someone/digits", "path": str(tmp_path)}, [])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_table_streams_in_chunks_with_the_rows_it_gives_whole(tmp_path: Path, suffix: str, monkeypatch) -> None:
+    """Read 2 rows at a time, a table gives the rows it gives read whole: an image listed on rows in
+    different chunks is one row (the first row's id), list captions keep their ids across chunk bounds,
+    splits and groups agree, prompts come last. Its texts are re-read chunk by chunk (PartedRows)."""
+    from pipeline.sources import table
+
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(7)],
+                          "img": ["a.png", "b.png", "a.png", "c.png", "", "b.png", "d.png"],
+                          "caption": ["a cat", "a dog", "another cat", "a bird", "a note", "dog again", "a fish"],
+                          "cls": ["cat", "dog", "cat", "bird", "", "dog", "fish"]})
+    if suffix == ".jsonl":  # list cells, and a null caption
+        frame["caption"] = [["a cat", "the cat"], "a dog", None, ["a bird"], "a note", [], "a fish"]
+    path = write(frame, tmp_path / f"t{suffix}")
+    options = {"path": str(path), "columns": {"image": "img", "text": "caption", "label": "cls"}}
+
+    def read(chunk: int) -> tuple:
+        monkeypatch.setattr(table, "CHUNK_ROWS", chunk)
+        source = load_source("t", "table", options, ["a photo of a {}"])
+        texts, images = source.rows("text"), source.rows("image")
+        return texts, texts.take(slice(None)), images.take(slice(None))
+
+    parted, texts, images = read(2)
+    _, texts_whole, images_whole = read(1000)
+    assert len(parted.counts) == 5  # four chunks of the file, then the prompts
+    for got, want in ((texts, texts_whole), (images, images_whole)):
+        for field in ("ids", "labels", "splits", "groups"):
+            assert getattr(got, field).tolist() == getattr(want, field).tolist()
+        assert list(got.payload) == list(want.payload)
+    assert images.ids.tolist() == ["r0", "r1", "r3", "r6"]
+    assert (texts.take(slice(len(texts) - 4, len(texts))).splits == "prompt").all()
+    if suffix == ".jsonl":
+        assert texts.ids.tolist()[:5] == ["r0#0", "r0#1", "r1", "r3#0", "r4"]
+    by_id = dict(zip(texts.ids.tolist(), texts.groups.tolist(), strict=True))
+    assert by_id["r1"] == "b.png" and by_id.get("r5", "b.png") == "b.png"  # b.png's captions share its group
+
+
+def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.sources import table
+
+    monkeypatch.setattr(table, "CHUNK_ROWS", 2)
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(['{"id": "a", "text": "x"}', '{"id": "b", "text": "y"}', '{"id": "c", "text": "z"}',
+                               '{"id": "d", "text": 5}']) + "\n")
+    with pytest.raises(BridgeError, match=r"t.jsonl: column 'text' must hold text, row 4 holds int 5"):
+        load_source("t", "table", {"path": str(path)}, [])
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": \n')
+    with pytest.raises(BridgeError, match=r"t.jsonl: line 3: not valid JSON"):
+        load_source("t", "table", {"path": str(path)}, [])
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "a", "text": "z"}\n')
+    with pytest.raises(BridgeError, match=r"column 'id' has duplicate ids"):
+        load_source("t", "table", {"path": str(path)}, [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.validation import StrictModel, validate
-from pipeline.core.vectors import PROMPT_SPLIT, group_uniform
+from pipeline.core.vectors import PROMPT_SPLIT, group_uniform, name_hash
 from pipeline.sources.digests import FileDigests
 
 #: modalities whose payloads may be file paths (fingerprinted by content)
@@ -110,6 +110,28 @@ def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.nda
     unique, inverse = np.unique(groups, return_inverse=True)
     test = group_uniform(unique, seed) < test_fraction
     return np.where(test[inverse], "test", "train")
+
+
+def first_duplicate(parts: Callable[[], Iterator[tuple[Any, np.ndarray]]]) -> tuple[str, Any, Any] | None:
+    """The first id that occurs twice across ``parts()`` (an iterable of (where, ids) read afresh per call),
+    with where it was seen first and again; None when all are unique.
+
+    8 bytes a row: ids are hashed (``name_hash``) as each part is read, and
+    only the ids whose hashes collide are compared as strings, in a second
+    read. Holding every id as a string grew a source's memory with its rows.
+    """
+    hashes = [name_hash(ids) for _, ids in parts()]
+    ordered = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
+    suspects = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(suspects):
+        return None
+    seen: dict[str, Any] = {}
+    for where, ids in parts():
+        for value in ids[np.isin(name_hash(ids), suspects)].tolist():
+            if value in seen:
+                return value, seen[value], where
+            seen[value] = where
+    return None
 
 
 def _natural(path: Path) -> tuple[str, str, int, str]:

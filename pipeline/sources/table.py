@@ -24,12 +24,14 @@ from pydantic import Field
 
 from pipeline.core.errors import BridgeError
 from pipeline.sources.base import (
+    PartedRows,
     Rows,
     Source,
     SourceOptions,
     assign_splits,
     concat_rows,
     data_files,
+    first_duplicate,
     parse_source_options,
     prompt_rows,
 )
@@ -80,52 +82,108 @@ def _hf_split(file: Path) -> str:
     return ""
 
 
-def read_parquet_files(files: list[Path]) -> pd.DataFrame:
-    """Every file's rows in file order; a ``__file_split__`` column says which split its file name gives."""
-    import pyarrow.parquet as pq
-
-    frames = []
-    for file in files:
-        try:
-            frame = pq.read_table(file).to_pandas()
-        except Exception as e:  # noqa: BLE001 - any reader failure names the file
-            raise BridgeError(f"{file}: cannot read as parquet ({type(e).__name__}: {e})") from None
-        frame["__file_split__"] = _hf_split(file)
-        frames.append(frame)
-    columns = {tuple(f.columns) for f in frames}
-    if len(columns) > 1:
-        first, other = sorted(columns)[:2]
-        raise BridgeError(f"{files[0].parent}: Parquet files with different columns ({', '.join(first)} / "
-                          f"{', '.join(other)})")
-    return pd.concat(frames, ignore_index=True)
+#: table rows per chunk: what a table source holds of its payloads (texts, embedded image bytes) at a time
+CHUNK_ROWS = 65536
 
 
-def read_table(path: Path, fmt: str | None) -> pd.DataFrame:
-    named = SUFFIXES.get(path.suffix.lower())  # "tables.csv/" is a CSV path that is a directory, not a folder
-    files = parquet_files(path) if fmt == "parquet" or (fmt is None and named in (None, "parquet")) else None
-    if files is not None:
-        return read_parquet_files(files)
-    fmt = fmt or named
-    if fmt is None:
-        raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
+class Chunks:
+    """A table's rows as DataFrames of at most ``CHUNK_ROWS`` rows, in file order.
+
+    ``chunk(k)`` reads forward from where the last read stopped and starts
+    the file again for an earlier chunk: extraction reads the parts in order
+    (once to fingerprint, once to encode), so a file is read three times in
+    all, never held whole. CSV/TSV cells are strings (an empty cell is "");
+    JSONL lines are parsed one at a time and named by number when bad; a
+    Parquet folder or glob (Hugging Face's layout) is read file by file in
+    batches, each chunk carrying the split its file name gives.
+    """
+
+    def __init__(self, path: Path, fmt: str | None, frame: pd.DataFrame | None = None) -> None:
+        self.path, self.frame = path, frame
+        named = SUFFIXES.get(path.suffix.lower())  # "tables.csv/" is a CSV path that is a directory
+        self.files = None if frame is not None else \
+            parquet_files(path) if fmt == "parquet" or (fmt is None and named in (None, "parquet")) else None
+        self.folder = self.files is not None  # splits from file names only for a folder or glob of files
+        self.fmt = "frame" if frame is not None else "parquet" if self.files is not None else (fmt or named)
+        if self.fmt is None:
+            raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
+        if self.fmt != "frame" and not path.exists() and not self.folder:
+            raise BridgeError(f"{path}: table file not found")
+        if self.fmt == "parquet":
+            self.files = self.files or [path]
+            self._check_schemas()
+        self._iter: Any = None
+        self._next = 0
+
+    def _check_schemas(self) -> None:
+        import pyarrow.parquet as pq
+
+        names = {}
+        for file in self.files or []:
+            try:
+                names[file] = tuple(pq.ParquetFile(file).schema_arrow.names)
+            except Exception as e:  # noqa: BLE001 - any reader failure names the file
+                raise BridgeError(f"{file}: cannot read as parquet ({type(e).__name__}: {e})") from None
+        if len(set(names.values())) > 1:
+            first, other = sorted(set(names.values()))[:2]
+            raise BridgeError(f"{self.files[0].parent}: Parquet files with different columns ({', '.join(first)} / "
+                              f"{', '.join(other)})")
+
+    def _read(self):
+        if self.fmt == "frame":
+            for start in range(0, max(len(self.frame), 1), CHUNK_ROWS):
+                yield self.frame.iloc[start:start + CHUNK_ROWS].reset_index(drop=True)
+        elif self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for file in self.files:
+                try:
+                    for batch in pq.ParquetFile(file).iter_batches(batch_size=CHUNK_ROWS):
+                        frame = batch.to_pandas()
+                        if self.folder:
+                            frame["__file_split__"] = _hf_split(file)
+                        yield frame
+                except Exception as e:  # noqa: BLE001 - any reader failure names the file
+                    raise BridgeError(f"{file}: cannot read as parquet ({type(e).__name__}: {e})") from None
+        elif self.fmt == "jsonl":
+            yield from _read_jsonl(self.path)
+        else:
+            try:  # every cell a string; an empty cell is "", not NaN
+                yield from pd.read_csv(self.path, sep="," if self.fmt == "csv" else "\t", dtype=str,
+                                       keep_default_na=False, chunksize=CHUNK_ROWS)
+            except FileNotFoundError:
+                raise BridgeError(f"{self.path}: table file not found") from None
+            except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
+                raise BridgeError(f"{self.path}: cannot read as {self.fmt} ({type(e).__name__}: {e})") from None
+
+    def __iter__(self):
+        """(first row, chunk) of every chunk, from the start of the file."""
+        self._iter, self._next, start = self._read(), 0, 0
+        for frame in self._iter:
+            self._next += 1
+            yield start, frame
+            start += len(frame)
+
+    def chunk(self, k: int) -> pd.DataFrame:
+        if self._iter is None or k < self._next:
+            self._iter, self._next = self._read(), 0
+        while True:
+            frame = next(self._iter)
+            self._next += 1
+            if self._next - 1 == k:
+                return frame
+
+
+def _read_jsonl(path: Path):
+    """One JSON object per line, ``CHUNK_ROWS`` objects per frame; a bad line is named by its number."""
+    records = []
     try:
-        if fmt in ("csv", "tsv"):  # every cell a string; an empty cell is "", not NaN
-            return pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
-        if fmt == "jsonl":
-            return _read_jsonl(path)
-        return pd.read_parquet(path)
+        f = open(path, encoding="utf-8")  # noqa: SIM115 - a generator holds it while its chunks are read
     except FileNotFoundError:
         raise BridgeError(f"{path}: table file not found") from None
-    except BridgeError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
-        raise BridgeError(f"{path}: cannot read as {fmt} ({type(e).__name__}: {e})") from None
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line; a bad line is named by its number (pandas gives a byte position)."""
-    records = []
-    with open(path, encoding="utf-8") as f:
+    except OSError as e:
+        raise BridgeError(f"{path}: cannot read as jsonl ({type(e).__name__}: {e})") from None
+    with f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -136,10 +194,19 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not isinstance(record, dict):
                 raise BridgeError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
             records.append(record)
-    return pd.DataFrame.from_records(records)
+            if len(records) == CHUNK_ROWS:
+                yield pd.DataFrame.from_records(records)
+                records = []
+    if records:
+        yield pd.DataFrame.from_records(records)
 
 
-def _check_text(path: Path, name: str, cells: pd.Series) -> None:
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A chunk's column, or nulls where the chunk has none (a JSONL chunk whose lines all lack the key)."""
+    return frame[name] if name in frame.columns else pd.Series([None] * len(frame), dtype=object)
+
+
+def _check_text(path: Path, name: str, cells: pd.Series, first_row: int = 0) -> None:
     """A text column holds strings (or lists of strings); a number there is a wrong column, not a caption."""
     ok = cells.map(lambda v: v is None or isinstance(v, str) or (isinstance(v, (list, tuple, np.ndarray))
                                                                    and all(isinstance(t, str) for t in v)))
@@ -147,7 +214,7 @@ def _check_text(path: Path, name: str, cells: pd.Series) -> None:
         row = int(np.flatnonzero(~ok.to_numpy())[0])
         value = cells.iloc[row]
         shown = value.item() if isinstance(value, np.generic) else value
-        raise BridgeError(f"{path}: column {name!r} must hold text, row {row + 1} holds "
+        raise BridgeError(f"{path}: column {name!r} must hold text, row {first_row + row + 1} holds "
                           f"{type(value).__name__} {shown!r}")
 
 
@@ -157,110 +224,199 @@ def _strings(values: pd.Series) -> np.ndarray:
     return joined.fillna("").astype(str).to_numpy(dtype=str)
 
 
+def _texts(cells: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's text cells exploded: (row of each text, its index among its row's texts, whether the row
+    held a list, the texts). Null texts are dropped; an empty string stays (extraction's ``on_error``)."""
+    cells = cells.reset_index(drop=True)  # positions in the chunk (a CSV chunk's index runs on from the last)
+    exploded = cells.explode()  # list cells -> one row each; scalars stay
+    keep = exploded.notna().to_numpy()
+    row = exploded.index.to_numpy()[keep]
+    listed = cells.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).to_numpy()[row]
+    k = pd.Series(row).groupby(row).cumcount().to_numpy().astype(str)
+    return row, k, listed, exploded.to_numpy(dtype=object)[keep].astype(str).astype(object)
+
+
+def _is_embedded(value: Any) -> bool:
+    """Hugging Face's ``{"bytes", "path"}`` structs or raw bytes: the media themselves, not a path."""
+    return isinstance(value, (bytes, dict))
+
+
 class TableSource(Source):
-    """A table read once; ids, labels, groups and splits are resolved for all rows up front so every
-    modality's rows agree on them (an image and its captions share group and split)."""
+    """A table streamed in chunks (``Chunks``), holding a few bytes per row, not the rows.
+
+    A first pass reads every chunk once to check what must hold across the
+    whole table: ids unique (hashed, ``first_duplicate``), text cells of text
+    type, which image or audio paths occur first (an image listed on several
+    rows is one row, with its first row's id), the labels (for class
+    prompts). Each modality's rows are then derived from one chunk at a time
+    when extraction reaches them (``PartedRows``): id, label, group (the
+    media path, else the id) and split (a split column, the Hugging Face file
+    name, else the seeded per-group draw, which depends on the group's name
+    alone) are all functions of a row, so every modality's rows agree on them
+    without holding them. Path-media rows (paths, not the images) are kept
+    from the first pass; embedded bytes and texts are read again.
+    """
 
     def __init__(self, name: str, opts: TableOptions, class_prompts: list[str],
                  frame: pd.DataFrame | None = None) -> None:
         """``frame``: rows another reader produced (a ``save_to_disk`` dataset), in place of reading ``path``."""
         self.name, self._opts, self._prompts = name, opts, class_prompts
         self.path = Path(opts.path)
-        df = read_table(self.path, opts.format) if frame is None else frame
+        self._chunks = Chunks(self.path, opts.format, frame)
+        self._embedded_media: dict[str, bool] = {}
+        self._file_splits = True  # every row's file name gives its split (Hugging Face's train-* / test-*)
+        sizes: list[int] = []
+        text_counts: list[int] = []
+        present: dict[str, list[int]] = {}
+        labels: set[str] = set()
+        media: dict[str, list[Rows]] = {}
+        seen: dict[str, np.ndarray] = {}
+        for start, chunk in self._chunks:
+            if start == 0:
+                self._cols = self._resolve_columns(name, list(chunk.columns), opts)
+            sizes.append(len(chunk))
+            self._file_splits &= "__file_split__" in chunk.columns and bool((chunk["__file_split__"] != "").all())
+            for field in MEDIA:
+                if field in self._cols:
+                    first = next((v for v in _column(chunk, self._cols[field]) if v is not None), None)
+                    if first is not None:
+                        self._embedded_media.setdefault(field, _is_embedded(first))
+            if "text" in self._cols:
+                cells = _column(chunk, self._cols["text"])
+                _check_text(self.path, self._cols["text"], cells, start)
+                text_counts.append(len(_texts(cells)[0]))
+            if "label" in self._cols:
+                labels.update(np.unique(_strings(_column(chunk, self._cols["label"]))).tolist())
+        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._text_counts = text_counts
+        # the per-row columns need the table-wide split rule, so they are derived in a second pass
+        for k in range(len(sizes)):
+            if not any(m in self._cols for m in MEDIA):
+                break
+            meta, chunk = self._chunk_meta(k)
+            for field in MEDIA:
+                if field not in self._cols:
+                    continue
+                keys, has = meta[f"{field}:key"], meta[f"{field}:present"]
+                present.setdefault(field, []).append(int(has.sum()))
+                if self._embedded_media.get(field):
+                    continue
+                row = np.flatnonzero(has)
+                _, first = np.unique(keys[row], return_index=True)
+                row = row[np.sort(first)]
+                earlier = seen.get(field, np.array([], dtype=str))
+                row = row[~np.isin(keys[row], earlier)]
+                seen[field] = np.union1d(earlier, keys[row])
+                media.setdefault(field, []).append(Rows(field, meta["id"][row], keys[row], meta["label"][row],
+                                                        meta["split"][row], meta["group"][row]))
+        self._present = present
+        self._media = {m: concat_rows(parts) for m, parts in media.items()}
+        self._labels = np.asarray(sorted(labels), dtype=str) if labels else np.array([""], dtype=str)
+        if "id" in self._cols:
+            found = first_duplicate(lambda: ((k, self._chunk_ids(self._chunks.chunk(k), k))
+                                             for k in range(len(sizes))))
+            if found is not None:
+                raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids ({found[0]!r})")
+
+    def _resolve_columns(self, name: str, present: list[str], opts: TableOptions) -> dict[str, str]:
         explicit = opts.columns.model_fields_set
-        self._cols: dict[str, str] = {}
+        cols: dict[str, str] = {}
         for field in Columns.model_fields:
             column = getattr(opts.columns, field)
-            if column in df.columns:
-                self._cols[field] = column
+            if column in present:
+                cols[field] = column
             elif field in explicit:
                 raise BridgeError(f"{self.path}: no column {column!r} (datasets.{name}.options.columns.{field}); "
-                                  f"columns: {', '.join(map(str, df.columns))}")
-        if not {"text", *MEDIA} & set(self._cols):
+                                  f"columns: {', '.join(map(str, present))}")
+        if not {"text", *MEDIA} & set(cols):
             raise BridgeError(f"{self.path}: no text, image or audio column (looked for "
                               f"{opts.columns.text!r}, {opts.columns.image!r}, {opts.columns.audio!r}); "
                               f"set datasets.{name}.options.columns")
-        self._df = df
-        n = len(df)
-        self._ids = _strings(df[self._cols["id"]]) if "id" in self._cols else \
-            np.char.add("row-", np.arange(n).astype(str))
-        if len(np.unique(self._ids)) != n:
-            raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids")
-        self._labels = _strings(df[self._cols["label"]]) if "label" in self._cols else np.full(n, "")
-        media = next((self._media_keys(m) for m in MEDIA if m in self._cols), np.full(n, ""))
-        self._groups = _strings(df[self._cols["group"]]) if "group" in self._cols else \
-            np.where(media != "", media, self._ids)
+        return cols
+
+    def _chunk_ids(self, chunk: pd.DataFrame, k: int) -> np.ndarray:
+        if "id" in self._cols:
+            return _strings(_column(chunk, self._cols["id"]))
+        start = int(self._bounds[k])
+        return np.char.add("row-", np.arange(start, start + len(chunk)).astype(str))
+
+    def _chunk_meta(self, k: int) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+        """Chunk ``k``'s per-row columns: id, label, group, split, and each medium's key and presence."""
+        chunk = self._chunks.chunk(k)
+        n = len(chunk)
+        meta = {"id": self._chunk_ids(chunk, k)}
+        meta["label"] = _strings(_column(chunk, self._cols["label"])) if "label" in self._cols else np.full(n, "")
+        for field in MEDIA:
+            if field in self._cols:
+                meta[f"{field}:key"], meta[f"{field}:present"] = self._media_key(field, _column(chunk, self._cols[field]))
+        key = next((meta[f"{m}:key"] for m in MEDIA if m in self._cols), np.full(n, ""))
+        meta["group"] = _strings(_column(chunk, self._cols["group"])) if "group" in self._cols else \
+            np.where(key != "", key, meta["id"])
         if "split" in self._cols:
-            self._splits = _strings(df[self._cols["split"]])
-        elif "__file_split__" in df.columns and (df["__file_split__"] != "").all():
-            self._splits = df["__file_split__"].to_numpy(dtype=str)  # Hugging Face's train-*/test-* files
-        else:
-            self._splits = assign_splits(self._groups, opts.test_fraction, opts.seed)
+            meta["split"] = _strings(_column(chunk, self._cols["split"]))
+        elif self._file_splits:
+            meta["split"] = chunk["__file_split__"].to_numpy(dtype=str)
+        else:  # a function of the group's name alone: the same in any chunk
+            meta["split"] = assign_splits(meta["group"], self._opts.test_fraction, self._opts.seed)
+        return meta, chunk
 
-    def _media(self, modality: str) -> np.ndarray:
-        return _strings(self._df[self._cols[modality]])
-
-    def _embedded(self, modality: str) -> bool:
-        """Whether the column holds the media themselves: Hugging Face's ``{"bytes", "path"}`` structs or raw
-        bytes, as ``datasets`` writes Image / Audio features to Parquet."""
-        cells = self._df[self._cols[modality]]
-        first = next((v for v in cells if v is not None), None)
-        return isinstance(first, (bytes, dict))
-
-    def _media_keys(self, modality: str) -> np.ndarray:
-        """What names an item for grouping: its path, or (embedded media) its struct's path, else its id."""
-        if not self._embedded(modality):
-            return self._media(modality)
-        cells = self._df[self._cols[modality]]
-        paths = cells.map(lambda v: (v.get("path") or "") if isinstance(v, dict) else "").to_numpy(dtype=str)
-        return np.where(paths != "", paths, self._ids)
+    def _media_key(self, modality: str, cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(what names each row's item: its path, or an embedded item's struct path, else ""; whether the
+        row has an item). Embedded media are an item per row with bytes, named or not."""
+        if not self._embedded_media.get(modality):
+            keys = _strings(cells)
+            return keys, keys != ""
+        keys = cells.map(lambda v: (v.get("path") or "") if isinstance(v, dict) else "").to_numpy(dtype=str)
+        data = cells.map(lambda v: v.get("bytes") if isinstance(v, dict) else v)
+        return keys, data.notna().to_numpy()
 
     def modalities(self) -> list[str]:
         found = [m for m in ("text", *MEDIA) if m in self._cols]
         return found if "text" in found or not self._prompts else ["text", *found]
 
-    def rows(self, modality: str) -> Rows:
+    def rows(self, modality: str) -> Rows | PartedRows:
         if modality not in self.modalities():
             raise BridgeError(f"dataset {self.name!r} ({self.path}) has no {modality!r} column")
         if modality in MEDIA:
             return self._media_rows(modality)
-        parts = [self._text_rows()] if "text" in self._cols else []
-        if self._prompts:
-            parts.append(prompt_rows(self._labels, self._prompts, self._opts.class_names))
-        return concat_rows(parts)
+        prompts = prompt_rows(self._labels, self._prompts, self._opts.class_names) if self._prompts else None
+        counts = list(self._text_counts) if "text" in self._cols else []
+        chunks = len(counts)
 
-    def _text_rows(self) -> Rows:
-        cells = self._df[self._cols["text"]]
-        _check_text(self.path, self._cols["text"], cells)
-        exploded = cells.explode()  # list cells -> one row each; scalars stay
-        keep = exploded.notna().to_numpy()
-        row = exploded.index.to_numpy()[keep]
-        listed = cells.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).to_numpy()[row]
-        k = pd.Series(row).groupby(row).cumcount().to_numpy().astype(str)
-        ids = np.where(listed, np.char.add(np.char.add(self._ids[row], "#"), k), self._ids[row])
-        return Rows("text", ids.astype(str), exploded.to_numpy(dtype=object)[keep].astype(str).astype(object),
-                    self._labels[row], self._splits[row], self._groups[row])
+        def read(k: int) -> Rows:
+            if k == chunks:
+                return prompts
+            meta, chunk = self._chunk_meta(k)
+            row, index, listed, texts = _texts(_column(chunk, self._cols["text"]))
+            ids = np.where(listed, np.char.add(np.char.add(meta["id"][row], "#"), index), meta["id"][row])
+            return Rows("text", ids.astype(str), texts, meta["label"][row], meta["split"][row], meta["group"][row])
 
-    def _media_rows(self, modality: str) -> Rows:
-        if self._embedded(modality):  # one item per row, the payload its bytes
-            cells = self._df[self._cols[modality]]
-            data = cells.map(lambda v: v.get("bytes") if isinstance(v, dict) else v).to_numpy(dtype=object)
-            row = np.flatnonzero([d is not None for d in data])
+        return PartedRows("text", np.asarray(counts + ([len(prompts)] if prompts else []), dtype=np.int64), read)
+
+    def _media_rows(self, modality: str) -> Rows | PartedRows:
+        column = self._cols[modality]
+        if not self._embedded_media.get(modality):
+            items = self._media[modality]
+            root = Path(self._opts.root) if self._opts.root else self.path.parent
+            rel = items.payload.astype(str)
+            absolute = np.char.startswith(rel, "/")
+            prefix = "" if root == Path(".") else f"{root.as_posix()}/"
+            paths = np.where(absolute, rel, np.char.add(prefix, rel)).astype(object)
+            return Rows(modality, items.ids, paths, items.labels, items.splits, items.groups)
+
+        def read(k: int) -> Rows:  # one item per row, the payload its bytes, read chunk by chunk
+            meta, chunk = self._chunk_meta(k)
+            data = _column(chunk, column).map(lambda v: v.get("bytes") if isinstance(v, dict) else v)
+            data = data.to_numpy(dtype=object)
+            row = np.flatnonzero(meta[f"{modality}:present"])
             bad = [r for r in row if not isinstance(data[r], bytes)]
             if bad:
-                raise BridgeError(f"{self.path}: column {self._cols[modality]!r} row {bad[0] + 1}: expected image "
-                                  f"or audio bytes, got {type(data[bad[0]]).__name__}")
-            return Rows(modality, self._ids[row], data[row], self._labels[row], self._splits[row], self._groups[row])
-        values = self._media(modality)
-        present = np.flatnonzero(values != "")
-        _, first = np.unique(values[present], return_index=True)
-        row = present[np.sort(first)]
-        root = Path(self._opts.root) if self._opts.root else self.path.parent
-        rel = values[row]
-        absolute = np.char.startswith(rel, "/")
-        prefix = "" if root == Path(".") else f"{root.as_posix()}/"
-        paths = np.where(absolute, rel, np.char.add(prefix, rel)).astype(object)
-        return Rows(modality, self._ids[row], paths, self._labels[row], self._splits[row], self._groups[row])
+                raise BridgeError(f"{self.path}: column {column!r} row {self._bounds[k] + bad[0] + 1}: expected "
+                                  f"image or audio bytes, got {type(data[bad[0]]).__name__}")
+            return Rows(modality, meta["id"][row], data[row], meta["label"][row], meta["split"][row],
+                        meta["group"][row])
+
+        return PartedRows(modality, np.asarray(self._present[modality], dtype=np.int64), read)
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> TableSource:
