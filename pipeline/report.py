@@ -160,8 +160,8 @@ def _emergent_section(params: Params, root: Path, out: Path) -> list[str]:
     lines: list[str] = []
     for task in (n for n, t in params.eval.tasks.items() if t.kind == "emergent"):
         names, recall, trained = emergent_matrix(params, root, task)
-        lines += [f"## Emergent matrix: {task}", "", "R@1, query (row) -> gallery (column); * = a trained pair, "
-                  "the others were never paired", "", "| query \\ gallery | " + " | ".join(names) + " |",
+        lines += [f"## Emergent matrix: {task}", "", ("R@1, query (row) -> gallery (column); * = a trained pair, "
+                  "the others were never paired"), "", "| query \\ gallery | " + " | ".join(names) + " |",
                   "| --- |" + " ---: |" * len(names)]
         for i, name in enumerate(names):
             cells = ["" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}" for j in range(len(names))]

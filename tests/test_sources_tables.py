@@ -271,8 +271,8 @@ def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: P
 
     monkeypatch.setattr(table, "CHUNK_ROWS", 2)
     path = tmp_path / "t.jsonl"
-    path.write_text("\n".join(['{"id": "a", "text": "x"}', '{"id": "b", "text": "y"}', '{"id": "c", "text": "z"}',
-                               '{"id": "d", "text": 5}']) + "\n")
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": "z"}\n'
+                    '{"id": "d", "text": 5}\n')
     with pytest.raises(BridgeError, match=r"t.jsonl: column 'text' must hold text, row 4 holds int 5"):
         load_source("t", "table", {"path": str(path)}, [])
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": \n')

@@ -23,7 +23,6 @@ from pipeline.core.errors import BridgeError
 from pipeline.core.mixture import fit_mixture, log_posterior
 from pipeline.core.vectors import Space, Vectors, pair_by_group
 
-
 #: unit roundoff of the formats vectors arrive in: the coarsest that holds every value exactly is theirs
 PRECISIONS = (("float16", np.float16, 2.0 ** -11), ("float32", np.float32, 2.0 ** -24), ("float64", np.float64, 2.0 ** -53))
 

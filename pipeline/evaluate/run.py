@@ -66,7 +66,8 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         chosen = {bridge: s[index] for bridge, s in seeds.items()}
         seen = []
 
-        def load_side(side: TaskSide, split: str | None, where: str) -> tuple[Vectors, np.ndarray]:
+        def load_side(side: TaskSide, split: str | None, where: str, chosen: dict = chosen, seen: list = seen
+                      ) -> tuple[Vectors, np.ndarray]:  # this seed's choice and list, bound now
             rows, vectors = side_vectors(root, params, side, split, where, chosen.get(side.bridge or ""))
             label = where.removeprefix(f"eval.tasks.{name}.")
             if any(label == s[0] for s in seen):  # the same side at another split (probe, transfer: train rows)
