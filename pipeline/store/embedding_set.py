@@ -189,6 +189,24 @@ def same_source(shard: dict[str, Any], sources: list[str] | None) -> bool:
     return isinstance(index, int) and 0 <= index < len(sources) and shard.get("source_sha256") == sources[index]
 
 
+class _Digest:
+    """sha256 of ``data``, computed in a thread: hashing a shard costs about what writing and syncing it
+    does (0.14 s and 0.16 s for 256 MB here), so the two overlap instead of adding up."""
+
+    def __init__(self, data: memoryview) -> None:
+        import threading
+
+        self._result: list[str] = []
+        self._thread = threading.Thread(target=lambda: self._result.append(hashlib.sha256(data).hexdigest()))
+        self._thread.start()
+
+    def hexdigest(self) -> str:
+        self._thread.join()
+        if not self._result:
+            raise BridgeError("hashing a shard failed")
+        return self._result[0]
+
+
 class SetWriter:
     """Writes one embedding set shard by shard; resumes a set interrupted earlier.
 
@@ -270,8 +288,9 @@ class SetWriter:
         file = self.path / shard_file(index, self.fmt)
         embedding = np.ascontiguousarray(embedding, dtype=self.dtype)
         data, offset = FORMATS[self.fmt].encode(columns, embedding)  # in memory: hashed and written once
+        digest = _Digest(data)  # hashed in a thread while the bytes are written and synced (both release the GIL)
         atomic_write(file, lambda tmp: tmp.write_bytes(data))
-        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": hashlib.sha256(data).hexdigest(),
+        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": digest.hexdigest(),
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         if self.sources is not None:
             entry["source_sha256"] = self.sources[index]
