@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,52 +80,76 @@ def _json(path: Path) -> Any:
         raise BridgeError(f"{path}: not valid JSON ({e.msg})") from None
 
 
-def read_split(folder: Path, split: str) -> pd.DataFrame:
-    """One saved ``Dataset``: its Arrow files in order, ClassLabel ints as names."""
+def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
+    """One saved ``Dataset``: its Arrow files in order, memory-mapped, in frames of at most ``CHUNK_ROWS``
+    rows, ClassLabel ints as names; ``split`` (a DatasetDict's) as every row's ``__file_split__``."""
     import pyarrow as pa
 
+    from pipeline.sources import table
+
     state, info = _json(folder / "state.json"), _json(folder / "dataset_info.json")
-    tables = []
-    for entry in state.get("_data_files", []):
-        file = folder / entry["filename"]
+    files = [folder / entry["filename"] for entry in state.get("_data_files", [])]
+    if not files:
+        raise BridgeError(f"{folder / 'state.json'}: lists no data files")
+    labels = {column: feature.get("names") or [] for column, feature in (info.get("features") or {}).items()
+              if isinstance(feature, dict) and feature.get("_type") == "ClassLabel"}
+
+    def frame(batches: list) -> pd.DataFrame:
+        out = pa.Table.from_batches(batches).to_pandas()
+        for column, names in labels.items():
+            if column in out:
+                out[column] = out[column].map(lambda v, names=names: names[v] if v is not None and 0 <= v < len(names)
+                                              else ("" if v is None else str(v)))
+        if split is not None:
+            out["__file_split__"] = split
+        return out
+
+    for file in files:
         try:
             with pa.memory_map(str(file)) as source:
-                tables.append(pa.ipc.open_stream(source).read_all())
+                batches, rows = [], 0
+                for batch in pa.ipc.open_stream(source):
+                    batches.append(batch)
+                    rows += len(batch)
+                    if rows >= table.CHUNK_ROWS:
+                        yield frame(batches)
+                        batches, rows = [], 0
+                if batches:
+                    yield frame(batches)
         except (OSError, pa.ArrowInvalid) as e:
             raise BridgeError(f"{file}: cannot read as an Arrow stream ({e})") from None
-    if not tables:
-        raise BridgeError(f"{folder / 'state.json'}: lists no data files")
-    frame = pa.concat_tables(tables).to_pandas()
-    for column, feature in (info.get("features") or {}).items():
-        if isinstance(feature, dict) and feature.get("_type") == "ClassLabel" and column in frame:
-            names = feature.get("names") or []
-            frame[column] = frame[column].map(lambda v, names=names: names[v] if v is not None and 0 <= v < len(names)
-                                              else ("" if v is None else str(v)))
-    frame["__file_split__"] = split
-    return frame
 
 
-def read_saved(path: Path) -> pd.DataFrame:
+def read_saved(path: Path) -> Callable[[], Iterator[pd.DataFrame]]:
+    """The saved dataset's rows as re-readable chunks (``table.Frames``); its layout is checked now."""
     if not path.is_dir():
         raise BridgeError(f"{path}: not a folder (a datasets.save_to_disk output)")
     if (path / "dataset_dict.json").exists():
         splits = _json(path / "dataset_dict.json").get("splits") or []
-        frames = [read_split(path / split, split) for split in splits]
-        if not frames:
+        if not splits:
             raise BridgeError(f"{path / 'dataset_dict.json'}: names no splits")
-        return pd.concat(frames, ignore_index=True)
-    frame = read_split(path, "")
-    return frame.drop(columns="__file_split__")  # one Dataset: splits from a column or drawn per group
+        parts = [(path / split, split) for split in splits]
+    else:
+        parts = [(path, None)]  # one Dataset: splits from a column or drawn per group
+    for folder, _ in parts:
+        _json(folder / "state.json")
+        _json(folder / "dataset_info.json")
+
+    def frames() -> Iterator[pd.DataFrame]:
+        for folder, split in parts:
+            yield from read_split(folder, split)
+
+    return frames
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> TableSource:
     opts = parse_source_options(HFOptions, options, name)
     if opts.id is None:
-        return TableSource(name, opts, class_prompts, frame=read_saved(Path(opts.path)))
+        return TableSource(name, opts, class_prompts, frames=read_saved(Path(opts.path)))
     snapshot = hub_snapshot(opts.id, opts.revision)
     if (snapshot / "dataset_dict.json").exists() or (snapshot / "state.json").exists():
         return TableSource(name, opts.model_copy(update={"path": str(snapshot)}), class_prompts,
-                           frame=read_saved(snapshot))
+                           frames=read_saved(snapshot))
     # the Hub's own layout: Parquet files named by split, read by the table source like any Parquet folder
     given = {k: getattr(opts, k) for k in opts.model_fields_set if k in TableOptions.model_fields}  # keeps
     # which columns were named explicitly (a named column that is absent is an error, a default one is not)

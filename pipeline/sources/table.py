@@ -15,6 +15,7 @@ decides about it. Relative media paths are resolved against ``root``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +86,10 @@ def _hf_split(file: Path) -> str:
 #: table rows per chunk: what a table source holds of its payloads (texts, embedded image bytes) at a time
 CHUNK_ROWS = 65536
 
+#: another reader's rows (a ``save_to_disk`` dataset): each call reads them again, in chunks of at most
+#: ``CHUNK_ROWS`` rows
+Frames = Callable[[], Iterator[pd.DataFrame]]
+
 
 class Chunks:
     """A table's rows as DataFrames of at most ``CHUNK_ROWS`` rows, in file order.
@@ -98,13 +103,13 @@ class Chunks:
     batches, each chunk carrying the split its file name gives.
     """
 
-    def __init__(self, path: Path, fmt: str | None, frame: pd.DataFrame | None = None) -> None:
-        self.path, self.frame = path, frame
+    def __init__(self, path: Path, fmt: str | None, frames: Frames | None = None) -> None:
+        self.path, self.frames = path, frames
         named = SUFFIXES.get(path.suffix.lower())  # "tables.csv/" is a CSV path that is a directory
-        self.files = None if frame is not None else \
+        self.files = None if frames is not None else \
             parquet_files(path) if fmt == "parquet" or (fmt is None and named in (None, "parquet")) else None
         self.folder = self.files is not None  # splits from file names only for a folder or glob of files
-        self.fmt = "frame" if frame is not None else "parquet" if self.files is not None else (fmt or named)
+        self.fmt = "frame" if frames is not None else "parquet" if self.files is not None else (fmt or named)
         if self.fmt is None:
             raise BridgeError(f"{path}: unknown table format (suffix {path.suffix!r}); set options.format")
         if self.fmt != "frame" and not path.exists() and not self.folder:
@@ -131,8 +136,7 @@ class Chunks:
 
     def _read(self):
         if self.fmt == "frame":
-            for start in range(0, max(len(self.frame), 1), CHUNK_ROWS):
-                yield self.frame.iloc[start:start + CHUNK_ROWS].reset_index(drop=True)
+            yield from self.frames()
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -258,11 +262,11 @@ class TableSource(Source):
     """
 
     def __init__(self, name: str, opts: TableOptions, class_prompts: list[str],
-                 frame: pd.DataFrame | None = None) -> None:
-        """``frame``: rows another reader produced (a ``save_to_disk`` dataset), in place of reading ``path``."""
+                 frames: Frames | None = None) -> None:
+        """``frames``: chunks another reader produces (a ``save_to_disk`` dataset), in place of reading ``path``."""
         self.name, self._opts, self._prompts = name, opts, class_prompts
         self.path = Path(opts.path)
-        self._chunks = Chunks(self.path, opts.format, frame)
+        self._chunks = Chunks(self.path, opts.format, frames)
         self._embedded_media: dict[str, bool] = {}
         self._file_splits = True  # every row's file name gives its split (Hugging Face's train-* / test-*)
         sizes: list[int] = []
