@@ -22,13 +22,14 @@ def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progre
                 continue
             start = index * cfg.shard_rows
             report = (lambda done, start=start: progress(start + done, len(rows))) if progress else None
+            shard = plan.shard(index)
             try:
-                keep, vectors, skipped = encode_rows(tower, plan.shard(index), cfg.batch_size, cfg.normalize,
+                keep, vectors, skipped = encode_rows(tower, shard, cfg.batch_size, cfg.normalize,
                                                      cfg.on_error, workers, report)
             except BridgeError as e:
                 raise BridgeError(f"extract.sets.{name} ({ref.dataset}): {e}") from None
             if writing is not None:
                 writing.result()
-            writing = io.submit(writer.write_shard, index, shard_columns(plan, index, keep), vectors, skipped)
+            writing = io.submit(writer.write_shard, index, shard_columns(shard, keep), vectors, skipped)
         if writing is not None:
             writing.result()

@@ -50,6 +50,10 @@ class SetPlan:
     def shard(self, index: int) -> Rows:
         return self.rows.take(slice(index * self.cfg.shard_rows, (index + 1) * self.cfg.shard_rows))
 
+    def shard_len(self, index: int) -> int:
+        """Rows of shard ``index``, without reading them (a streamed source reads a part to take it)."""
+        return max(0, min(self.cfg.shard_rows, len(self.rows) - index * self.cfg.shard_rows))
+
 
 def resolve_world(params: Params, options: dict[str, Any]) -> dict[str, Any]:
     """Replace a ``world: <name>`` reference by that world's config."""
@@ -117,7 +121,8 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
     return plan
 
 
-def shard_columns(plan: SetPlan, index: int, keep: np.ndarray) -> dict[str, np.ndarray]:
-    """The metadata columns of the kept rows of shard ``index``."""
-    kept = plan.shard(index).take(keep)
+def shard_columns(shard: Rows, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The metadata columns of the kept rows of a shard (the rows that were encoded: taking the shard again
+    from a streamed source would read its parts again, from the start of the stream)."""
+    kept = shard.take(keep)
     return {"id": kept.ids, "label": kept.labels, "split": kept.splits, "group": kept.groups}

@@ -78,14 +78,14 @@ def write_shards_ray(writer: SetWriter, plan: SetPlan, params: Params, indices: 
     shards = ray.data.from_items([{"index": i} for i in todo], override_num_blocks=len(todo)).map_batches(
         ShardEncoder, fn_constructor_kwargs={"params": params, "name": plan.name}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
-    done = sum(len(plan.shard(i)) for i in range(plan.shards) if writer.done(i))
+    done = sum(plan.shard_len(i) for i in range(plan.shards) if writer.done(i))
     for row in shards.iter_rows():
         if row["error"]:
             raise BridgeError(f"extract.sets.{plan.name} ({plan.ref.dataset}): {row['error']}")
         index = int(row["index"])
         keep = np.frombuffer(row["keep"], dtype=np.int64)
         vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(keep), plan.tower.dim)
-        writer.write_shard(index, shard_columns(plan, index, keep), vectors, json.loads(row["skipped"]))
-        done += len(plan.shard(index))
+        writer.write_shard(index, shard_columns(plan.shard(index), keep), vectors, json.loads(row["skipped"]))
+        done += plan.shard_len(index)
         if progress:
             progress(done, len(plan.rows))
