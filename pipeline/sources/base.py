@@ -112,16 +112,20 @@ def assign_splits(groups: np.ndarray, test_fraction: float, seed: int) -> np.nda
     return np.where(test[inverse], "test", "train")
 
 
-def first_duplicate(parts: Callable[[], Iterator[tuple[Any, np.ndarray]]]) -> tuple[str, Any, Any] | None:
+def first_duplicate(parts: Callable[[], Iterator[tuple[Any, np.ndarray]]], hashes: np.ndarray | None = None
+                    ) -> tuple[str, Any, Any] | None:
     """The first id that occurs twice across ``parts()`` (an iterable of (where, ids) read afresh per call),
     with where it was seen first and again; None when all are unique.
 
     8 bytes a row: ids are hashed (``name_hash``) as each part is read, and
     only the ids whose hashes collide are compared as strings, in a second
     read. Holding every id as a string grew a source's memory with its rows.
+    ``hashes``: the ids' ``name_hash`` in order, when a first pass already
+    computed them (the first read is then skipped).
     """
-    hashes = [name_hash(ids) for _, ids in parts()]
-    ordered = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
+    if hashes is None:
+        hashes = np.concatenate([name_hash(ids) for _, ids in parts()] or [np.zeros(0, dtype=np.uint64)])
+    ordered = np.sort(hashes)
     suspects = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(suspects):
         return None

@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from pipeline.core.errors import BridgeError
+from pipeline.core.vectors import name_hash
 from pipeline.sources.base import (
     PartedRows,
     Rows,
@@ -273,8 +274,9 @@ class TableSource(Source):
         text_counts: list[int] = []
         present: dict[str, list[int]] = {}
         labels: set[str] = set()
-        media: dict[str, list[Rows]] = {}
+        media: dict[str, list[tuple[Rows, np.ndarray]]] = {}  # first-seen path rows, and their file splits
         seen: dict[str, np.ndarray] = {}
+        id_hashes = []
         for start, chunk in self._chunks:
             if start == 0:
                 self._cols = self._resolve_columns(name, list(chunk.columns), opts)
@@ -289,18 +291,11 @@ class TableSource(Source):
                 cells = _column(chunk, self._cols["text"])
                 _check_text(self.path, self._cols["text"], cells, start)
                 text_counts.append(len(_texts(cells)[0]))
-            if "label" in self._cols:
-                labels.update(np.unique(_strings(_column(chunk, self._cols["label"]))).tolist())
-        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._text_counts = text_counts
-        # the per-row columns need the table-wide split rule, so they are derived in a second pass
-        for k in range(len(sizes)):
-            if not any(m in self._cols for m in MEDIA):
-                break
-            meta, chunk = self._chunk_meta(k)
-            for field in MEDIA:
-                if field not in self._cols:
-                    continue
+            meta = self._chunk_meta(chunk, start, split=False)
+            labels.update(np.unique(meta["label"]).tolist())
+            if "id" in self._cols:
+                id_hashes.append(name_hash(meta["id"]))
+            for field in (m for m in MEDIA if m in self._cols):
                 keys, has = meta[f"{field}:key"], meta[f"{field}:present"]
                 present.setdefault(field, []).append(int(has.sum()))
                 if self._embedded_media.get(field):
@@ -311,14 +306,24 @@ class TableSource(Source):
                 earlier = seen.get(field, np.array([], dtype=str))
                 row = row[~np.isin(keys[row], earlier)]
                 seen[field] = np.union1d(earlier, keys[row])
-                media.setdefault(field, []).append(Rows(field, meta["id"][row], keys[row], meta["label"][row],
-                                                        meta["split"][row], meta["group"][row]))
+                given = meta["split"][row] if "split" in meta else \
+                    chunk["__file_split__"].to_numpy(dtype=str)[row] if "__file_split__" in chunk.columns else \
+                    np.full(len(row), "")
+                media.setdefault(field, []).append((Rows(field, meta["id"][row], keys[row], meta["label"][row],
+                                                         given, meta["group"][row]), given))
+        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._text_counts = text_counts
         self._present = present
-        self._media = {m: concat_rows(parts) for m, parts in media.items()}
+        self._media = {}
+        for field, parts in media.items():
+            items = concat_rows([r for r, _ in parts])
+            if "split" not in self._cols and not self._file_splits:  # the table-wide rule, known only now
+                items.splits = assign_splits(items.groups, opts.test_fraction, opts.seed)
+            self._media[field] = items
         self._labels = np.asarray(sorted(labels), dtype=str) if labels else np.array([""], dtype=str)
-        if "id" in self._cols:
-            found = first_duplicate(lambda: ((k, self._chunk_ids(self._chunks.chunk(k), k))
-                                             for k in range(len(sizes))))
+        if id_hashes:  # ids whose hashes collide are compared as strings, reading the chunks again
+            found = first_duplicate(lambda: ((k, self._chunk_ids(self._chunks.chunk(k), int(self._bounds[k])))
+                                             for k in range(len(sizes))), np.concatenate(id_hashes))
             if found is not None:
                 raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids ({found[0]!r})")
 
@@ -338,17 +343,16 @@ class TableSource(Source):
                               f"set datasets.{name}.options.columns")
         return cols
 
-    def _chunk_ids(self, chunk: pd.DataFrame, k: int) -> np.ndarray:
+    def _chunk_ids(self, chunk: pd.DataFrame, start: int) -> np.ndarray:
         if "id" in self._cols:
             return _strings(_column(chunk, self._cols["id"]))
-        start = int(self._bounds[k])
         return np.char.add("row-", np.arange(start, start + len(chunk)).astype(str))
 
-    def _chunk_meta(self, k: int) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-        """Chunk ``k``'s per-row columns: id, label, group, split, and each medium's key and presence."""
-        chunk = self._chunks.chunk(k)
+    def _chunk_meta(self, chunk: pd.DataFrame, start: int, split: bool = True) -> dict[str, np.ndarray]:
+        """A chunk's per-row columns: id, label, group, each medium's key and presence, and (``split``) the
+        split; without ``split``, only a split column's values (the table-wide rule is known after a pass)."""
         n = len(chunk)
-        meta = {"id": self._chunk_ids(chunk, k)}
+        meta = {"id": self._chunk_ids(chunk, start)}
         meta["label"] = _strings(_column(chunk, self._cols["label"])) if "label" in self._cols else np.full(n, "")
         for field in MEDIA:
             if field in self._cols:
@@ -358,11 +362,18 @@ class TableSource(Source):
             np.where(key != "", key, meta["id"])
         if "split" in self._cols:
             meta["split"] = _strings(_column(chunk, self._cols["split"]))
+        elif not split:
+            pass
         elif self._file_splits:
             meta["split"] = chunk["__file_split__"].to_numpy(dtype=str)
         else:  # a function of the group's name alone: the same in any chunk
             meta["split"] = assign_splits(meta["group"], self._opts.test_fraction, self._opts.seed)
-        return meta, chunk
+        return meta
+
+    def _chunk(self, k: int) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+        """Chunk ``k`` read again, with its per-row columns."""
+        chunk = self._chunks.chunk(k)
+        return self._chunk_meta(chunk, int(self._bounds[k])), chunk
 
     def _media_key(self, modality: str, cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """(what names each row's item: its path, or an embedded item's struct path, else ""; whether the
@@ -390,7 +401,7 @@ class TableSource(Source):
         def read(k: int) -> Rows:
             if k == chunks:
                 return prompts
-            meta, chunk = self._chunk_meta(k)
+            meta, chunk = self._chunk(k)
             row, index, listed, texts = _texts(_column(chunk, self._cols["text"]))
             ids = np.where(listed, np.char.add(np.char.add(meta["id"][row], "#"), index), meta["id"][row])
             return Rows("text", ids.astype(str), texts, meta["label"][row], meta["split"][row], meta["group"][row])
@@ -409,7 +420,7 @@ class TableSource(Source):
             return Rows(modality, items.ids, paths, items.labels, items.splits, items.groups)
 
         def read(k: int) -> Rows:  # one item per row, the payload its bytes, read chunk by chunk
-            meta, chunk = self._chunk_meta(k)
+            meta, chunk = self._chunk(k)
             data = _column(chunk, column).map(lambda v: v.get("bytes") if isinstance(v, dict) else v)
             data = data.to_numpy(dtype=object)
             row = np.flatnonzero(meta[f"{modality}:present"])
