@@ -28,6 +28,8 @@ def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progre
                                                      cfg.on_error, workers, report)
             except BridgeError as e:
                 raise BridgeError(f"extract.sets.{name} ({ref.dataset}): {e}") from None
+            vectors = vectors.astype(writer.dtype, copy=False)  # the stored dtype now: the float32 copy is freed
+            # before the next shard is encoded, not held by the write that overlaps it
             if writing is not None:
                 writing.result()
             writing = io.submit(writer.write_shard, index, shard_columns(shard, keep), vectors, skipped)

@@ -124,5 +124,5 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
 def shard_columns(shard: Rows, keep: np.ndarray) -> dict[str, np.ndarray]:
     """The metadata columns of the kept rows of a shard (the rows that were encoded: taking the shard again
     from a streamed source would read its parts again, from the start of the stream)."""
-    kept = shard.take(keep)
+    kept = shard if len(keep) == len(shard) else shard.take(keep)  # every row kept: no copy
     return {"id": kept.ids, "label": kept.labels, "split": kept.splits, "group": kept.groups}
