@@ -281,3 +281,7 @@ def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: P
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "a", "text": "z"}\n')
     with pytest.raises(BridgeError, match=r"column 'id' has duplicate ids"):
         load_source("t", "table", {"path": str(path)}, [])
+    # a key that only a later chunk's lines have is still a column (the labels, here)
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": "z", "label": "q"}\n')
+    texts = load_source("t", "table", {"path": str(path)}, ["a {}"]).rows("text").take(slice(None))
+    assert texts.labels.tolist() == ["", "", "q", "q"] and texts.payload[-1] == "a q"

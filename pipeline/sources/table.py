@@ -161,6 +161,17 @@ class Chunks:
             except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
                 raise BridgeError(f"{self.path}: cannot read as {self.fmt} ({type(e).__name__}: {e})") from None
 
+    def columns(self) -> list[str] | None:
+        """Every column of a JSONL table (the keys of all its lines, in order of first appearance: a key only
+        later lines have is a column too, as it was when the whole file was read); None for the other
+        formats, whose first chunk has them all."""
+        if self.fmt != "jsonl":
+            return None
+        keys: dict[str, None] = {}
+        for frame in _read_jsonl(self.path):
+            keys.update(dict.fromkeys(frame.columns))
+        return list(keys)
+
     def __iter__(self):
         """(first row, chunk) of every chunk, from the start of the file."""
         self._iter, self._next, start = self._read(), 0, 0
@@ -277,9 +288,10 @@ class TableSource(Source):
         media: dict[str, list[tuple[Rows, np.ndarray]]] = {}  # first-seen path rows, and their file splits
         seen: dict[str, np.ndarray] = {}
         id_hashes = []
+        every = self._chunks.columns()
         for start, chunk in self._chunks:
             if start == 0:
-                self._cols = self._resolve_columns(name, list(chunk.columns), opts)
+                self._cols = self._resolve_columns(name, every or list(chunk.columns), opts)
             sizes.append(len(chunk))
             self._file_splits &= "__file_split__" in chunk.columns and bool((chunk["__file_split__"] != "").all())
             for field in MEDIA:
