@@ -252,7 +252,12 @@ class PartedRows:
                 break
             if hi > start and hi > lo:  # an empty part adds nothing (and may have no vector width)
                 parts.append(self._part(k).take(slice(max(start - lo, 0), min(stop, hi) - lo)))
-        return concat_rows(parts) if parts else self._part(0).take(slice(0, 0))
+        if parts:
+            return concat_rows(parts)
+        if not len(self.counts):  # no parts at all (a table with neither texts nor labels for prompts)
+            empty = np.array([], dtype=str)
+            return Rows(self.modality, empty, np.array([], dtype=object), empty, empty, empty)
+        return self._part(0).take(slice(0, 0))
 
 
 class ItemSource(Source):
