@@ -274,7 +274,7 @@ def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: P
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": "z"}\n'
                     '{"id": "d", "text": 5}\n')
     with pytest.raises(BridgeError, match=r"t.jsonl: column 'text' must hold text, row 4 holds int 5"):
-        load_source("t", "table", {"path": str(path)}, [])
+        load_source("t", "table", {"path": str(path)}, []).rows("text").take(slice(None))
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": \n')
     with pytest.raises(BridgeError, match=r"t.jsonl: line 3: not valid JSON"):
         load_source("t", "table", {"path": str(path)}, [])
@@ -285,3 +285,85 @@ def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: P
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n{"id": "c", "text": "z", "label": "q"}\n')
     texts = load_source("t", "table", {"path": str(path)}, ["a {}"]).rows("text").take(slice(None))
     assert texts.labels.tolist() == ["", "", "q", "q"] and texts.payload[-1] == "a q"
+
+
+def test_an_empty_table_has_its_columns_and_no_rows(tmp_path: Path) -> None:
+    """A 0-row Parquet file or a header-only CSV has columns (from its schema or header) and no rows; a JSONL
+    file with no lines has no columns at all, which is the one line for a table with no text column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.string())}),
+                   tmp_path / "empty.parquet")
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    for name in ("empty.parquet", "empty.csv"):
+        source = load_source("e", "table", {"path": str(tmp_path / name)}, ["a {}"])
+        assert source.modalities() == ["text"] and len(source.rows("text").take(slice(None))) == 0
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(BridgeError, match=r"empty.jsonl: no text, image or audio column"):
+        load_source("e", "table", {"path": str(tmp_path / "empty.jsonl")}, [])
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_int_cells_next_to_nulls_read_alike_in_any_chunking(tmp_path: Path, suffix: str, monkeypatch) -> None:
+    """An int label, id or group column with a null reads as "1", not "1.0", in every chunk: pandas types a
+    column per chunk, so a chunk holding the null would have read its ints as floats."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.sources import table
+
+    path = tmp_path / f"t{suffix}"
+    labels = [1, 2, None, 3, 4, 5]
+    if suffix == ".jsonl":  # the null as a missing key
+        path.write_text("".join(json_line({"id": i, "text": f"t{i}", **({} if y is None else {"label": y})})
+                                for i, y in enumerate(labels)))
+    else:
+        pq.write_table(pa.table({"id": pa.array(range(6), pa.int64()), "text": [f"t{i}" for i in range(6)],
+                                 "label": pa.array(labels, pa.int64())}), path)
+    got = []
+    for chunk in (1, 2, 3, 1000):
+        monkeypatch.setattr(table, "CHUNK_ROWS", chunk)
+        texts = load_source("t", "table", {"path": str(path)}, []).rows("text").take(slice(None))
+        got.append((texts.ids.tolist(), texts.labels.tolist()))
+    assert got[0] == (["0", "1", "2", "3", "4", "5"], ["1", "2", "", "3", "4", "5"])
+    assert all(g == got[0] for g in got)
+
+
+def json_line(record: dict) -> str:
+    import json
+
+    return json.dumps(record) + "\n"
+
+
+def test_a_bad_text_cell_is_raised_by_the_texts_alone(tmp_path: Path, monkeypatch) -> None:
+    """A number in the text column stops the texts (named by its row in the file), not the table's image
+    rows; a line without the text key is a null text in any chunking (NaN or None alike)."""
+    from pipeline.sources import table
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(json_line({"id": "a", "image": "a.png", "text": "x"}) + json_line({"id": "b", "image": "b.png"})
+                    + json_line({"id": "c", "image": "c.png", "text": 7}))
+    for chunk in (1, 2, 1000):
+        monkeypatch.setattr(table, "CHUNK_ROWS", chunk)
+        source = load_source("t", "table", {"path": str(path)}, [])
+        assert source.rows("image").take(slice(None)).ids.tolist() == ["a", "b", "c"]
+        texts = source.rows("text")
+        assert len(texts) == 2  # b's absent key: no text
+        if chunk == 1:  # the texts before the bad cell's chunk still read
+            assert texts.take(slice(0, 1)).payload.tolist() == ["x"]
+        with pytest.raises(BridgeError, match=r"t.jsonl: column 'text' must hold text, row 3 holds int 7"):
+            texts.take(slice(None))
+
+
+def test_a_column_only_a_later_split_has_is_a_column(tmp_path: Path) -> None:
+    """A DatasetDict whose ``label`` only its test split carries (an unlabelled train split, a labelled
+    test split: a common shape) keeps the labels; the train rows have none."""
+    import datasets
+
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a", "b"]}),
+                          "test": datasets.Dataset.from_dict({"text": ["c"], "label": ["cat"]})}).save_to_disk(
+        str(tmp_path / "saved"))
+    texts = load_source("h", "hf", {"path": str(tmp_path / "saved")}, []).rows("text").take(slice(None))
+    assert list(texts.payload) == ["a", "b", "c"] and list(texts.labels) == ["", "", "cat"]
+    assert list(texts.splits) == ["train", "train", "test"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from pydantic import model_validator
 
 from pipeline.core.errors import BridgeError
 from pipeline.sources.base import parse_source_options
-from pipeline.sources.table import TableOptions, TableSource
+from pipeline.sources.table import Frames, TableOptions, TableSource
 
 
 class HFOptions(TableOptions):
@@ -80,6 +80,25 @@ def _json(path: Path) -> Any:
         raise BridgeError(f"{path}: not valid JSON ({e.msg})") from None
 
 
+def _files(folder: Path) -> list[Path]:
+    """A saved ``Dataset``'s Arrow files, in order, from its ``state.json``."""
+    files = [folder / entry["filename"] for entry in _json(folder / "state.json").get("_data_files", [])]
+    if not files:
+        raise BridgeError(f"{folder / 'state.json'}: lists no data files")
+    return files
+
+
+def _schema(file: Path) -> list[str]:
+    """The column names of an Arrow stream file (its schema message alone is read)."""
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(file)) as source:
+            return list(pa.ipc.open_stream(source).schema.names)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise BridgeError(f"{file}: cannot read as an Arrow stream ({e})") from None
+
+
 def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
     """One saved ``Dataset``: its Arrow files in order, memory-mapped, in frames of at most ``CHUNK_ROWS``
     rows, ClassLabel ints as names; ``split`` (a DatasetDict's) as every row's ``__file_split__``."""
@@ -87,15 +106,12 @@ def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
 
     from pipeline.sources import table
 
-    state, info = _json(folder / "state.json"), _json(folder / "dataset_info.json")
-    files = [folder / entry["filename"] for entry in state.get("_data_files", [])]
-    if not files:
-        raise BridgeError(f"{folder / 'state.json'}: lists no data files")
+    files, info = _files(folder), _json(folder / "dataset_info.json")
     labels = {column: feature.get("names") or [] for column, feature in (info.get("features") or {}).items()
               if isinstance(feature, dict) and feature.get("_type") == "ClassLabel"}
 
     def frame(batches: list) -> pd.DataFrame:
-        out = pa.Table.from_batches(batches).to_pandas()
+        out = pa.Table.from_batches(batches).to_pandas(integer_object_nulls=True)  # 1 stays 1 next to a null
         for column, names in labels.items():
             if column in out:
                 out[column] = out[column].map(lambda v, names=names: names[v] if v is not None and 0 <= v < len(names)
@@ -120,8 +136,9 @@ def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
             raise BridgeError(f"{file}: cannot read as an Arrow stream ({e})") from None
 
 
-def read_saved(path: Path) -> Callable[[], Iterator[pd.DataFrame]]:
-    """The saved dataset's rows as re-readable chunks (``table.Frames``); its layout is checked now."""
+def read_saved(path: Path) -> Frames:
+    """The saved dataset's rows as re-readable chunks; its layout is checked now, and its columns are every
+    split's (a column only a later split has is still a column: nulls in the splits without it)."""
     if not path.is_dir():
         raise BridgeError(f"{path}: not a folder (a datasets.save_to_disk output)")
     if (path / "dataset_dict.json").exists():
@@ -131,15 +148,17 @@ def read_saved(path: Path) -> Callable[[], Iterator[pd.DataFrame]]:
         parts = [(path / split, split) for split in splits]
     else:
         parts = [(path, None)]  # one Dataset: splits from a column or drawn per group
+    columns: dict[str, None] = {}
     for folder, _ in parts:
-        _json(folder / "state.json")
+        files = _files(folder)
         _json(folder / "dataset_info.json")
+        columns.update(dict.fromkeys(_schema(files[0])))
 
     def frames() -> Iterator[pd.DataFrame]:
         for folder, split in parts:
             yield from read_split(folder, split)
 
-    return frames
+    return Frames(list(columns), frames)
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> TableSource:

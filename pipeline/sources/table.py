@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,9 +88,13 @@ def _hf_split(file: Path) -> str:
 #: table rows per chunk: what a table source holds of its payloads (texts, embedded image bytes) at a time
 CHUNK_ROWS = 65536
 
-#: another reader's rows (a ``save_to_disk`` dataset): each call reads them again, in chunks of at most
-#: ``CHUNK_ROWS`` rows
-Frames = Callable[[], Iterator[pd.DataFrame]]
+@dataclass(frozen=True)
+class Frames:
+    """Another reader's rows (a ``save_to_disk`` dataset): ``read()`` reads them again, in chunks of at most
+    ``CHUNK_ROWS`` rows; ``columns`` are every column any chunk may have (a DatasetDict's splits may differ)."""
+
+    columns: list[str]
+    read: Callable[[], Iterator[pd.DataFrame]]
 
 
 class Chunks:
@@ -124,7 +129,7 @@ class Chunks:
     def _check_schemas(self) -> None:
         import pyarrow.parquet as pq
 
-        names = {}
+        names: dict[Path, tuple[str, ...]] = {}
         for file in self.files or []:
             try:
                 names[file] = tuple(pq.ParquetFile(file).schema_arrow.names)
@@ -134,17 +139,18 @@ class Chunks:
             first, other = sorted(set(names.values()))[:2]
             raise BridgeError(f"{self.files[0].parent}: Parquet files with different columns ({', '.join(first)} / "
                               f"{', '.join(other)})")
+        self._schema = list(next(iter(names.values())))
 
     def _read(self):
         if self.fmt == "frame":
-            yield from self.frames()
+            yield from self.frames.read()
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
 
             for file in self.files:
                 try:
                     for batch in pq.ParquetFile(file).iter_batches(batch_size=CHUNK_ROWS):
-                        frame = batch.to_pandas()
+                        frame = batch.to_pandas(integer_object_nulls=True)  # 1 stays 1 next to a null
                         if self.folder:
                             frame["__file_split__"] = _hf_split(file)
                         yield frame
@@ -153,20 +159,28 @@ class Chunks:
         elif self.fmt == "jsonl":
             yield from _read_jsonl(self.path)
         else:
-            try:  # every cell a string; an empty cell is "", not NaN
-                yield from pd.read_csv(self.path, sep="," if self.fmt == "csv" else "\t", dtype=str,
-                                       keep_default_na=False, chunksize=CHUNK_ROWS)
-            except FileNotFoundError:
-                raise BridgeError(f"{self.path}: table file not found") from None
-            except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
-                raise BridgeError(f"{self.path}: cannot read as {self.fmt} ({type(e).__name__}: {e})") from None
+            yield from self._csv(chunksize=CHUNK_ROWS)
 
-    def columns(self) -> list[str] | None:
-        """Every column of a JSONL table (the keys of all its lines, in order of first appearance: a key only
-        later lines have is a column too, as it was when the whole file was read); None for the other
-        formats, whose first chunk has them all."""
-        if self.fmt != "jsonl":
-            return None
+    def _csv(self, **read: Any):
+        try:  # every cell a string; an empty cell is "", not NaN
+            frames = pd.read_csv(self.path, sep="," if self.fmt == "csv" else "\t", dtype=str,
+                                 keep_default_na=False, **read)
+            yield from [frames] if isinstance(frames, pd.DataFrame) else frames
+        except FileNotFoundError:
+            raise BridgeError(f"{self.path}: table file not found") from None
+        except Exception as e:  # noqa: BLE001 - any parser failure means an unreadable table
+            raise BridgeError(f"{self.path}: cannot read as {self.fmt} ({type(e).__name__}: {e})") from None
+
+    def columns(self) -> list[str]:
+        """Every column any chunk may have, known before (and without) reading a row: a Parquet schema, a
+        CSV header, the frames' own list, or the keys of all of a JSONL file's lines in order of first
+        appearance (a key only later lines have is a column too). An empty table still has its columns."""
+        if self.fmt == "frame":
+            return list(self.frames.columns)
+        if self.fmt == "parquet":
+            return list(self._schema)
+        if self.fmt in ("csv", "tsv"):
+            return [str(c) for c in next(self._csv(nrows=0)).columns]
         keys: dict[str, None] = {}
         for frame in _read_jsonl(self.path):
             keys.update(dict.fromkeys(frame.columns))
@@ -211,10 +225,21 @@ def _read_jsonl(path: Path):
                 raise BridgeError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
             records.append(record)
             if len(records) == CHUNK_ROWS:
-                yield pd.DataFrame.from_records(records)
+                yield _frame(records)
                 records = []
     if records:
-        yield pd.DataFrame.from_records(records)
+        yield _frame(records)
+
+
+def _frame(records: list[dict]) -> pd.DataFrame:
+    """JSON values as parsed (objects: ``1`` stays an int next to a missing key, which pandas would
+    otherwise turn into a float column in that chunk alone, ``1.0``); a missing key is NaN, a null."""
+    return pd.DataFrame(records, dtype=object)
+
+
+def _null(value: Any) -> bool:
+    """A missing cell: None, pandas' NA, or the NaN pandas puts where a JSONL line lacks a key."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -224,7 +249,7 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _check_text(path: Path, name: str, cells: pd.Series, first_row: int = 0) -> None:
     """A text column holds strings (or lists of strings); a number there is a wrong column, not a caption."""
-    ok = cells.map(lambda v: v is None or isinstance(v, str) or (isinstance(v, (list, tuple, np.ndarray))
+    ok = cells.map(lambda v: _null(v) or isinstance(v, str) or (isinstance(v, (list, tuple, np.ndarray))
                                                                    and all(isinstance(t, str) for t in v)))
     if not ok.all():
         row = int(np.flatnonzero(~ok.to_numpy())[0])
@@ -235,9 +260,11 @@ def _check_text(path: Path, name: str, cells: pd.Series, first_row: int = 0) -> 
 
 
 def _strings(values: pd.Series) -> np.ndarray:
-    """Cells as strings, lists joined with ``|`` (multi-label), null as ``""``."""
-    joined = values.map(lambda v: "|".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
-    return joined.fillna("").astype(str).to_numpy(dtype=str)
+    """Cells as strings, lists joined with ``|`` (multi-label), null as ``""``. Each cell is turned into its
+    string by itself: a mapped column of ints and nulls would be re-typed as floats (``1`` read ``"1.0"``)."""
+    as_text = values.map(lambda v: "" if _null(v) else "|".join(map(str, v))
+                         if isinstance(v, (list, tuple, np.ndarray)) else str(v))
+    return as_text.to_numpy(dtype=str)
 
 
 def _texts(cells: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -288,21 +315,17 @@ class TableSource(Source):
         media: dict[str, list[tuple[Rows, np.ndarray]]] = {}  # first-seen path rows, and their file splits
         seen: dict[str, np.ndarray] = {}
         id_hashes = []
-        every = self._chunks.columns()
+        self._cols = self._resolve_columns(name, self._chunks.columns(), opts)
         for start, chunk in self._chunks:
-            if start == 0:
-                self._cols = self._resolve_columns(name, every or list(chunk.columns), opts)
             sizes.append(len(chunk))
             self._file_splits &= "__file_split__" in chunk.columns and bool((chunk["__file_split__"] != "").all())
             for field in MEDIA:
                 if field in self._cols:
-                    first = next((v for v in _column(chunk, self._cols[field]) if v is not None), None)
+                    first = next((v for v in _column(chunk, self._cols[field]) if not _null(v)), None)
                     if first is not None:
                         self._embedded_media.setdefault(field, _is_embedded(first))
-            if "text" in self._cols:
-                cells = _column(chunk, self._cols["text"])
-                _check_text(self.path, self._cols["text"], cells, start)
-                text_counts.append(len(_texts(cells)[0]))
+            if "text" in self._cols:  # counted now; a cell that is not text is named when the texts are read
+                text_counts.append(len(_texts(_column(chunk, self._cols["text"]))[0]))
             meta = self._chunk_meta(chunk, start, split=False)
             labels.update(np.unique(meta["label"]).tolist())
             if "id" in self._cols:
@@ -414,7 +437,9 @@ class TableSource(Source):
             if k == chunks:
                 return prompts
             meta, chunk = self._chunk(k)
-            row, index, listed, texts = _texts(_column(chunk, self._cols["text"]))
+            cells = _column(chunk, self._cols["text"])
+            _check_text(self.path, self._cols["text"], cells, int(self._bounds[k]))
+            row, index, listed, texts = _texts(cells)
             ids = np.where(listed, np.char.add(np.char.add(meta["id"][row], "#"), index), meta["id"][row])
             return Rows("text", ids.astype(str), texts, meta["label"][row], meta["split"][row], meta["group"][row])
 
