@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def write_all(path: Path, hdr: dict, columns: dict, vectors: np.ndarray, stop_af
     rows = hdr["shard_rows"]
     for index, start in enumerate(range(0, len(vectors), rows)):
         if stop_after is not None and index >= stop_after:
+            writer.flush()  # what a process does before it exits: the shard in flight is listed
             return
         if writer.done(index):
             continue
@@ -70,32 +72,59 @@ def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, mo
     columns, vectors = make_rows(100, 8)
     hdr = header("parquet", "float32", 30)
     path = tmp_path / "set"
-    real_write = embedding_set.atomic_write
+    real_write = embedding_set.write_temp
     calls = {"n": 0}
 
-    def dies_in_third_shard(file, write):  # a kill half-way through writing shard 2's bytes
+    def dies_in_third_shard(file, data):  # a kill half-way through writing shard 2's bytes
         calls["n"] += 1
         if calls["n"] == 3:
-            def half(tmp: Path) -> None:
-                tmp.write_bytes(b"PAR1 half a shard")
-                raise KeyboardInterrupt
-            write = half
-        return real_write(file, write)
+            real_write(file, b"PAR1 half a shard")  # its temp file stays, as a SIGKILL would leave it
+            raise KeyboardInterrupt
+        return real_write(file, data)
 
-    monkeypatch.setattr(embedding_set, "atomic_write", dies_in_third_shard)
+    monkeypatch.setattr(embedding_set, "write_temp", dies_in_third_shard)
     with pytest.raises(KeyboardInterrupt):
         write_all(path, hdr, columns, vectors)
-    manifest = json.loads((path / MANIFEST).read_text())
+    manifest = json.loads((path / MANIFEST).read_text())  # shard 1, in flight when 2 died, is listed
     assert [s["index"] for s in manifest["shards"]] == [0, 1] and not manifest["complete"]
-    assert sorted(p.name for p in path.iterdir()) == [MANIFEST, "part-00000.parquet", "part-00001.parquet"]
+    leftovers = sorted(p.name for p in path.iterdir())
+    assert leftovers == [f".part-00002.parquet.tmp-{os.getpid()}", MANIFEST, "part-00000.parquet",
+                         "part-00001.parquet"]
 
-    monkeypatch.setattr(embedding_set, "atomic_write", real_write)
+    monkeypatch.setattr(embedding_set, "write_temp", real_write)
     before = (path / "part-00000.parquet").stat().st_mtime_ns
     write_all(path, hdr, columns, vectors)
     assert (path / "part-00000.parquet").stat().st_mtime_ns == before  # finished shards were kept
+    assert sorted(p.name for p in path.iterdir()) == [MANIFEST] + [f"part-0000{i}.parquet" for i in range(4)]
     eset = EmbeddingSet(path)
     assert eset.ids.tolist() == columns["id"].tolist()
     assert np.array_equal(eset.vectors(), vectors)
+
+
+def test_a_shard_that_cannot_be_made_durable_stops_the_writer_and_is_not_listed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fsync / rename of a shard runs in the writer's thread: its failure reaches the caller, and the
+    manifest never lists that shard (nor any written after it)."""
+    columns, vectors = make_rows(100, 8)
+    hdr = header("parquet", "float16", 30)
+    real_publish = embedding_set.publish
+    calls = {"n": 0}
+
+    def disk_full_on_second(tmp: Path, path: Path) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real_publish(tmp, path)
+
+    monkeypatch.setattr(embedding_set, "publish", disk_full_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        write_all(tmp_path / "set", hdr, columns, vectors)
+    manifest = json.loads((tmp_path / "set" / MANIFEST).read_text())
+    assert [s["index"] for s in manifest["shards"]] == [0] and not manifest["complete"]
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == [MANIFEST, "part-00000.parquet"]
+    monkeypatch.setattr(embedding_set, "publish", real_publish)
+    write_all(tmp_path / "set", hdr, columns, vectors)
+    assert np.array_equal(EmbeddingSet(tmp_path / "set").vectors(), vectors.astype(np.float16).astype(np.float32))
 
 
 def test_resume_redoes_a_shard_whose_checksum_no_longer_matches(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ def string_array(values: np.ndarray) -> pa.Array:
     objects, and a list of str objects costs 24 ms per 250k ids; the buffers
     cost 4-12 ms (measured here). ASCII code points (ids, labels, splits and
     groups nearly always are) are the bytes themselves; other text goes
-    through ``np.char.encode``. Rows of one length (zero-padded ids) skip the
-    mask that drops numpy's NUL padding.
+    through ``np.char.encode``. Rows of one length (zero-padded ids) have no
+    NUL padding to drop; otherwise the padding is every zero byte, unless a
+    string holds a NUL of its own (then a per-row length mask, 2.5x slower).
     """
     values = np.asarray(values)
     values = np.ascontiguousarray(values if values.dtype.kind == "U" else values.astype(str))
@@ -35,8 +36,13 @@ def string_array(values: np.ndarray) -> pa.Array:
         lengths = np.strings.str_len(encoded)
     offsets = np.zeros(len(values) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    uniform = len(values) and lengths.min() == raw.shape[1]
-    data = raw.reshape(-1) if uniform else raw[np.arange(raw.shape[1]) < lengths[:, None]]
+    flat = raw.reshape(-1)
+    if len(values) and lengths.min() == raw.shape[1]:
+        data = flat
+    elif np.count_nonzero(flat) == offsets[-1]:  # no NUL inside a string: the padding is every zero byte
+        data = flat[flat != 0]
+    else:
+        data = raw[np.arange(raw.shape[1]) < lengths[:, None]]
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
 
 

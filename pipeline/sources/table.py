@@ -35,6 +35,7 @@ from pipeline.sources.base import (
     concat_rows,
     data_files,
     first_duplicate,
+    parquet_batches,
     parse_source_options,
     prompt_rows,
 )
@@ -145,11 +146,9 @@ class Chunks:
         if self.fmt == "frame":
             yield from self.frames.read()
         elif self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
             for file in self.files:
                 try:
-                    for batch in pq.ParquetFile(file).iter_batches(batch_size=CHUNK_ROWS):
+                    for batch in parquet_batches(file, CHUNK_ROWS):
                         frame = batch.to_pandas(integer_object_nulls=True)  # 1 stays 1 next to a null
                         if self.folder:
                             frame["__file_split__"] = _hf_split(file)

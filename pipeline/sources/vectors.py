@@ -33,6 +33,7 @@ from pipeline.sources.base import (
     assign_splits,
     data_files,
     first_duplicate,
+    parquet_batches,
     parse_source_options,
 )
 
@@ -159,7 +160,7 @@ class VectorsSource(Source):
         vectors = None if self.opts.layout == "parquet" else np.asarray(self._npy(self._embs[k]), dtype=np.float32)
         start = 0
         try:
-            for batch in pq.ParquetFile(file).iter_batches(batch_size=READ_BATCH, columns=columns):
+            for batch in parquet_batches(file, READ_BATCH, columns):
                 table = pa.Table.from_batches([batch])
                 if self.opts.layout == "parquet":
                     block = _float_matrix(table.column(cols.embedding), file, cols.embedding, start)

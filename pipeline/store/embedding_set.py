@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,7 +34,15 @@ from pydantic import ValidationError
 
 from pipeline.core.cards import MANIFEST_SCHEMA, Manifest
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, sha256_file
+from pipeline.core.files import (
+    atomic_write,
+    atomic_write_json,
+    fsync_dir,
+    publish,
+    remove_leftovers,
+    sha256_file,
+    temp_name,
+)
 from pipeline.core.validation import one_line
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
 
@@ -194,8 +203,6 @@ class _Digest:
     does (0.14 s and 0.16 s for 256 MB here), so the two overlap instead of adding up."""
 
     def __init__(self, data: memoryview) -> None:
-        import threading
-
         self._result: list[str] = []
         self._thread = threading.Thread(target=lambda: self._result.append(hashlib.sha256(data).hexdigest()))
         self._thread.start()
@@ -207,12 +214,33 @@ class _Digest:
         return self._result[0]
 
 
+def write_temp(file: Path, data: memoryview) -> Path:
+    """``data`` written to ``file``'s temp sibling (not yet synced); nothing is left behind if it fails."""
+    remove_leftovers(file)
+    tmp = temp_name(file)
+    try:
+        tmp.write_bytes(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 class SetWriter:
     """Writes one embedding set shard by shard; resumes a set interrupted earlier.
 
     ``header`` holds what identifies the set's content (encoder, source,
     dtype, format, shard_rows). A resumed run keeps finished shards only if
     the header is identical and the shard passes ``verify_shard``.
+
+    A shard is encoded and written to its temp file by ``write_shard``; making
+    it durable and listing it (fsync, rename, directory fsync, manifest
+    rewrite: about 25 ms of waiting on the disk per shard here, more than
+    ``np.save`` of the same vectors takes in all) runs in a thread while the
+    caller reads and encodes the next shard. One shard is in flight at a time;
+    ``flush`` waits for it and raises what it raised, and ``finish`` and
+    ``adopt`` flush first. A kill at any moment still leaves a manifest that
+    lists only durable, checksummed shards.
     """
 
     def __init__(self, path: Path, header: dict[str, Any], sources: list[str] | None = None) -> None:
@@ -230,6 +258,8 @@ class SetWriter:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._remove_strays()
+        self._pending: tuple[int, threading.Thread] | None = None  # (index, thread) of the shard in flight
+        self._failed: BaseException | None = None
 
     def _shard_ok(self, directory: Path, shard: Any) -> bool:
         """A well-formed entry, named as this writer names shard ``index``, whose file checks out."""
@@ -250,7 +280,18 @@ class SetWriter:
                 shutil.rmtree(f) if f.is_dir() else f.unlink()
 
     def done(self, index: int) -> bool:
-        return any(s["index"] == index for s in self.manifest["shards"])
+        """Whether shard ``index`` is written (listed, or in flight: ``flush`` reports it if that fails)."""
+        pending = self._pending
+        return (pending is not None and pending[0] == index) or any(s["index"] == index for s in self.manifest["shards"])
+
+    def flush(self) -> None:
+        """Wait until the shard in flight is durable and listed; re-raise what stopped it."""
+        if self._pending is not None:
+            self._pending[1].join()
+            self._pending = None
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
 
     def adopt(self, source: Path) -> list[int]:
         """Take the intact shards this set still lacks from ``source``, a set directory with the same header.
@@ -261,6 +302,7 @@ class SetWriter:
         a kill before the manifest is rewritten leaves only strays the next
         writer deletes. Returns the indices taken.
         """
+        self.flush()
         previous = read_manifest(source)
         if previous is None or not same_header(previous, self.header):
             return []
@@ -284,22 +326,38 @@ class SetWriter:
 
     def write_shard(self, index: int, columns: dict[str, np.ndarray], embedding: np.ndarray,
                     skipped: list[dict[str, str]] | None = None) -> None:
-        """Atomically write shard ``index`` and record it in the manifest."""
+        """Write shard ``index`` to its temp file; it is made durable and listed in a thread (see the class)."""
         file = self.path / shard_file(index, self.fmt)
         embedding = np.ascontiguousarray(embedding, dtype=self.dtype)
         data, offset = FORMATS[self.fmt].encode(columns, embedding)  # in memory: hashed and written once
+        self.flush()  # the previous shard's commit overlapped this one's encoding
         digest = _Digest(data)  # hashed in a thread while the bytes are written and synced (both release the GIL)
-        atomic_write(file, lambda tmp: tmp.write_bytes(data))
-        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": digest.hexdigest(),
+        tmp = write_temp(file, data)
+        entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": "",
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         if self.sources is not None:
             entry["source_sha256"] = self.sources[index]
-        shards = [s for s in self.manifest["shards"] if s["index"] != index] + [entry]
-        self.manifest["shards"] = sorted(shards, key=lambda s: s["index"])
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        thread = threading.Thread(target=self._commit, args=(tmp, file, digest, entry), name=f"commit {file.name}")
+        self._pending = (index, thread)
+        thread.start()
+
+    def _commit(self, tmp: Path, file: Path, digest: _Digest, entry: dict[str, Any]) -> None:
+        """Make ``tmp`` the durable shard ``file`` and list ``entry`` in the manifest (in the writer's thread)."""
+        try:
+            publish(tmp, file)
+            entry["sha256"] = digest.hexdigest()
+            shards = [s for s in self.manifest["shards"] if s["index"] != entry["index"]] + [entry]
+            manifest = {**self.manifest, "shards": sorted(shards, key=lambda s: s["index"])}
+            atomic_write_json(self.path / MANIFEST, manifest)
+            self.manifest = manifest
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by flush
+            self._failed = e
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def finish(self) -> dict[str, Any]:
         """Mark the set complete (every shard written); returns the manifest."""
+        self.flush()
         self.manifest["skipped"] = [item for s in self.manifest["shards"] for item in s["skipped"]]
         self.manifest["rows"] = sum(s["rows"] for s in self.manifest["shards"])
         self.manifest["complete"] = True
