@@ -83,15 +83,25 @@ def remove_path(path: Path) -> None:
 def atomic_write(path: Path, write: Callable[[Path], T]) -> T:
     """Call ``write(tmp_path)``, fsync it, rename it over ``path``; returns what ``write`` returned."""
     path = Path(path)
+    tmp, result = stage(path, write)
+    try:
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; left only if syncing or renaming failed
+    return result
+
+
+def stage(path: Path, write: Callable[[Path], T]) -> tuple[Path, T]:
+    """The first half of ``atomic_write``: ``write(tmp_path)`` into ``path``'s temp sibling, not yet synced,
+    after removing dead writers' leftovers; nothing is left behind if ``write`` fails. Returns the temp path
+    and what ``write`` returned, for ``publish`` now or later."""
     remove_leftovers(path)
     tmp = temp_name(path)
     try:
-        result = write(tmp)
-        publish(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return result
+        return tmp, write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def publish(tmp: Path, path: Path) -> None:

@@ -51,12 +51,11 @@ class Vectors:
                        self.splits[index], self.vectors[index], self.fingerprint)
 
 
-def normalize(x: np.ndarray, dtype: type | None = None, inplace: bool = False) -> np.ndarray:
-    """Row-wise L2 normalisation; zero rows stay zero (the 1e-12 floor avoids 0/0). ``inplace`` divides
-    ``x`` itself (same values), for a caller that owns a big array and would otherwise hold it twice."""
+def normalize(x: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """Row-wise L2 normalisation; zero rows stay zero (the 1e-12 floor avoids 0/0)."""
     x = np.asarray(x, dtype=dtype) if dtype is not None else np.asarray(x)
     norms = np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-    return np.divide(x, norms, out=x) if inplace else x / norms
+    return x / norms
 
 
 def require_finite(x: np.ndarray, what: str) -> np.ndarray:

@@ -39,9 +39,8 @@ from pipeline.core.files import (
     atomic_write_json,
     fsync_dir,
     publish,
-    remove_leftovers,
     sha256_file,
-    temp_name,
+    stage,
 )
 from pipeline.core.validation import one_line
 from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
@@ -214,18 +213,6 @@ class _Digest:
         return self._result[0]
 
 
-def write_temp(file: Path, data: memoryview) -> Path:
-    """``data`` written to ``file``'s temp sibling (not yet synced); nothing is left behind if it fails."""
-    remove_leftovers(file)
-    tmp = temp_name(file)
-    try:
-        tmp.write_bytes(data)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 class SetWriter:
     """Writes one embedding set shard by shard; resumes a set interrupted earlier.
 
@@ -332,7 +319,7 @@ class SetWriter:
         data, offset = FORMATS[self.fmt].encode(columns, embedding)  # in memory: hashed and written once
         self.flush()  # the previous shard's commit overlapped this one's encoding
         digest = _Digest(data)  # hashed in a thread while the bytes are written and synced (both release the GIL)
-        tmp = write_temp(file, data)
+        tmp, _ = stage(file, lambda tmp: tmp.write_bytes(data))
         entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": "",
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         if self.sources is not None:

@@ -8,9 +8,9 @@ would cost read speed.
 
 Both formats lay the embedding block out as one contiguous C-order run of
 bytes. ``encode`` builds a shard in memory and returns its bytes and that
-block's byte offset (after checking the bytes there are the vectors); the
-writer hashes the same bytes and writes them once, the manifest records the
-offset, and readers memory-map the block
+block's byte offset (after checking, on a stride of rows, that the bytes
+there are the vectors); the writer hashes the same bytes and writes them
+once, the manifest records the offset, and readers memory-map the block
 directly: a read costs what ``np.load(mmap_mode="r")`` costs. Without a
 recorded offset, readers fall back to the format's own decoder.
 """
