@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 #: blocks at least this big get their own mapping, returned to the system when freed (glibc's default
@@ -23,12 +24,33 @@ MMAP_THRESHOLD = 4 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def release_freed() -> None:
+    """Give the pages of freed heap blocks back to the system (glibc's ``malloc_trim``), a no-op elsewhere.
+
+    Blocks under the mapping threshold (a batch's ids, arrow's decode
+    buffers) come from the heap, and glibc returns only the free space at its
+    top: what a part or a shard freed in the middle stayed resident, so an
+    import's RSS after planning 1M rows was 221 MB of which 52 MB free heap,
+    against 22 MB for 200k rows (measured here). Called between shards; it
+    takes about a millisecond.
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def bound_allocator() -> None:
     """Arrow's system pool (read when pyarrow first allocates) and glibc's fixed mapping threshold; a no-op
     where there is no glibc. An ``ARROW_DEFAULT_MEMORY_POOL`` already set is left as it is."""
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError, TypeError):
-        pass
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)

@@ -109,8 +109,8 @@ def name_hash(names: np.ndarray, seed: int = 0) -> np.ndarray:
     finaliser. Vectorised over names (the loop runs over byte positions, not rows)."""
     raw = np.char.encode(np.asarray(names, dtype=str), "utf-8")
     width = max(raw.dtype.itemsize, 1)
-    codes = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width) if len(raw) else \
-        np.zeros((0, width), dtype=np.uint8)
+    codes = raw.view(np.uint8).reshape(len(raw), width) if len(raw) and raw.dtype.itemsize else \
+        np.zeros((len(raw), width), dtype=np.uint8)
     h = np.full(len(raw), np.uint64(0xCBF29CE484222325) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
     prime = np.uint64(0x100000001B3)
     lengths = np.char.str_len(raw) if len(raw) else np.zeros(0, dtype=int)

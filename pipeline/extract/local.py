@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.core.errors import BridgeError
+from pipeline.core.memory import release_freed
 from pipeline.encoders.pool import default_workers
 from pipeline.extract.encode import encode_rows
 from pipeline.extract.plan import Progress, SetPlan, shard_columns
@@ -27,6 +28,7 @@ def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progre
             report = (lambda done, start=index * cfg.shard_rows: progress(start + done, len(plan.rows))) \
                 if progress else None
             _write_shard(writer, plan, index, workers, report)
+            release_freed()
 
 
 def _write_shard(writer: SetWriter, plan: SetPlan, index: int, workers: int,
