@@ -13,6 +13,7 @@ from bridge_project import cli, synthetic_lane, write_params
 
 from pipeline.core.config import Subset, load_params
 from pipeline.fit import fit_rows
+from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
 def test_parts_partition_groups_and_fraction_is_seeded() -> None:
@@ -87,3 +88,65 @@ def test_bad_subsets_are_one_line(project: Path, edit, message: str) -> None:
     finally:
         path.write_text(original)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_another_sample_is_another_corpus_of_the_same_world() -> None:
+    """``sample: k`` draws other groups (own ids) from the same concepts, so one encoder serves every corpus:
+    its per-concept audio means agree across samples as closely as within one (two halves of sample 0)."""
+    config = WorldConfig(concepts=6, groups=1200, within_concept=1.3, obs_noise=0.6, modalities=("text", "audio"))
+    worlds = [World(WorldConfig(**{**config.__dict__, "sample": k})) for k in (0, 1, 2)]
+    obs = [w.observations("audio") for w in worlds]
+    assert [o.ids[0] for o in obs] == ["audio-g000000-0", "audio-s1-g000000-0", "audio-s2-g000000-0"]
+    assert not np.allclose(obs[0].vectors, obs[1].vectors) and not np.array_equal(obs[0].concepts, obs[1].concepts)
+    assert np.array_equal(worlds[0].prompts().vectors, worlds[2].prompts().vectors)  # the same prompts
+    encoder = SyntheticEncoder(worlds[0], EncoderConfig(towers=("text", "audio"), dim=40, seed=2))
+
+    def means(o, rows=slice(None)) -> np.ndarray:
+        v, c = encoder.encode("audio", o.vectors[rows]), o.concepts[rows]
+        return np.stack([v[c == k].mean(0) for k in range(6)])
+
+    same = np.abs(means(obs[0]) - means(obs[1])).max()
+    halves = np.abs(means(obs[0], slice(0, 600)) - means(obs[0], slice(600, None))).max()
+    across = min(np.abs(means(obs[0])[i] - means(obs[0])[j]).max() for i in range(6) for j in range(i))
+    assert same < 2 * halves < across, (same, halves, across)
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default pipeline's cross-corpus TextME: captions of synth, the audio centroid from clips (sample 1),
+    scored on heldout (sample 2)."""
+    project = tmp_path_factory.mktemp("corpora")
+    write_params(project, synthetic_lane(tasks=["audio-zeroshot-clips", "audio-zeroshot-textme"], groups=600))
+    for stage in ("extract", "fit", "eval"):
+        code, err = cli(project, stage)
+        assert code == 0, err
+    return project
+
+
+def test_textme_takes_its_centroid_from_another_corpus(corpora: Path) -> None:
+    params = load_params(corpora / "params.yaml")
+    text, modal = (fit_rows(params, "textme-audio-clips", r, corpora) for r in ("text", "modal"))
+    assert all(g.startswith("g") for g in text.groups) and all(g.startswith("s1-g") for g in modal.groups)
+    from safetensors.numpy import load_file
+
+    weights = load_file(corpora / "artifacts/bridges/textme-audio-clips/weights.safetensors")
+    assert np.allclose(weights["array.mu_modal"], modal.vectors.astype(np.float64).mean(0), atol=1e-3)
+    card = json.loads((corpora / "artifacts/protocols/audio-zeroshot-clips.json").read_text())
+    assert card["sides"]["query"]["rows"] == 600  # heldout: every group of the third corpus is a test row
+    clips, same = (json.loads((corpora / f"artifacts/metrics/{t}.json").read_text())["top1"]
+                   for t in ("audio-zeroshot-clips", "audio-zeroshot-textme"))
+    assert clips > 3 / 16 and abs(clips - same) < 0.12, (clips, same)  # another corpus's centroid serves as well
+
+
+def test_a_dataset_of_another_world_is_one_line(corpora: Path) -> None:
+    path = corpora / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    params["worlds"]["clips"]["concepts"] = 8
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        code, err = cli(corpora, "extract", "clips-clap-audio")
+    finally:
+        path.write_text(original)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "datasets.clips.options.world: 'clips' is not the world of encoder 'syn-clap'" in err and "concepts" in err

@@ -19,6 +19,7 @@ from pipeline.core.catalog import split_model
 from pipeline.core.config import ExtractSection, Params, SetRef, unknown_name
 from pipeline.core.errors import BridgeError
 from pipeline.core.layout import Layout
+from pipeline.core.memory import release_freed
 from pipeline.core.validation import validate
 from pipeline.encoders.base import Tower
 from pipeline.encoders.registry import load_encoder
@@ -74,11 +75,12 @@ def check_worlds(params: Params, ref: SetRef) -> None:
     from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
     path = params.path
+    configs = {}
     for section, name, options in uses:
         world = options.get("world")
         if world not in params.worlds:
             raise unknown_name("world", str(world), params.worlds, f"{section}.{name}.options.world", Path(path))
-        config = validate(WorldConfig, params.worlds[world], ("worlds", world), path)
+        config = configs[section] = validate(WorldConfig, params.worlds[world], ("worlds", world), path)
         if section == "encoders":
             where = ("encoders", name, "options")
             encoder = validate(EncoderConfig, {"kind": model, **{k: v for k, v in options.items() if k != "world"}},
@@ -87,6 +89,17 @@ def check_worlds(params: Params, ref: SetRef) -> None:
                 SyntheticEncoder(World(config), encoder)
             except ValueError as e:
                 raise BridgeError(f"{path}: {'.'.join(where)}: {e}") from None
+    if len(configs) == 2 and (differ := [k for k in STRUCTURE if getattr(configs["datasets"], k) !=
+                                         getattr(configs["encoders"], k)]):
+        raise BridgeError(f"{path}: datasets.{ref.dataset}.options.world: {dataset.options['world']!r} is not "
+                          f"the world of encoder {ref.encoder!r} ({spec.options['world']!r}): "
+                          f"they differ in {', '.join(differ)} (another sample of one "
+                          "world differs only in its draws: sample, groups, captions, splits, modalities)")
+
+
+#: what a synthetic encoder and the prompts depend on: a dataset's world must agree with its encoder's on these
+STRUCTURE = ("seed", "concepts", "latent_dim", "private_dim", "concept_scale", "within_concept",
+             "prompt_templates", "template_noise")
 
 
 def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
@@ -116,9 +129,16 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
     }
     plan = SetPlan(name, ref, cfg, tower, rows, header, sources=[])
     digests = FileDigests(Layout(root).cache("media", ref.dataset))
-    plan.sources = [plan.shard(i).fingerprint(digests) for i in range(plan.shards)]
+    plan.sources = [_fingerprint(plan, i, digests) for i in range(plan.shards)]
     digests.save()
     return plan
+
+
+def _fingerprint(plan: SetPlan, index: int, digests: FileDigests) -> str:
+    """Shard ``index``'s source fingerprint; what reading it freed goes back to the system (``release_freed``)."""
+    fingerprint = plan.shard(index).fingerprint(digests)
+    release_freed()
+    return fingerprint
 
 
 def shard_columns(shard: Rows, keep: np.ndarray) -> dict[str, np.ndarray]:

@@ -100,6 +100,10 @@ class WorldConfig:
     #: fraction of groups that also carry a second concept: their latent is the two concepts' means
     #: mixed (over sqrt 2) and their label ``"a|b"`` (multi-label rows, for mAP); 0 keeps every draw as is
     second_concept: float = 0.0
+    #: which draw of groups: another sample is another corpus of the same world (the same concepts, modality
+    #: rotations and prompts, so the same encoders apply) with its own groups, named ``s<k>-g...`` so no id or
+    #: group of one corpus meets one of another; 0 is the world as always drawn
+    sample: int = 0
 
     def __post_init__(self) -> None:
         for name in ("concepts", "latent_dim", "groups", "captions_per_item", "prompt_templates"):
@@ -111,6 +115,8 @@ class WorldConfig:
             raise ValueError(f"second_concept must be in [0, 1] (and needs >= 2 concepts), got {self.second_concept}")
         if TEXT not in self.modalities:
             raise ValueError(f"modalities must include 'text', got {list(self.modalities)}")
+        if self.sample < 0:
+            raise ValueError(f"sample must be >= 0, got {self.sample}")
 
     @property
     def obs_dim(self) -> int:
@@ -139,6 +145,13 @@ class World:
     def __init__(self, config: WorldConfig) -> None:
         self.config = config
 
+    @property
+    def _draws(self) -> object:
+        """The seed of what a sample draws (groups' concepts, latents, splits, observation noise); the
+        structure (concept means, rotations, prompt templates) and every encoder keep ``seed`` alone."""
+        c = self.config
+        return c.seed if c.sample == 0 else [c.seed, "sample", c.sample]
+
     # -- ground truth -------------------------------------------------------
     @cached_property
     def concept_means(self) -> np.ndarray:
@@ -148,7 +161,7 @@ class World:
     @cached_property
     def group_concepts(self) -> np.ndarray:
         c = self.config
-        return _rng(c.seed, "concepts").integers(0, c.concepts, c.groups)
+        return _rng(self._draws, "concepts").integers(0, c.concepts, c.groups)
 
     @cached_property
     def group_second_concepts(self) -> np.ndarray:
@@ -156,7 +169,7 @@ class World:
         c = self.config
         if not c.second_concept:
             return np.full(c.groups, -1)
-        rng = _rng(c.seed, "second")
+        rng = _rng(self._draws, "second")
         other = (self.group_concepts + rng.integers(1, c.concepts, c.groups)) % c.concepts
         return np.where(rng.random(c.groups) < c.second_concept, other, -1)
 
@@ -188,7 +201,7 @@ class World:
     @cached_property
     def group_splits(self) -> np.ndarray:
         c = self.config
-        test = _rng(c.seed, "splits").random(c.groups) < c.test_fraction
+        test = _rng(self._draws, "splits").random(c.groups) < c.test_fraction
         return np.where(test, "test", "train")
 
     def rotation(self, modality: str) -> np.ndarray:
@@ -207,8 +220,9 @@ class World:
         row's shared noise, then every row's private values, so a part reads both at its rows' places."""
         c = self.config
         n, total = len(latents), len(latents) if total is None else total
-        streams = self._streams.setdefault((modality, salt), (_Normals(c.seed, "obs", modality, salt),
-                                                              _Normals(c.seed, "obs", modality, salt)))
+        seed = c.seed if salt == "prompts" else self._draws  # prompts are structure: every sample has the same
+        streams = self._streams.setdefault((modality, salt), (_Normals(seed, "obs", modality, salt),
+                                                              _Normals(seed, "obs", modality, salt)))
         shared = latents @ self.rotation(modality).T
         shared = shared + c.obs_noise * streams[0].take(start * c.latent_dim, n * c.latent_dim).reshape(shared.shape)
         private = streams[1].take(total * c.latent_dim + start * c.private_dim, n * c.private_dim)
@@ -216,7 +230,7 @@ class World:
 
     @cached_property
     def _latent_noise(self) -> _Normals:
-        return _Normals(self.config.seed, "latents")
+        return _Normals(self._draws, "latents")
 
     @cached_property
     def _streams(self) -> dict[tuple[str, str], tuple[_Normals, _Normals]]:
@@ -235,7 +249,7 @@ class World:
         repeat = self.rows_per_group(modality)
         group_index = np.repeat(np.arange(g0, g1), repeat)
         copy_index = np.tile(np.arange(repeat), g1 - g0)
-        groups = np.char.add("g", np.char.zfill(group_index.astype(str), 6))
+        groups = np.char.add(f"s{c.sample}-g" if c.sample else "g", np.char.zfill(group_index.astype(str), 6))
         ids = np.char.add(np.char.add(f"{modality}-", groups), np.char.add("-", copy_index.astype(str)))
         concepts = self.group_concepts[group_index]
         labels = self.group_labels[group_index]
