@@ -100,6 +100,15 @@ def cli(project: Path, *args: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def run_stages(project: Path, params: dict[str, Any]) -> Path:
+    """Write ``params`` into ``project`` and run ``bridge extract``, ``fit`` and ``eval`` there, each to success."""
+    write_params(project, params)
+    for stage in ("extract", "fit", "eval"):
+        code, err = cli(project, stage)
+        assert code == 0, err
+    return project
+
+
 def pixel_project(project: Path, dataset: dict[str, Any], name: str = "d", encoder: dict[str, Any] | None = None,
                   **extract: Any) -> Path:
     """A project extracting ``dataset`` (as ``name``) with the tests' pixel encoder (``encoder``: its options)

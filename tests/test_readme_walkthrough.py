@@ -21,7 +21,7 @@ def walkthrough() -> str:
     """The first bash block of the README's step-by-step section."""
     text = (REPO / "README.md").read_text()
     section = text[text.index("### Step by step"):]
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_the_readme_walkthrough_runs_as_pasted(tmp_path: Path) -> None:

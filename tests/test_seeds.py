@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bridge_project import cli, synthetic_lane, write_params
+from bridge_project import cli, run_stages, synthetic_lane, write_params
 
 SEEDS = [0, 1, 2]
 
@@ -19,11 +19,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = synthetic_lane(tasks=["audio-zeroshot-textme"], groups=200)
     params["fit"]["bridges"]["textme-audio"]["params"] = {"epochs": 2, "batch_size": 64}
     params["fit"]["bridges"]["textme-audio"]["seeds"] = SEEDS
-    write_params(project, params)
-    for stage in ("extract", "fit", "eval"):
-        code, err = cli(project, stage)
-        assert code == 0, err
-    return project
+    return run_stages(project, params)
 
 
 def test_one_bridge_per_seed_and_the_mean_and_spread_of_the_task(project: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from bridge_project import cli, synthetic_lane, write_params
+from bridge_project import cli, run_stages, synthetic_lane
 
 from pipeline.core.config import Subset, load_params
 from pipeline.fit import fit_rows
@@ -38,11 +38,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bridge["params"] = {"proxy": "regressor", "proxy_epochs": 5, "epochs": 3, "threads": 1}
     bridge["subsets"] = {"bound": {"part": "0/2"}, "new": {"part": "1/2"}}  # proxy and head pairs: disjoint groups
     params["eval"]["tasks"]["clip-zeroshot-raw"]["query"]["subset"] = {"labels": ["concept-00", "concept-03"]}
-    write_params(project, params)
-    for stage in ("extract", "fit", "eval"):
-        code, err = cli(project, stage)
-        assert code == 0, err
-    return project
+    return run_stages(project, params)
 
 
 def test_held_out_protocol_in_params(project: Path) -> None:
@@ -116,11 +112,7 @@ def corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default pipeline's cross-corpus TextME: captions of synth, the audio centroid from clips (sample 1),
     scored on heldout (sample 2)."""
     project = tmp_path_factory.mktemp("corpora")
-    write_params(project, synthetic_lane(tasks=["audio-zeroshot-clips", "audio-zeroshot-textme"], groups=600))
-    for stage in ("extract", "fit", "eval"):
-        code, err = cli(project, stage)
-        assert code == 0, err
-    return project
+    return run_stages(project, synthetic_lane(tasks=["audio-zeroshot-clips", "audio-zeroshot-textme"], groups=600))
 
 
 def test_textme_takes_its_centroid_from_another_corpus(corpora: Path) -> None:
