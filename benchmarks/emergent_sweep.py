@@ -11,6 +11,7 @@ would spend most of its time re-extracting unchanged sets).
 
     python benchmarks/emergent_sweep.py                   # the grid below, 3 seeds, ~15 min on 2 cores
     python benchmarks/emergent_sweep.py --out FILE.csv    # also write the table (the report draws it)
+    python benchmarks/emergent_sweep.py --settings "disjoint groups" --out FILE.csv   # rerun one setting's rows
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.bridges.emergent import EmergentBridge, EmergentParams
+from pipeline.core.config import Subset
 from pipeline.core.vectors import Space, Vectors
 from pipeline.evaluate import metrics
 from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
@@ -39,8 +41,9 @@ LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0)
 SETTINGS = {
     "default": {},
     # a tenth of the head's pairs, at the same number of optimiser steps (epochs x 10)
-    "sparse pairs (10 %)": {"pair_fraction": 0.1, "epochs": 500},
-    "disjoint groups": {"disjoint": True},
+    "sparse pairs (10 %)": {"subsets": {"new": {"fraction": 0.1}}, "epochs": 500},
+    # the held-out protocol: (anchor, bound) and (new, anchor) pairs from disjoint halves of the groups
+    "disjoint groups": {"subsets": {"bound": {"part": "0/2"}, "new": {"part": "1/2"}}},
     "wide gap (clip gap 1.6)": {"gap": 1.6},
     "regressor proxy": {"proxy": "regressor", "proxy_epochs": 100},
 }
@@ -70,7 +73,10 @@ def r1_both_ways(x: Vectors, zx: np.ndarray, y: Vectors, zy: np.ndarray) -> floa
 def run_point(seed: int, lam: float, setting: dict) -> dict[str, float]:
     setting = dict(setting)
     data = sets(seed, setting.pop("gap", None))
+    subsets = {role: Subset(**spec) for role, spec in setting.pop("subsets", {}).items()}
     train = {r: v.take(np.flatnonzero(v.splits == "train")) for r, v in data.items()}
+    train = {r: v.take(np.flatnonzero(subsets[r].keep(v.groups, v.labels))) if r in subsets else v
+             for r, v in train.items()}  # as the pipeline's fit_rows applies fit.bridges.<b>.subsets
     test = {r: v.take(np.flatnonzero(v.splits == "test")) for r, v in data.items()}
     base = {k: v for k, v in PARAMS["fit"]["bridges"][BRIDGE].get("params", {}).items()}
     params = EmergentParams(**{**base, **setting, "proxy_weight": lam})
@@ -86,6 +92,9 @@ def dvc_command(lam: float, setting: dict) -> str:
     for key, value in setting.items():
         if key == "gap":
             sets_.append(f"encoders.syn-clip.options.gap={value}")
+        elif key == "subsets":  # new keys of params.yaml: "++" adds them (Hydra's override grammar)
+            sets_ += [f"++fit.bridges.{BRIDGE}.subsets.{role}.{k}={v}" for role, spec in value.items()
+                      for k, v in spec.items()]
         else:
             sets_.append(f"fit.bridges.{BRIDGE}.params.{key}={str(value).lower() if isinstance(value, bool) else value}")
     return "dvc exp run " + " ".join(f"-S {s}" for s in sets_)
@@ -124,10 +133,16 @@ def main() -> None:
                   f"{e.std(ddof=1):4.2f} {row['anchor_change']:+9.2f} {row['emergent_gain']:+11.2f} "
                   f"{row['relative_gain']:+5.0f}% {seconds:6.1f}", flush=True)
     if args.out:
+        rows = [{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+        if args.out.exists():  # the settings not run this time keep their rows
+            with args.out.open(newline="") as f:
+                ran = {r["setting"] for r in rows}
+                rows = [r for r in csv.DictReader(f) if r["setting"] not in ran] + rows
+        rows.sort(key=lambda r: list(SETTINGS).index(r["setting"]) if r["setting"] in SETTINGS else len(SETTINGS))
         with args.out.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+            writer.writerows(rows)
 
 
 if __name__ == "__main__":
