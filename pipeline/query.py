@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,20 @@ def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path =
     if set_name not in params.extract.sets:
         raise BridgeError(f"no set {set_name!r} in extract.sets; sets: {', '.join(sorted(params.extract.sets))}")
     rows = load_vectors(Layout(root).embeddings(params.extract.sets[set_name].path), splits)
+    return rows, in_space(params, bridge, rows.space.encoder, rows.space.tower, root)(rows.vectors)
+
+
+def in_space(params: Params, bridge: str | None, encoder: str, tower: str, root: Path = Path(".")
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    """``f(vectors)``: vectors of ``encoder``'s ``tower`` as unit float32 rows of ``bridge``'s shared space
+    (as stored, normalised, without a bridge); what eval, search and ``bridge export --bridge`` apply."""
     b = _bridge(params, bridge, root)
-    vectors = rows.vectors if b is None else b.transform(rows.space.encoder, rows.space.tower, rows.vectors)
-    return rows, normalize(np.asarray(vectors, dtype=np.float32))
+
+    def apply(vectors: np.ndarray) -> np.ndarray:
+        mapped = vectors if b is None else b.transform(encoder, tower, vectors)
+        return normalize(np.asarray(mapped, dtype=np.float32))
+
+    return apply
 
 
 def index_key(rows: Vectors, bridge: str | None, params: Params, root: Path) -> str:

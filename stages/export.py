@@ -14,14 +14,18 @@ def export(
     name: Annotated[str, typer.Argument(help="An embedding set from extract.sets.")],
     to: Annotated[str, typer.Option("--to", help="npy (clip-retrieval's emb/ + metadata/ layout) or parquet "
                                     "(embedding as a fixed-size list of float32).")] = "npy",
-    out: Annotated[Path | None, typer.Option("--out", help="Folder to write (default: exports/<set>-<to>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder to write (default: exports/<set>-<to>, "
+                                             "or exports/<set>-<bridge>-<to>).")] = None,
+    bridge: Annotated[str | None, typer.Option("--bridge", help="Write the vectors mapped into this fitted "
+                                               "bridge's shared space.")] = None,
     params: Path = ParamsOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Reads the set from artifacts/embeddings/ (verifying every shard); writes one file pair (npy) or one
-    Parquet file per shard under --out. The store itself is unchanged."""
+    """Reads the set from artifacts/embeddings/ (verifying every shard) and the bridge from artifacts/bridges/;
+    writes one file pair (npy) or one Parquet file per shard under --out. The store itself is unchanged."""
     from pipeline.core.errors import BridgeError
     from pipeline.core.layout import Layout
+    from pipeline.query import in_space
     from pipeline.store.export import EXPORTS, export_set
 
     if to not in EXPORTS:
@@ -29,6 +33,9 @@ def export(
     cfg = params_from(params, overrides)
     if name not in cfg.extract.sets:
         raise BridgeError(f"{params}: no set {name!r} in extract.sets; sets: {', '.join(sorted(cfg.extract.sets))}")
-    target = out or Path("exports") / f"{name}-{to}"
-    files = export_set(Layout().embeddings(cfg.extract.sets[name].path), target, to)  # type: ignore[arg-type]
-    console.print(f"exported [bold]{name}[/bold] -> {target} ({len(files)} files)", soft_wrap=True)
+    ref = cfg.extract.sets[name]
+    target = out or Path("exports") / "-".join([name, *([bridge] if bridge else []), to])
+    transform = in_space(cfg, bridge, ref.encoder, ref.tower) if bridge else None
+    files = export_set(Layout().embeddings(ref.path), target, to, transform)  # type: ignore[arg-type]
+    via = f" via {bridge}" if bridge else ""
+    console.print(f"exported [bold]{name}[/bold]{via} -> {target} ({len(files)} files)", soft_wrap=True)

@@ -107,6 +107,27 @@ def test_export_reads_back_as_float_vectors(project: Path, to: str) -> None:
     assert code == 2 and "--to 'csv'" in err
 
 
+def test_export_through_a_bridge_writes_the_shared_space(project: Path) -> None:
+    """`bridge export --bridge`: the set's rows in the bridge's space, shard by shard, as eval and search see
+    them; an unknown bridge is one line."""
+    params = load_params(project / "params.yaml")
+    rows, want = set_in_space(params, IMAGE, "clip-linear", project)
+    out = project / "exports" / "bridged"
+    code, err = cli(project, "export", IMAGE, "--bridge", "clip-linear", "--out", str(out))
+    assert code == 0, err
+    shards = sorted(out.glob("img_emb/img_emb_*.npy"), key=lambda p: int(p.stem.split("_")[-1]))
+    assert len(shards) > 1  # shard_rows 250: the transform runs per shard
+    vectors = np.concatenate([np.load(p) for p in shards])
+    ids = np.concatenate([pq.read_table(out / "metadata" / f"metadata_{k}.parquet").column("id").to_numpy(
+        zero_copy_only=False) for k in range(len(shards))])
+    assert vectors.shape == want.shape and np.array_equal(ids, rows.ids)
+    assert np.allclose(vectors, want, atol=1e-6)
+    raw = load_vectors(Layout(project).embeddings(params.extract.sets[IMAGE].path))
+    assert not np.allclose(vectors, raw.vectors, atol=1e-2)  # mapped, not the stored vectors
+    code, err = cli(project, "export", TEXT, "--bridge", "clip-lin")
+    assert code == 2 and "no bridge 'clip-lin' in fit.bridges" in err and len(err.strip().splitlines()) == 1, err
+
+
 @pytest.mark.parametrize("layout", ["clip-retrieval", "parquet"])
 def test_precomputed_vectors_import_identical(project: Path, layout: str) -> None:
     """An exported set comes back through the ``vectors`` source + ``precomputed`` encoder bit for bit."""

@@ -16,10 +16,14 @@ writes the same rows in the layouts those tools expect:
 
 Shard by shard (memory bounded by one shard), each file written atomically
 (temp + fsync + rename); the set is verified as it is read (``verify_shard``).
+Through a bridge (``--bridge``), the vectors written are the set's rows in the
+bridge's shared space: a whole dataset embedded with the bridge, for use
+elsewhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -52,8 +56,12 @@ def float_list(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
 
 
-def export_set(path: Path, out: Path, to: Literal["npy", "parquet"]) -> list[Path]:
-    """Write the set at ``path`` to ``out`` as ``to``; returns the files written (in shard order)."""
+def export_set(path: Path, out: Path, to: Literal["npy", "parquet"],
+               transform: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Path]:
+    """Write the set at ``path`` to ``out`` as ``to``; returns the files written (in shard order).
+
+    ``transform`` maps each shard's float32 vectors first (``bridge export --bridge``: into a bridge's
+    shared space), a shard at a time like everything else here."""
     if to not in EXPORTS:
         raise ValueError(f"export format must be one of {EXPORTS}, got {to!r}")
     eset = EmbeddingSet(path)
@@ -63,6 +71,8 @@ def export_set(path: Path, out: Path, to: Literal["npy", "parquet"]) -> list[Pat
         meta = {c: eset.meta[c][start:start + shard["rows"]] for c in META_COLUMNS}
         start += shard["rows"]
         vectors = np.asarray(block, dtype=np.float32)
+        if transform is not None:
+            vectors = np.ascontiguousarray(transform(vectors), dtype=np.float32)
         if to == "npy":
             name = EMB_DIRS.get(eset.manifest["encoder"]["tower"], f"{eset.manifest['encoder']['tower']}_emb")
             (out / name).mkdir(parents=True, exist_ok=True)
