@@ -67,6 +67,19 @@ def test_round_trip(tmp_path: Path, fmt: str, dtype: str) -> None:
     assert np.array_equal(EmbeddingSet(tmp_path / "set").vectors(np.float32), expected)
 
 
+@pytest.mark.parametrize("splits", [None, ("train",), ("test",)])
+def test_select_keeps_whole_strings_when_a_later_shard_has_longer_ones(tmp_path: Path, splits) -> None:
+    """``select`` fills each column in place at the first shard's string width: ids ``row-100``.. of the
+    last shard are wider than those of the first, and must not come back cut to ``row-10``."""
+    columns, vectors = make_rows(103, 8)
+    write_all(tmp_path / "set", header("parquet", "float32", 25), columns, vectors)
+    meta, got = EmbeddingSet(tmp_path / "set").select(splits)
+    keep = np.ones(103, bool) if splits is None else np.isin(columns["split"], splits)
+    for name, column in columns.items():
+        assert meta[name].tolist() == column[keep].tolist()
+    assert np.array_equal(got, vectors[keep])
+
+
 def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
     columns, vectors = make_rows(100, 8)
