@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
 from pipeline.bridges import graph
+from pipeline.core.blas import one_thread
 from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
@@ -129,12 +130,14 @@ class Bridge(ABC):
         return require_finite(out, f"bridge {name}: its output for {space}/{tower}")
 
     def fit_inputs(self, inputs: dict[str, Vectors]) -> None:
-        """Check dims, fit, and remember what the fit saw."""
+        """Check dims, fit on one BLAS thread (the weights' bits must not depend on the machine's core count:
+        ``core/blas.py``), and remember what the fit saw."""
         for role, vecs in inputs.items():
             if role in self.spaces and vecs.vectors.shape[1] != self.spaces[role].dim:
                 raise BridgeError(f"role {role!r}: expected dim {self.spaces[role].dim}, "
                                   f"got {vecs.vectors.shape[1]}")
-        self.fit(inputs)
+        with one_thread():
+            self.fit(inputs)
         self.fitted_on = {role: v.fingerprint for role, v in inputs.items()}
         self.info["paired"] = [list(pair) for pair in self.paired_roles()]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pipeline.core.blas import one_thread
 from pipeline.core.mixture import fit_mixture, log_posterior
 
 
@@ -35,15 +36,12 @@ def ncm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndar
 
 
 def logistic(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float = 1.0) -> np.ndarray:
-    """On one BLAS thread: lbfgs's matrix products summed in another order (another machine's core count)
-    moved a probe-centrobind side by 0.13 points (OMP_NUM_THREADS=1 against 2 cores, measured here); one
-    thread gives every machine the same sums, as ``threads: 1`` does for the torch bridges."""
+    """On one BLAS thread (``core/blas.py``): with two, a probe-centrobind side moved by 0.13 points."""
     from sklearn.linear_model import LogisticRegression  # only the kinds that probe pay its import
-    from threadpoolctl import threadpool_limits
 
     mean, std = x_train.mean(0), x_train.std(0) + 1e-8
     model = LogisticRegression(C=c, max_iter=2000)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_thread():
         model.fit((x_train - mean) / std, np.asarray(y_train).astype(str))
         return model.predict((x_test - mean) / std)
 

@@ -1,0 +1,19 @@
+"""One BLAS thread where a number must not depend on the machine's core count.
+
+A multi-threaded BLAS splits a matrix product's sums between its threads, so the last bits of the
+result depend on how many threads ran: a least-squares bridge fitted with ``OMP_NUM_THREADS=1`` and
+with 2 threads had other weights, and a logistic probe scored 0.4456 against 0.4443 (measured on this
+project's default pipeline). Inside ``one_thread()`` every product is summed in one order, so the same
+BLAS build gives the same bits on a laptop and on a 64-core server, as ``threads: 1`` does for the
+torch bridges. The products it wraps are small (d x d moments, a probe's features): the cost is a
+fraction of a second at 2M rows.
+"""
+
+from __future__ import annotations
+
+from threadpoolctl import threadpool_limits
+
+
+def one_thread() -> threadpool_limits:
+    """A context in which BLAS (OpenBLAS, MKL, BLIS) runs on one thread."""
+    return threadpool_limits(limits=1, user_api="blas")
