@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,20 @@ def cli(project: Path, *args: str) -> tuple[int, str]:
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
     return code, err.getvalue()
+
+
+def cli_with_edit(project: Path, edit: Callable[[dict[str, Any]], Any], *args: str) -> tuple[int, str]:
+    """``cli(project, *args)`` with ``project/params.yaml`` changed by ``edit`` (a function of its dict), and
+    put back as it was afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    edit(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        return cli(project, *args)
+    finally:
+        path.write_text(original)
 
 
 def run_stages(project: Path, params: dict[str, Any]) -> Path:

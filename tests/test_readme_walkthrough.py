@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bridge_project import env
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -25,9 +24,8 @@ def walkthrough() -> str:
 
 
 def test_the_readme_walkthrough_runs_as_pasted(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(["bash", "-e", "-c", walkthrough()], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(["bash", "-e", "-c", walkthrough()], cwd=tmp_path, env=env(tmp_path), capture_output=True,
+                          text=True, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     project = tmp_path / "my-digits"
     metrics = json.loads((project / "artifacts/metrics/digits-zeroshot.json").read_text())

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from bridge_project import cli, run_stages, synthetic_lane
+from bridge_project import cli_with_edit, run_stages, synthetic_lane
 
 from pipeline.core.config import Subset, load_params
 from pipeline.fit import fit_rows
@@ -74,15 +73,7 @@ def test_a_side_subset_filters_rows_and_is_in_the_protocol(project: Path) -> Non
      "eval.tasks.clip-zeroshot-raw.query.subset: keeps none of the"),
 ])
 def test_bad_subsets_are_one_line(project: Path, edit, message: str) -> None:
-    path = project / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    edit(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        code, err = cli(project, "eval", "clip-zeroshot-raw")
-    finally:
-        path.write_text(original)
+    code, err = cli_with_edit(project, edit, "eval", "clip-zeroshot-raw")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -131,14 +122,6 @@ def test_textme_takes_its_centroid_from_another_corpus(corpora: Path) -> None:
 
 
 def test_a_dataset_of_another_world_is_one_line(corpora: Path) -> None:
-    path = corpora / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    params["worlds"]["clips"]["concepts"] = 8
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        code, err = cli(corpora, "extract", "clips-clap-audio")
-    finally:
-        path.write_text(original)
+    code, err = cli_with_edit(corpora, lambda p: p["worlds"]["clips"].update(concepts=8), "extract", "clips-clap-audio")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "datasets.clips.options.world: 'clips' is not the world of encoder 'syn-clap'" in err and "concepts" in err

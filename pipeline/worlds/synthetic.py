@@ -214,15 +214,15 @@ class World:
         return [f"concept-{k:02d}" for k in range(self.config.concepts)]
 
     # -- observations -------------------------------------------------------
-    def _observe(self, modality: str, latents: np.ndarray, salt: str, start: int = 0, total: int | None = None
-                 ) -> np.ndarray:
+    def _observe(self, modality: str, latents: np.ndarray, salt: str, draws: object, start: int = 0,
+                 total: int | None = None) -> np.ndarray:
         """Observations of rows ``[start, start + len(latents))`` of ``total``: the stream draws every
-        row's shared noise, then every row's private values, so a part reads both at its rows' places."""
+        row's shared noise, then every row's private values, so a part reads both at its rows' places.
+        ``draws`` seeds the noise: a sample's own for its rows, the world's for its prompts."""
         c = self.config
         n, total = len(latents), len(latents) if total is None else total
-        seed = c.seed if salt == "prompts" else self._draws  # prompts are structure: every sample has the same
-        streams = self._streams.setdefault((modality, salt), (_Normals(seed, "obs", modality, salt),
-                                                              _Normals(seed, "obs", modality, salt)))
+        streams = self._streams.setdefault((modality, salt), (_Normals(draws, "obs", modality, salt),
+                                                              _Normals(draws, "obs", modality, salt)))
         shared = latents @ self.rotation(modality).T
         shared = shared + c.obs_noise * streams[0].take(start * c.latent_dim, n * c.latent_dim).reshape(shared.shape)
         private = streams[1].take(total * c.latent_dim + start * c.private_dim, n * c.private_dim)
@@ -260,7 +260,7 @@ class World:
             labels=labels,
             splits=self.group_splits[group_index],
             vectors=self._observe(modality, np.repeat(self.latents(slice(g0, g1)), repeat, axis=0), "rows",
-                                  g0 * repeat, c.groups * repeat),
+                                  self._draws, g0 * repeat, c.groups * repeat),
             concepts=concepts,
         )
 
@@ -278,7 +278,7 @@ class World:
         latents = self.concept_means[concepts] + offsets[template]
         labels = np.asarray(self.label_names)[concepts]
         ids = np.char.add(np.char.add("prompt-", labels), np.char.add("-", template.astype(str)))
-        obs = self._observe(TEXT, latents, "prompts")
+        obs = self._observe(TEXT, latents, "prompts", c.seed)  # structure: every sample has the same prompts
         obs[:, c.latent_dim:] = 0.0  # a prompt carries no private detail
         return Observations(TEXT, ids.astype(str), labels, labels, np.full(len(ids), "prompt"),
                             obs, concepts)
