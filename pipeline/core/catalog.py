@@ -33,6 +33,8 @@ FAMILIES = Registry("encoder family", [
     _family("precomputed", ("image", "audio", "text"), "vectors computed elsewhere (with the vectors source)",
             "precomputed:clip-vit-l14"),
     _family("python", (), "module:attr returning an Encoder (your towers)", "python:my_encoders:MyEncoder"),
+    _family("rdkit", ("molecule",), "SMILES fingerprints: morgan (radius, size, counts) | maccs; options.transform",
+            "rdkit:morgan"),
 ])
 
 
@@ -48,6 +50,8 @@ SOURCES = Registry("source", [
     Entry("webdataset", "pipeline.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
     Entry("vectors", "pipeline.sources.vectors:load", "embeddings computed elsewhere: float-list Parquet or "
                                                       "clip-retrieval's npy + metadata"),
+    Entry("pubchem", "pipeline.sources.pubchem:load", "PubChem's identifiers table shipped by `chemicals`: SMILES "
+                                                      "as molecule rows, each name a text row of its molecule"),
 ])
 
 
