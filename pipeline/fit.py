@@ -80,8 +80,13 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
             raise BridgeError(f"{params.path}: fit.bridges.{name}.seeds: method {spec.method!r} has no seed "
                               "parameter (its fit is deterministic); drop seeds")
         inputs = {role: fit_rows(params, name, role, root) for role in spec.inputs}
+        fitted = {role: {"set": spec.inputs[role], "path": params.extract.sets[spec.inputs[role]].path,
+                         "rows": len(rows), **({"subset": spec.subsets[role].model_dump(exclude_defaults=True)}
+                                               if role in spec.subsets else {})}
+                  for role, rows in inputs.items()}
         if not spec.seeds:
             bridge = _fit_one(spec.method, method_params, inputs, layout.checkpoints(name), name)
+            bridge.info["fitted"] = fitted
             bridge.save(out)
             timings = bridge.info.get("training")
         else:  # every seed's bridge in one staging directory, published together: never a partial set
@@ -93,6 +98,7 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
                 for seed in spec.seeds:
                     seeded = method_params.model_copy(update={"seed": seed})
                     bridge = _fit_one(spec.method, seeded, inputs, layout.checkpoints(name) / f"seed-{seed}", name)
+                    bridge.info["fitted"] = fitted
                     bridge.save(staging / f"seed-{seed}")
                     timings[f"seed-{seed}"] = bridge.info.get("training")
                 fsync_dir(staging)

@@ -58,10 +58,19 @@ def params(key: str, value: Any) -> Setup:
 
 
 def json_file(path: Path, edit: Callable[[dict], Any]) -> Setup:
-    """Edit the JSON file ``path`` of the project in place."""
+    """Edit the JSON file ``path`` of the project in place. A bridge card is sealed anew (its
+    ``content_sha256`` recomputed), as a user who edits it on purpose would: the checks behind the seal
+    are what the case is about (an unsealed edit is refused by the seal alone: test_trust.py)."""
     def change(project: Path) -> None:
         data = json.loads((project / path).read_text())
         edit(data)
+        if path.name == "bridge.json" and isinstance(data, dict) and "content_sha256" in data:
+            from pipeline.bridges.base import card_digest
+
+            try:
+                data["content_sha256"] = card_digest(data)
+            except ValueError:  # NaN in the card: left unsealed, refused either way
+                pass
         (project / path).write_text(json.dumps(data, indent=2))
     return change
 
@@ -153,7 +162,7 @@ CASES: list[Any] = [
      ["fit", "clip-linear"],
      S(f"{TEXT}/manifest.json: format: expected one of 'parquet' or 'hdf5', got 'csv'; "
        "rerun `bridge extract` to repair the set")),
-    ("shard is junk with a matching checksum", garbage_with_matching_checksum, ["eval", "clip-zeroshot-linear"],
+    ("shard is junk with a matching checksum", garbage_with_matching_checksum, ["fit", "clip-linear"],
      S(f"{TEXT}/part-00001.parquet: cannot read shard (") + r"ArrowInvalid: .*\)"),
     ("bit flip read by eval", flip_byte(IMAGE / "part-00001.parquet"), ["eval", "clip-zeroshot-offset"],
      S(f"{IMAGE}/part-00001.parquet: checksum mismatch with manifest (shard is corrupt or truncated, ")

@@ -11,7 +11,7 @@ import pytest
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors.numpy import load_file
 
-from pipeline.bridges.base import METHODS, Bridge, method_class
+from pipeline.bridges.base import card_digest, METHODS, Bridge, method_class
 from pipeline.bridges.training import TorchBridge, plot_curve
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Vectors
@@ -230,6 +230,10 @@ def test_a_tampered_graph_is_one_line(data: dict[str, Vectors], tmp_path) -> Non
                          ([["linear", "net.nothing"]], r"needs weights \['net.nothing.weight'"),
                          ([["normalize"], ["linear", "net.projector.layers.2"]], "shapes do not chain")]:
         card["inference"]["modal"] = bad
+        card_file.write_text(json.dumps(card))  # an edit: the content hash no longer matches
+        with pytest.raises(BridgeError, match="content_sha256 does not match"):
+            Bridge.load(tmp_path / "b", frozen=True)
+        card["content_sha256"] = card_digest(card)  # sealed anew: the graph check itself still refuses it
         card_file.write_text(json.dumps(card))
         with pytest.raises(BridgeError, match=message):
             Bridge.load(tmp_path / "b", frozen=True)

@@ -144,7 +144,17 @@ def _hand_case() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_retrieval_hand_worked_multi_positive_case() -> None:
-    got = retrieval(*_hand_case(), ks=(1, 5, 10), mrr_k=5)
+    expected = retrieval(*_hand_case(), ks=(1, 5, 10), mrr_k=5)
+    # the headline rule: query 4's rank is 1, 2 or 3 with probability 1/3 each
+    assert expected == pytest.approx({
+        "recall@1": 1 / 3,  # (1 + 0 + 0 + 1/3) / 4
+        "recall@5": 0.75, "recall@10": 1.0,
+        "mrr@5": (1 + 1 / 3 + 0 + (1 + 1 / 2 + 1 / 3) / 3) / 4,
+        "mrr": (1 + 1 / 3 + 1 / 6 + (1 + 1 / 2 + 1 / 3) / 3) / 4,
+        "median_rank": 2.5,  # expected ranks 1 3 6 2 -> sorted 1 2 3 6
+        "mean_rank": 3.0,
+    })
+    got = retrieval(*_hand_case(), ks=(1, 5, 10), mrr_k=5, ties="optimistic")
     # optimistic ranks 1, 3, 6, 1
     assert got == pytest.approx({
         "recall@1": 0.5,  # ranks 1 and 1: 2/4

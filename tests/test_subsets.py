@@ -59,7 +59,9 @@ def test_a_side_subset_filters_rows_and_is_in_the_protocol(project: Path) -> Non
     assert card["sides"]["query"]["rows"] == int(np.isin(rows.labels, ["concept-00", "concept-03"]).sum())
     assert card["sides"]["query"]["subset"] == {"labels": ["concept-00", "concept-03"]}
     matrix = json.loads((project / "artifacts/protocols/emergent-matrix.json").read_text())
-    assert matrix["sides"]["query"]["bridge"]["subsets"] == {"bound": {"part": "0/2"}, "new": {"part": "1/2"}}
+    fitted = matrix["sides"]["query"]["bridge"]["fitted_on"]  # from the bridge that ran, not from params.yaml
+    assert {role: f.get("subset") for role, f in fitted.items() if f.get("subset")} == \
+        {"bound": {"part": "0/2"}, "new": {"part": "1/2"}}
 
 
 @pytest.mark.parametrize("edit, message", [

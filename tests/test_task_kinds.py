@@ -139,8 +139,8 @@ def test_the_emergent_matrix_marks_trained_pairs_and_equals_direct_retrieval(pro
     assert got["image->audio/trained"] == got["audio->image/trained"] == 0.0
     params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
     task = params.eval.tasks["matrix"]
-    image, zi = side_vectors(project, params, task.sides[0])
-    audio, za = side_vectors(project, params, task.sides[1])
+    image, zi, _ = side_vectors(project, params, task.sides[0])
+    audio, za, _ = side_vectors(project, params, task.sides[1])
     direct = m.retrieval(zi, image.groups, za, audio.groups, ks=(1, 5))
     assert got["image->audio/recall@1"] == pytest.approx(direct["recall@1"], abs=1e-12)
     emergent = [got[f"{a}->{b}/recall@1"] for a, b in (("image", "audio"), ("audio", "image"))]
@@ -168,7 +168,7 @@ def test_transfer_and_probe(project: Path) -> None:
     task = params.eval.tasks["probe"]
 
     def joint(split: str) -> tuple[np.ndarray, np.ndarray]:
-        (img, x), (aud, y) = side_vectors(project, params, task.query, split), side_vectors(project, params,
+        (img, x, _), (aud, y, _) = side_vectors(project, params, task.query, split), side_vectors(project, params,
                                                                                           task.sides[0], split)
         row = {g: i for i, g in enumerate(aud.groups.tolist())}  # one image and one audio clip per item
         both = [(i, row[g]) for i, g in enumerate(img.groups.tolist()) if g in row]

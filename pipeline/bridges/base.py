@@ -5,26 +5,34 @@ A bridge maps vectors of one or more *spaces* (an encoder's tower, e.g.
 *roles* its inputs play (``source``/``target``, ``text``/``modal``/``anchor``)
 and a pydantic ``Params`` model for its hyperparameters. On disk a bridge is a
 directory with ``bridge.json`` (method, params, spaces, fingerprints of the
-sets it was fitted on, training curve, sha256 of the weights) and
-``weights.safetensors``; never a pickle.
+sets it was fitted on, training curve, sha256 of the weights, each array's
+dtype and shape, and ``content_sha256`` over all of it) and
+``weights.safetensors``; never a pickle. ``load`` reads both files through
+one handle on the directory, so a fit that replaces the bridge meanwhile
+cannot mix one bridge's card with another's weights, and verifies them as one
+snapshot: the number a task reports is bound to ``content_sha256``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import ValidationError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save_file
 
 from pipeline.bridges import graph
 from pipeline.core.blas import one_thread
 from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
+from pipeline.core.layout import Layout
 from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
 from pipeline.core.validation import StrictModel, one_line, validate
 from pipeline.core.vectors import Space, Vectors, require_finite
@@ -78,6 +86,7 @@ class Bridge(ABC):
         self.fitted_on: dict[str, str] = {}
         self.info: dict[str, Any] = {}
         self.path: Path | None = None  # where it was loaded from, to name it in errors
+        self.content_sha256 = ""  # the snapshot it was loaded from (``card_digest``); empty until saved or loaded
 
     # -- the math ----------------------------------------------------------
     @abstractmethod
@@ -141,13 +150,32 @@ class Bridge(ABC):
         self.fitted_on = {role: v.fingerprint for role, v in inputs.items()}
         self.info["paired"] = [list(pair) for pair in self.paired_roles()]
 
+    def stale(self, root: Path) -> str | None:
+        """Why the bridge no longer matches the sets it was fitted on (in the project at ``root``), or None.
+
+        ``info.fitted`` names each role's set (recorded by ``fit.py``) and
+        ``fitted_on`` its fingerprint then; a set re-extracted since (another
+        encoder setting, other rows) has another fingerprint, and the bridge's
+        numbers would describe data it never saw.
+        """
+        for role, fitted in (self.info.get("fitted") or {}).items():
+            from pipeline.store.embedding_set import EmbeddingSet  # the manifest checked as a reader checks it
+
+            now = EmbeddingSet(Layout(root).embeddings(fitted["path"]), verify=False).fingerprint
+            then = self.fitted_on.get(role)
+            if now != then:
+                return f"role {role!r} was fitted on set {fitted['set']!r}, which has changed since (fingerprint " \
+                       f"{then} -> {now})"
+        return None
+
     def paired_roles(self) -> list[tuple[str, str]]:
         """The role pairs the fit used as pairs (``paired``; variadic methods derive them from their roles)."""
         return list(self.paired)
 
     # -- persistence -------------------------------------------------------
-    def to_json(self, weights_sha256: str) -> dict[str, Any]:
-        return {
+    def to_json(self, weights_sha256: str, state: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        state = self.state() if state is None else state
+        card = {
             "format_version": BRIDGE_FORMAT,
             "method": self.method,
             "params": self.params.model_dump(mode="json"),
@@ -158,7 +186,10 @@ class Bridge(ABC):
             "info": {k: v for k, v in self.info.items() if k not in RUN_INFO},
             **({"inference": self.inference()} if self.inference() is not None else {}),
             "weights_sha256": weights_sha256,
+            "weights": {k: {"dtype": _SAFETENSORS_DTYPE.get(np.asarray(v).dtype.name, np.asarray(v).dtype.name),
+                            "shape": list(np.shape(v))} for k, v in sorted(state.items())},
         }
+        return {**card, "content_sha256": card_digest(card)}
 
     def inference(self) -> dict[str, list[list[Any]]] | None:
         """Per role, the transform as ``graph`` ops, for methods whose own code is costly to import
@@ -183,43 +214,51 @@ class Bridge(ABC):
         tmp.mkdir()
         try:
             weights = tmp / WEIGHTS_FILE
-            save_file({k: np.ascontiguousarray(v) for k, v in self.state().items()}, str(weights))
+            state = {k: np.ascontiguousarray(v) for k, v in self.state().items()}
+            save_file(state, str(weights))
             digest = sha256_file(weights)
-            card = json.dumps(self.to_json(digest), indent=2, allow_nan=False)
+            written = self.to_json(digest, state)
+            card = json.dumps(written, indent=2, allow_nan=False)
             (tmp / CONFIG_FILE).write_text(card + "\n")
             for f in (weights, tmp / CONFIG_FILE):
                 fsync_file(f)
             fsync_dir(tmp)
             replace_dir(tmp, path)
+            self.content_sha256 = written["content_sha256"]
         finally:
             remove_path(tmp)
 
     @classmethod
-    def load(cls, path: str | Path, frozen: bool = False) -> Bridge:
+    def load(cls, path: str | Path, frozen: bool = False, fresh_in: Path | None = None) -> Bridge:
         """Load any saved bridge; the card is validated, the weights checked against it and for NaN/inf.
+
+        ``fresh_in``: the project root whose sets the bridge must still match
+        (``stale``); a stale bridge is refused in one line that says to refit.
 
         ``frozen=True`` is for callers that only transform (eval, embed): a bridge whose card
         holds an inference graph (every torch method) loads as a ``FrozenBridge``, which applies
         that graph with numpy and never imports the method's code (nor torch).
         """
         path = Path(path)
-        config_file = path / CONFIG_FILE
+        config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
+        card_bytes, weight_bytes = _snapshot(path)
         try:
-            raw = json.loads(config_file.read_text())
-        except FileNotFoundError:
-            raise BridgeError(f"{config_file}: no such bridge (run `bridge fit` first)") from None
+            raw = json.loads(card_bytes)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             where = f" ({e.msg} at line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
             raise BridgeError(f"{config_file}: not valid JSON{where}") from None
         card: BridgeCard = validate(BridgeCard, raw, context=str(config_file))
-        weights = path / WEIGHTS_FILE
-        if not weights.exists():
-            raise BridgeError(f"{weights}: missing weights file")
-        if sha256_file(weights) != card.weights_sha256:
+        if card.content_sha256 is None or card.weights is None:
+            raise BridgeError(f"{config_file}: written before bridges were sealed by a content hash; refit it "
+                              "(`bridge fit`)")
+        if card_digest(raw) != card.content_sha256:
+            raise BridgeError(f"{config_file}: content_sha256 does not match the card (edited or corrupt); refit it")
+        if hashlib.sha256(weight_bytes).hexdigest() != card.weights_sha256:
             raise BridgeError(f"{weights}: checksum does not match {config_file} (corrupt or replaced)")
+        state = _read_weights(weights, weight_bytes, card)
         spaces = {r: Space(s.encoder, s.tower, s.dim) for r, s in card.spaces.items()}
         if frozen and card.inference is not None:
-            bridge: Bridge = FrozenBridge(card, spaces, _read_weights(weights), config_file)
+            bridge: Bridge = FrozenBridge(card, spaces, state, config_file)
         else:
             try:
                 method_cls = method_class(card.method)
@@ -231,20 +270,82 @@ class Bridge(ABC):
                 raise BridgeError(f"{config_file}: invalid bridge description "
                                   f"({one_line(e, method_cls.Params, ('params',))})") from None
             bridge = method_cls(params, spaces)
-            bridge.load_state(_read_weights(weights))
+            bridge.load_state(state)
         bridge.path = path
+        bridge.content_sha256 = card.content_sha256
         bridge.curve = list(card.curve)
         bridge.fitted_on = dict(card.fitted_on)
         bridge.info = dict(card.info)
+        if fresh_in is not None:
+            why = bridge.stale(fresh_in)
+            if why is not None:
+                raise BridgeError(f"bridge {bridge.label} is stale: {why}; refit it (`bridge fit {path.name}`, "
+                                  "or `dvc repro`)")
         return bridge
 
 
-def _read_weights(weights: Path) -> dict[str, np.ndarray]:
+#: numpy dtype names as safetensors' header spells them
+_SAFETENSORS_DTYPE = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
+                      "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """sha256 of a card's canonical JSON without its own ``content_sha256``: it covers the method, params,
+    spaces, fingerprints, inference graph and (through ``weights_sha256``) the weights' bytes."""
+    body = {k: v for k, v in card.items() if k != "content_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
+#: attempts to read a bridge whose directory a concurrent fit is replacing
+SNAPSHOT_TRIES = 5
+
+
+def _snapshot(path: Path) -> tuple[bytes, bytes]:
+    """The bytes of ``bridge.json`` and ``weights.safetensors`` read through one open handle on the
+    directory: ``replace_dir`` renames a whole directory, so both come from the same bridge. A directory
+    removed between the two reads (the old one, after a concurrent fit) is read again from ``path``."""
+    for attempt in range(SNAPSHOT_TRIES):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise BridgeError(f"{path / CONFIG_FILE}: no such bridge (run `bridge fit` first)") from None
+        except NotADirectoryError:
+            raise BridgeError(f"{path}: not a bridge directory") from None
+        try:
+            parts = []
+            for name in (CONFIG_FILE, WEIGHTS_FILE):
+                try:
+                    with open(os.open(name, os.O_RDONLY, dir_fd=fd), "rb") as f:
+                        parts.append(f.read())
+                except FileNotFoundError:
+                    if attempt + 1 < SNAPSHOT_TRIES and os.stat(path).st_ino != os.fstat(fd).st_ino:
+                        break  # replaced while reading: read the new one
+                    what = "no such bridge (run `bridge fit` first)" if name == CONFIG_FILE else "missing weights file"
+                    raise BridgeError(f"{path / name}: {what}") from None
+                except IsADirectoryError:
+                    raise BridgeError(f"{path / name}: is a directory, not a file") from None
+            else:
+                return parts[0], parts[1]
+        except OSError as e:
+            raise BridgeError(f"{path}: cannot read the bridge ({e.strerror or e})") from None
+        finally:
+            os.close(fd)
+    raise BridgeError(f"{path}: replaced by another fit {SNAPSHOT_TRIES} times while reading it; try again")
+
+
+def _read_weights(weights: Path, data: bytes, card: BridgeCard) -> dict[str, np.ndarray]:
     try:
-        state = load_file(str(weights))
+        state = load_safetensors(data)
     except Exception as e:  # noqa: BLE001 - a weights file safetensors cannot parse is a bad file
         raise BridgeError(f"{weights}: cannot read weights ({type(e).__name__}: {e})") from None
+    if sorted(state) != sorted(card.weights or {}):
+        raise BridgeError(f"{weights}: holds arrays {sorted(state)[:5]}, the card lists {sorted(card.weights or {})[:5]}")
     for key, value in state.items():
+        spec = (card.weights or {})[key]
+        dtype = _SAFETENSORS_DTYPE.get(value.dtype.name, value.dtype.name)
+        if dtype != spec.dtype or list(value.shape) != spec.shape:
+            raise BridgeError(f"{weights}: array {key!r} is {dtype} {list(value.shape)}, the card says {spec.dtype} "
+                              f"{spec.shape} (edited or corrupt); refit the bridge")
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise BridgeError(f"{weights}: array {key!r} holds NaN or inf; refit the bridge")
     return state

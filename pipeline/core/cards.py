@@ -10,6 +10,9 @@ files still read.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -72,6 +75,13 @@ class CardSpace(StrictModel):
     dim: int = Field(gt=0, le=1_000_000)
 
 
+class WeightSpec(StrictModel):
+    """One array of ``weights.safetensors`` as the fit wrote it: a header edited to another dtype is refused."""
+
+    dtype: str
+    shape: list[int]
+
+
 class BridgeCard(StrictModel):
     """``bridge.json``, version 1: what a saved bridge is, checked on load so an edited card is one line."""
 
@@ -85,3 +95,33 @@ class BridgeCard(StrictModel):
     #: per role, the transform as ``pipeline/bridges/graph.py`` ops (torch methods): applied without torch
     inference: dict[str, list[list[Any]]] | None = None
     weights_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    #: every array's dtype and shape (cards written before this field lack it and are refused on load)
+    weights: dict[str, WeightSpec] | None = None
+    #: sha256 of the rest of the card (canonical JSON), which holds ``weights_sha256``: card, inference
+    #: graph and weights verified as one snapshot; ``bridges/base.py`` ``card_digest``
+    content_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$")
+
+
+def set_fingerprint(manifest: dict[str, Any]) -> str:
+    """Identity of an embedding set's content: the hash of its shard checksums (what a bridge's
+    ``fitted_on`` records, and what eval compares it with)."""
+    return hashlib.sha256("".join(s["sha256"] for s in manifest["shards"]).encode()).hexdigest()[:16]
+
+
+def read_complete_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of the complete set in ``directory``; a missing, unreadable or incomplete one is one line."""
+    from pipeline.core.errors import BridgeError
+
+    manifest_file = directory / "manifest.json"
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except FileNotFoundError:
+        raise BridgeError(f"{manifest_file}: no embedding set here (run `bridge extract` first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" ({e.msg} at line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise BridgeError(f"{manifest_file}: not valid JSON{where}") from None
+    except OSError as e:
+        raise BridgeError(f"{manifest_file}: cannot read it ({e.strerror or e})") from None
+    if not isinstance(manifest, dict) or not manifest.get("complete"):
+        raise BridgeError(f"{manifest_file}: set is incomplete (extraction was interrupted; rerun it)")
+    return manifest

@@ -61,15 +61,62 @@ def normalize(x: np.ndarray, dtype: type | None = None) -> np.ndarray:
 def require_finite(x: np.ndarray, what: str) -> np.ndarray:
     """``x`` when every value is finite; else a BridgeError naming ``what`` and how many rows are bad.
 
-    Why refuse instead of scoring: NaN scores all tie, and under the optimistic
-    tie rule every query then ranks its positive first, so a diverged bridge
-    would report a perfect score.
+    Why refuse instead of scoring: NaN scores all tie, so a diverged bridge
+    would earn credit from ties instead of from its vectors.
     """
     finite = np.isfinite(x)
     if not finite.all():
         bad = int((~finite.reshape(len(x), -1).all(axis=1)).sum()) if x.ndim > 1 else int((~finite).sum())
         raise BridgeError(f"{what}: {bad} of {len(x)} rows hold NaN or inf; refusing to score them")
     return x
+
+
+#: a row whose L2 norm is at most this has no direction: normalising it would leave a zero vector
+MIN_NORM = 1e-12
+
+
+def degenerate_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows of ``x`` [n, d] that cannot be scored: (non-finite, zero norm).
+
+    A row whose values are finite but whose norm overflows float32 counts as
+    non-finite (normalising it would silently give a zero vector).
+    """
+    x = np.asarray(x)
+    finite = np.isfinite(x).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(np.where(finite[:, None], x, 0).astype(np.float32, copy=False), axis=1)
+    return np.flatnonzero(~finite | ~np.isfinite(norms)), np.flatnonzero(finite & (norms <= MIN_NORM))
+
+
+def require_scoreable(x: np.ndarray, what: str, ids: np.ndarray | None = None) -> np.ndarray:
+    """``x`` when every row has a finite, non-zero vector; else one BridgeError naming ``what`` and the rows.
+
+    Why: a zero vector scores 0 against every row, so it ties with all of
+    them, and NaN scores tie too: such rows would be ranked by the tie rule,
+    not by their vectors.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        return x
+    non_finite, zero = degenerate_rows(x)
+    for rows, problem in ((non_finite, "hold NaN or inf (or a norm beyond float32)"), (zero, "are zero vectors")):
+        if len(rows):
+            names = ", ".join(repr(str(ids[i])) if ids is not None else f"row {int(i)}" for i in rows[:3])
+            raise BridgeError(f"{what}: {len(rows)} of {len(x)} rows {problem} (e.g. {names}); "
+                              "refusing to score them")
+    return x
+
+
+def collapsed(inputs: np.ndarray, outputs: np.ndarray, sample: int = 4096) -> str | None:
+    """Why a map's ``outputs`` lost its ``inputs``' distinctions, or None: fewer than half as many distinct
+    rows (on a prefix of ``sample`` rows), or one direction for rows that had several."""
+    a, b = np.asarray(inputs[:sample], np.float32), np.asarray(outputs[:sample], np.float32)
+    if len(a) < 2:
+        return None
+    distinct_in, distinct_out = len(np.unique(a, axis=0)), len(np.unique(normalize(b).round(6), axis=0))
+    if distinct_in >= 2 and distinct_out * 2 < distinct_in:
+        return f"{distinct_in} distinct input rows give {distinct_out} distinct output directions"
+    return None
 
 
 def pair_by_group(a: Vectors, b: Vectors) -> tuple[np.ndarray, np.ndarray]:

@@ -4,14 +4,16 @@ Pure functions: numpy in, a flat ``dict[str, float]`` out (ready for a metrics
 JSON), except where a docstring names a nested key.
 
 Ties are part of the protocol, so they are explicit. Every rank here is the
-rank of the true class / best positive among ALL candidates, computed by
-``ranks.ranks_of_positives`` with ``ties="optimistic"`` (rank = 1 + number
-of candidates scoring strictly higher; a tie goes to the truth) or
-``"pessimistic"`` (every tied wrong candidate counts as ahead). top-k,
-R@k, MRR@k, full MRR, median and mean rank all derive from that one rank, so
-they agree with each other on ties by construction: R@k = mean(rank <= k).
-FAISS top-k lists are not used for exact metrics, because FAISS's choice
-among tied items is unspecified; only approximate indexes fall back on them.
+rank of the true class / best positive among ALL candidates, from one exact
+pass of ``ranks.rank_positives``. The headline rule is ``expected``: each
+metric is its mean over a uniformly random order of tied candidates, so a
+tie never earns more than its fair share (a positive tied with one negative
+is half a top-1 hit; a vector that ties with everything scores at chance).
+``optimistic`` and ``pessimistic`` remain as options of ``retrieval``. top-k,
+R@k, MRR@k, full MRR and mean rank all derive from the same ranks, so they
+agree with each other on ties by construction. FAISS top-k lists are not used
+for exact metrics, because FAISS's choice among tied items is unspecified;
+only approximate indexes fall back on them.
 """
 
 from __future__ import annotations
@@ -20,13 +22,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.core.vectors import normalize, require_finite
-from pipeline.evaluate.ranks import TIES, group_codes, rank_positives, ranks_of_positives
+from pipeline.core.vectors import normalize, require_scoreable
+from pipeline.evaluate.ranks import TIE, TIES, Ranks, group_codes, rank_positives
 from pipeline.evaluate.search import search
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
-    return normalize(require_finite(np.asarray(x), "vectors to score"), np.float32)
+    return normalize(require_scoreable(np.asarray(x), "vectors to score"), np.float32)
+
+
+def _distinct_classes(names: Sequence[str], vectors: np.ndarray) -> None:
+    """Refuse class vectors that coincide for different classes: a query could not tell them apart, and
+    two names for one class would be scored as two."""
+    _, first, inverse = np.unique(vectors.round(6), axis=0, return_index=True, return_inverse=True)
+    clash = np.flatnonzero(first[inverse.ravel()] != np.arange(len(vectors)))
+    if len(clash):
+        i = int(clash[0])
+        raise ValueError(f"classes {names[int(first[inverse.ravel()[i]])]!r} and {names[i]!r} have the same class "
+                         "vector (the same prompts or display name); they cannot be told apart")
 
 
 def class_vectors(prompt_vectors: np.ndarray, prompt_labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -47,7 +60,9 @@ def class_vectors(prompt_vectors: np.ndarray, prompt_labels: Sequence[str]) -> t
     sums = np.zeros((len(names), prompt_vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, rank_of[inverse], _normalize(prompt_vectors))
     # the mean and the sum have the same direction: re-normalising the sum is the re-normalised mean
-    return [str(n) for n in names[order]], _normalize(sums)
+    names_out, vectors = [str(n) for n in names[order]], _normalize(sums)
+    _distinct_classes(names_out, vectors)
+    return names_out, vectors
 
 
 def _known_labels(labels: np.ndarray, class_names: Sequence[str]) -> None:
@@ -58,7 +73,7 @@ def _known_labels(labels: np.ndarray, class_names: Sequence[str]) -> None:
 
 
 def zeroshot_classification(query_vectors: np.ndarray, query_labels: Sequence[str], class_vectors: np.ndarray,
-                            class_names: Sequence[str], ties: str = "optimistic") -> dict:
+                            class_names: Sequence[str], ties: str = "expected") -> dict:
     """Single-label zero-shot classification by cosine to the class vectors.
 
     Returns flat floats ``top1``, ``top5`` (1.0 when there are at most 5
@@ -69,17 +84,23 @@ def zeroshot_classification(query_vectors: np.ndarray, query_labels: Sequence[st
     """
     labels = np.asarray(query_labels)
     _known_labels(labels, class_names)
-    ranks = ranks_of_positives(_normalize(query_vectors), _normalize(class_vectors), labels,
-                               np.asarray(class_names), ties=ties)
-    correct = ranks == 1
+    ranks = rank_positives(_normalize(query_vectors), _normalize(class_vectors), labels, np.asarray(class_names))
+    correct, top5 = _hits(ranks, ties, 1), _hits(ranks, ties, 5)
     present, inverse = np.unique(labels, return_inverse=True)
     per_class = np.bincount(inverse, weights=correct) / np.bincount(inverse)
     return {
         "top1": float(correct.mean()),
-        "top5": float((ranks <= 5).mean()),  # a rank is at most K: with K <= 5 classes top5 is 1
+        "top5": float(top5.mean()),  # a rank is at most K: with K <= 5 classes top5 is 1
         "balanced_accuracy": float(per_class.mean()),
         "per_class": {str(name): float(acc) for name, acc in zip(present, per_class)},
     }
+
+
+def _hits(ranks: Ranks, ties: str, k: int) -> np.ndarray:
+    """Per query, the (expected) hit within the top ``k`` under the tie rule ``ties``."""
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    return ranks.recall(k) if ties == "expected" else (ranks.under(ties) <= k).astype(np.float64)
 
 
 def label_matrix(labels: Sequence[str], class_names: Sequence[str], sep: str = "|") -> np.ndarray:
@@ -155,7 +176,7 @@ def _from_ranks(ranks: np.ndarray, ks: Sequence[int], mrr_k: int) -> dict:
 
 def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
               gallery_groups: np.ndarray, ks: Sequence[int] = (1, 5, 10), index: str = "exact",
-              mrr_k: int = 10, ties: str = "optimistic", count_ties: bool = False, **index_params: float) -> dict:
+              mrr_k: int = 10, ties: str = "expected", count_ties: bool = False, **index_params: float) -> dict:
     """Multi-positive retrieval, one direction (call it twice for both).
 
     Positives of a query are the gallery rows with its group key (an image
@@ -163,23 +184,32 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
     in the top k; ``mrr@{mrr_k}``: mean of 1/rank, 0 beyond ``mrr_k``; ``mrr``
     (full), ``median_rank``, ``mean_rank``: over the rank of the first
     positive among all gallery rows. ``index="exact"`` computes exact ranks
-    with the stated tie rule (module doc). An approximate index (``ivf``,
-    ``hnsw``, a factory spec) reports only ``recall@k`` and ``mrr@k``, from its
-    top-max(ks, mrr_k) lists (ties in list order), since full ranks need the
-    exhaustive pass it exists to avoid. ``count_ties`` (exact only) adds
-    ``tie_dependent`` (see ``tie_dependent``), from the same rank pass.
+    with the stated tie rule (module doc; ``expected``: each metric's mean over
+    random tie-breaking, and ``median_rank`` the median of expected ranks). An
+    approximate index (``ivf``, ``hnsw``, a factory spec) reports only
+    ``recall@k`` and ``mrr@k``, from its top-max(ks, mrr_k) lists (ties in list
+    order), since full ranks need the exhaustive pass it exists to avoid.
+    ``count_ties`` (exact only) adds ``tie_dependent`` (see ``tie_dependent``),
+    from the same rank pass.
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     if index == "exact":
         if ties not in TIES:
             raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-        both = rank_positives(qv, gv, query_groups, gallery_groups, both=count_ties or ties == "pessimistic")
-        ranks = both.under(ties)
-        out = _from_ranks(ranks, ks, mrr_k)
-        out.update(mrr=float((1.0 / ranks).mean()), median_rank=float(np.median(ranks)),
-                   mean_rank=float(ranks.mean()))
+        ranks = rank_positives(qv, gv, query_groups, gallery_groups, both=count_ties or ties != "optimistic")
+        if ties == "expected":
+            out = {f"recall@{k}": float(ranks.recall(k).mean()) for k in ks}
+            out[f"mrr@{mrr_k}"] = float(ranks.reciprocal(mrr_k).mean())
+            expected = ranks.mean()
+            out.update(mrr=float(ranks.reciprocal().mean()), median_rank=float(np.median(expected)),
+                       mean_rank=float(expected.mean()))
+        else:
+            integer = ranks.under(ties)
+            out = _from_ranks(integer, ks, mrr_k)
+            out.update(mrr=float((1.0 / integer).mean()), median_rank=float(np.median(integer)),
+                       mean_rank=float(integer.mean()))
         if count_ties:
-            out["tie_dependent"] = float((both.optimistic != both.pessimistic).sum())
+            out["tie_dependent"] = float((ranks.optimistic != ranks.pessimistic).sum())
         return out
     depth = max(*ks, mrr_k)
     _, found = search(qv, gv, depth, index=index, **index_params)
@@ -199,8 +229,10 @@ def candidate_accuracy(query_vectors: np.ndarray, query_groups: np.ndarray, gall
     as correct when no distractor scores strictly higher than the true item
     (optimistic ties, as everywhere here); its rank among the T is 1 + the
     distractors scoring higher, and ``candidate_mrr`` is the mean of 1/rank
-    (TextME's DrugBank MRR@4 / MRR@20 are ``candidates`` 4 and 20). Returns
-    ``{"candidate_accuracy": acc, "candidate_mrr": mrr, "candidates": T}``.
+    (TextME's DrugBank MRR@4 / MRR@20 are ``candidates`` 4 and 20). A
+    distractor that ties with the true item counts as ahead half of the time:
+    both are the expected values over random tie-breaking, as everywhere here.
+    Returns ``{"candidate_accuracy": acc, "candidate_mrr": mrr, "candidates": T}``.
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     qcodes, gcodes = group_codes(query_groups, gallery_groups)
@@ -228,11 +260,15 @@ def candidate_accuracy(query_vectors: np.ndarray, query_groups: np.ndarray, gall
     distractors = order[np.where(u < lo[:, None], u, u + counts[:, None])]
     items = np.concatenate([true[:, None], distractors], axis=1)
     step = max(1, (1 << 24) // (candidates * gv.shape[1]))  # bounds the gathered [step, T, d] block
-    ranks = np.empty(len(qv), dtype=np.int64)
+    above = np.empty(len(qv), dtype=np.int64)
+    tied = np.empty(len(qv), dtype=np.int64)
     for a in range(0, len(qv), step):
         scores = np.einsum("nd,ntd->nt", qv[a:a + step], gv[items[a:a + step]])
-        ranks[a:a + step] = 1 + (scores[:, 1:] > scores[:, :1]).sum(axis=1)
-    return {"candidate_accuracy": float((ranks == 1).mean()), "candidate_mrr": float((1.0 / ranks).mean()),
+        gap = scores[:, 1:] - scores[:, :1]  # within TIE is a tie, as in ranks.py (kernels round by position)
+        above[a:a + step] = (gap > TIE).sum(axis=1)
+        tied[a:a + step] = (np.abs(gap) <= TIE).sum(axis=1)
+    ranks = Ranks(1 + above, 1 + above + tied, np.ones(len(qv), dtype=np.int64))
+    return {"candidate_accuracy": float(ranks.recall(1).mean()), "candidate_mrr": float(ranks.reciprocal().mean()),
             "candidates": float(candidates)}
 
 

@@ -18,18 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.cards import set_fingerprint
 from pipeline.core.config import Params, TaskSide
+from pipeline.core.errors import BridgeError
 from pipeline.core.layout import Layout
 from pipeline.core.vectors import Vectors
 
-#: what each kind scores, in words (tie rule: the optimistic rule of ``search.ranks_of_positives``)
+#: what each kind scores, in words (tie rule: the expected rule of ``ranks.Ranks``)
+EXPECTED = "expected (each metric averaged over a random order of tied rows: a tie earns its fair share)"
 RULES = {
     "zeroshot": {"positive": "the query's class vector (mean of its normalised prompt rows, re-normalised)",
-                 "hit": "top-k: the true class among the k highest cosines", "ties": "optimistic (a tie with the "
-                 "true class counts for it)"},
+                 "hit": "top-k: the true class among the k highest cosines", "ties": EXPECTED},
     "retrieval": {"positive": "gallery rows of the query's group (its own captions / item)",
-                  "hit": "recall@k: any positive among the top k", "ties": "optimistic; tie_dependent counts the "
-                  "queries whose rank the rule decides"},
+                  "hit": "recall@k: any positive among the top k", "ties": EXPECTED + "; tie_dependent counts "
+                  "the queries whose rank a tie decides"},
     "retrieval/label": {"positive": "gallery rows with the query's label",
                         "hit": "precision@k: share of positives in the top k; map@r: mean precision at the hits "
                         "within the top R (R = number of positives)", "ties": "exact search order (tied rows are "
@@ -39,13 +41,13 @@ RULES = {
                        "definition", "ties": "tied scores enter the ranking together (sklearn)"},
     "candidates": {"positive": "one of the query's group rows (seeded), against T - 1 seeded distractors from "
                    "other groups", "hit": "accuracy: the true item first among T; MRR: mean 1/rank among T",
-                   "ties": "optimistic (a distractor must score strictly higher)"},
+                   "ties": EXPECTED},
     "gap": {"positive": "rows of the two sides sharing a group", "hit": "n/a (statistics of paired vectors)",
             "ties": "n/a"},
     "emergent": {"positive": "rows of the other side sharing the query row's group",
                  "hit": "recall@k: any positive among the top k, for every ordered pair of sides; a pair is "
                  "'trained' when a bridge of the task was fitted on pairs of those two sets, else 'emergent'",
-                 "ties": "optimistic"},
+                 "ties": EXPECTED},
     "transfer": {"positive": "the row's own label", "hit": "accuracy of a classifier fitted on the query side's "
                  "train rows (gaussian: QDA; ncm: nearest class mean; logistic) on the gallery side's rows; "
                  "target/: fitted on the gallery side's own train rows", "ties": "first class in sorted order"},
@@ -61,38 +63,47 @@ def _sha(values: Any) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
-def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, split: str) -> dict[str, Any]:
+def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, split: str, bridge: Any = None
+              ) -> dict[str, Any]:
+    """One side as it was scored: the set's content fingerprint and the bridge's content hash, seed and
+    subsets from the objects that were loaded, never re-read from params.yaml or the disk afterwards."""
     ref = params.extract.sets[side.set]
     manifest = json.loads((layout.embeddings(ref.path) / "manifest.json").read_text())
+    if set_fingerprint(manifest) != rows.fingerprint:
+        raise BridgeError(f"{layout.embeddings(ref.path)}: the set was replaced while the task ran; nothing was "
+                          "written, run it again")
     encoder = manifest.get("encoder", {})
-    card: dict[str, Any] = {"set": side.set, "split": split, "rows": len(rows), "dtype": manifest.get("dtype"),
+    card: dict[str, Any] = {"set": side.set, "split": split, "rows": len(rows), "fingerprint": rows.fingerprint,
+                            "dtype": manifest.get("dtype"),
                             "encoder": {k: encoder.get(k) for k in ("name", "model", "tower", "dim") if k in encoder}}
     if side.subset is not None:
         card["subset"] = side.subset.model_dump(exclude_defaults=True) or {"fraction": 1.0}
-    if side.bridge:
-        seeds = params.fit.bridges[side.bridge].seeds
-        bridge = json.loads((layout.bridge(side.bridge, seeds[0] if seeds else None) / "bridge.json").read_text())
-        card["bridge"] = {"name": side.bridge, "method": bridge.get("method"),
-                          "seed": seeds or bridge.get("params", {}).get("seed"),
-                          "weights_sha256": bridge.get("weights_sha256")}
-        subsets = params.fit.bridges[side.bridge].subsets
-        if subsets:  # what the bridge was fitted on, when not its sets' whole train split
-            card["bridge"]["subsets"] = {r: v.model_dump(exclude_defaults=True) for r, v in subsets.items()}
+    if bridge is not None:
+        seeds = params.fit.bridges[side.bridge].seeds if side.bridge in params.fit.bridges else []
+        fitted = bridge.info.get("fitted") or {}
+        card["bridge"] = {"name": side.bridge, "method": bridge.method,
+                          "seed": list(seeds) or (getattr(bridge, "card_params", None)
+                                                  or bridge.params.model_dump()).get("seed"),
+                          "content_sha256": bridge.content_sha256,
+                          "fitted_on": {role: {"set": f.get("set"), "fingerprint": bridge.fitted_on.get(role),
+                                               "rows": f.get("rows"), **({"subset": f["subset"]} if "subset" in f
+                                                                         else {})}
+                                        for role, f in sorted(fitted.items())}}
     return card
 
 
-def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[str, TaskSide, Vectors, str]],
+def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[str, TaskSide, Vectors, str, Any]],
                   code: str) -> dict[str, Any]:
     task = params.eval.tasks[name]
     kind = task.kind + ("/label" if task.options.get("positives") == "label" else "") \
         + ("/multi" if task.options.get("labels") == "multi" else "")
     card: dict[str, Any] = {"task": name, "kind": task.kind, "options": dict(task.options), **RULES[kind],
-                            "sides": {label: side_card(params, layout, side, rows, split)
-                                      for label, side, rows, split in sides}}
-    labels = sorted({c for _, _, rows, split in sides if split != "prompt" for label in np.unique(rows.labels)
+                            "sides": {label: side_card(params, layout, side, rows, split, bridge)
+                                      for label, side, rows, split, bridge in sides}}
+    labels = sorted({c for _, _, rows, split, _ in sides if split != "prompt" for label in np.unique(rows.labels)
                      for c in str(label).split("|") if c})
     card["labels"] = {"count": len(labels), "sha256": _sha(labels), "first": labels[:20]}
-    prompts = next((rows for _, _, rows, split in sides if split == "prompt"), None)
+    prompts = next((rows for _, _, rows, split, _ in sides if split == "prompt"), None)
     if prompts is not None:
         dataset = params.datasets[params.extract.sets[task.gallery.set].dataset]
         templates = list(dataset.class_prompts) or ["(the synthetic world's prompt rows)"]

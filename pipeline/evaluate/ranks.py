@@ -14,13 +14,19 @@ machine's matrix-multiply rate in the same run.
 
 Exactness: the threshold (the best positive score) is first read from a
 small product of the chunk with its positives' rows, then checked against the
-positives' scores in the blocks themselves; a chunk where the two differ in
-the last bit (a BLAS kernel that rounds differently by shape) is counted again
-against the block values, so a positive and a negative with identical vectors
-always tie exactly. Both tie rules can come from the same pass:
+positives' scores in the blocks themselves; a chunk where the two differ is
+counted again against the block values. Two scores within ``TIE`` of each
+other are a tie: a BLAS kernel rounds a dot product by the column's place in
+its panel, so identical gallery rows score up to about 3 float32 ulps apart
+(measured at d = 8 to 2048), and a duplicate of the positive must tie with it
+wherever it sits. Every tie rule comes from the same pass:
 
 * ``optimistic``: 1 + #(rows scoring > b), ties go to the positive;
-* ``pessimistic``: 1 + #(negatives scoring >= b).
+* ``pessimistic``: 1 + #(negatives scoring >= b);
+* ``expected`` (the headline of every metric): the value a metric takes on
+  average over a uniformly random order of the tied rows. A positive tied with
+  m negatives earns 1/(m+1) of a top-1 hit, never more than its fair share, so
+  a degenerate vector that ties with everything scores at chance, not at 1.
 
 On a machine with CUDA (and torch) the blocks are scored on the GPU, in
 float32 without TF32; ``tests/test_search.py`` has the GPU-against-CPU test.
@@ -35,8 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import gammaln
 
-TIES = ("optimistic", "pessimistic")
+TIES = ("expected", "optimistic", "pessimistic")
+#: scores this close are tied (17 float32 ulps at 1.0, above the BLAS spread between identical rows)
+TIE = 1e-6
 #: queries x gallery rows per CPU score block (16 MB of float32: measured fastest on 2 cores among
 #: 256-4096 x 1024-16384, benchmarks/search.py; per-call BLAS overhead outweighs cache misses below it)
 CHUNK, BLOCK = 1024, 4096
@@ -132,16 +141,61 @@ class _Torch(_Numpy):
 
 @dataclass
 class Ranks:
-    """The ranks of each query's best positive under each tie rule computed (int64 [nq] each)."""
+    """The ranks of each query's best positive under the optimistic and pessimistic rules (int64 [nq]
+    each) and ``tied``, how many positives share the best positive's score (>= 1): with them, the
+    expected value of any rank metric over random tie-breaking (``recall``, ``reciprocal``, ``mean``)."""
 
     optimistic: np.ndarray
     pessimistic: np.ndarray | None = None
+    tied: np.ndarray | None = None
 
     def under(self, ties: str) -> np.ndarray:
-        ranks = self.optimistic if ties == "optimistic" else self.pessimistic
+        """Integer ranks under ``optimistic`` or ``pessimistic`` (``expected`` has no integer rank)."""
+        ranks = self.optimistic if ties == "optimistic" else self.pessimistic if ties == "pessimistic" else None
         if ranks is None:
-            raise ValueError(f"ranks under the {ties!r} rule were not computed (pass both=True)")
+            raise ValueError(f"integer ranks under the {ties!r} rule do not exist or were not computed")
         return ranks
+
+    def _ties(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.pessimistic is None or self.tied is None:
+            raise ValueError("expected ranks need both tie rules (pass both=True)")
+        return self.pessimistic - self.optimistic, self.tied  # m tied negatives, t tied positives
+
+    def _ahead_at_least(self, r: np.ndarray) -> np.ndarray:
+        """P(X >= r), X = tied negatives ordered before the first tied positive: C(m, r) / C(m + t, r)."""
+        m, t = self._ties()
+        r = np.asarray(r, dtype=np.float64)
+        inside = (r > 0) & (r <= m)
+        rr = np.where(inside, r, 0.0)
+        log = gammaln(m + 1) - gammaln(m - rr + 1) - gammaln(m + t + 1) + gammaln(m + t - rr + 1)
+        return np.where(r <= 0, 1.0, np.where(inside, np.exp(log), 0.0))
+
+    def recall(self, k: int) -> np.ndarray:
+        """Per query, the probability under random tie-breaking that a positive is within the top ``k``."""
+        return 1.0 - self._ahead_at_least(k - self.optimistic + 1)
+
+    def reciprocal(self, cutoff: int | None = None) -> np.ndarray:
+        """Per query, E[1 / rank] under random tie-breaking (0 beyond ``cutoff``)."""
+        m, _ = self._ties()
+        limit = np.inf if cutoff is None else cutoff
+        out = np.where(self.optimistic <= limit, 1.0 / self.optimistic, 0.0)
+        tied = np.flatnonzero(m > 0)
+        if len(tied):  # sum over r of P(X = r) / (optimistic + r); the loop runs over r, not over queries
+            sub = Ranks(self.optimistic[tied], self.pessimistic[tied], self.tied[tied])  # type: ignore[index]
+            total = np.zeros(len(tied))
+            at_least = np.ones(len(tied))
+            for r in range(int(m[tied].max()) + 1):
+                nxt = sub._ahead_at_least(np.full(len(tied), r + 1))
+                rank = sub.optimistic + r
+                total += np.where(rank <= limit, (at_least - nxt) / rank, 0.0)
+                at_least = nxt
+            out[tied] = total
+        return out
+
+    def mean(self) -> np.ndarray:
+        """Per query, the expected rank: the optimistic rank plus the tied negatives' expected share ahead."""
+        m, t = self._ties()
+        return self.optimistic + m / (t + 1.0)
 
 
 def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray,
@@ -149,8 +203,8 @@ def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.nd
                    block: int | None = None) -> Ranks:
     """Exact ranks (1 = best) of each query's best positive among all gallery rows.
 
-    ``both``: the pessimistic rule too (one more compare per score; how the
-    tie-dependent count is made), else only the optimistic one.
+    ``both``: the pessimistic rule and the tied positives too (one more compare
+    per score), which the ``expected`` rule needs; else only the optimistic one.
     ``device``: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. A query with
     no positive in the gallery is an error. Memory: the gallery as float32
     (converted once if it is not) plus one score block.
@@ -171,6 +225,7 @@ def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.nd
     n = len(gallery)
     optimistic = np.empty(len(queries), dtype=np.int64)
     pessimistic = np.empty(len(queries), dtype=np.int64) if both else None
+    tied_positives = np.empty(len(queries), dtype=np.int64) if both else None
     for start in range(0, len(queries), chunk):
         stop = min(start + chunk, len(queries))
         q = xp.queries(queries[start:stop])
@@ -187,9 +242,10 @@ def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.nd
             above, at_or_above, _ = _count(xp, q, best, rows, cols, n, block, both)  # again against its values
         optimistic[start:stop] = 1 + above
         if pessimistic is not None:
-            tied = np.add.reduceat((scores == best[rows]).astype(np.int64), starts)
+            tied = np.add.reduceat((np.abs(scores - best[rows]) <= TIE).astype(np.int64), starts)
             pessimistic[start:stop] = 1 + at_or_above - tied
-    return Ranks(optimistic, pessimistic)
+            tied_positives[start:stop] = tied  # type: ignore[index]
+    return Ranks(optimistic, pessimistic, tied_positives)
 
 
 def _count(xp: _Numpy, q: Any, threshold: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int,
@@ -203,9 +259,9 @@ def _count(xp: _Numpy, q: Any, threshold: np.ndarray, rows: np.ndarray, cols: np
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         s = xp.scores(q, lo, hi)
-        above += xp.count(s, threshold, inclusive=False)
+        above += xp.count(s, threshold + TIE, inclusive=False)
         if both:
-            at_or_above += xp.count(s, threshold, inclusive=True)
+            at_or_above += xp.count(s, threshold - TIE, inclusive=True)
         a, b = np.searchsorted(sorted_cols, (lo, hi))
         if b > a:
             mine = by_col[a:b]
@@ -215,9 +271,9 @@ def _count(xp: _Numpy, q: Any, threshold: np.ndarray, rows: np.ndarray, cols: np
 
 def ranks_of_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.ndarray,
                        gallery_groups: np.ndarray, ties: str = "optimistic", device: str = "auto") -> np.ndarray:
-    """Ranks under one tie rule (``rank_positives`` gives both from the same pass)."""
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    """Integer ranks under the optimistic or pessimistic rule (``rank_positives`` gives every rule from one pass)."""
+    if ties not in TIES[1:]:
+        raise ValueError(f"integer ranks exist for ties in {TIES[1:]}, got {ties!r}")
     both = ties == "pessimistic"
     return rank_positives(queries, gallery, query_groups, gallery_groups, both, device).under(ties)
 

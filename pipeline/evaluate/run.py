@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from pipeline.core.config import Params, TaskSide
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
 from pipeline.core.layout import Layout
-from pipeline.core.vectors import Vectors
+from pipeline.core.vectors import Vectors, collapsed, require_scoreable
 from pipeline.evaluate.protocol import protocol_card
 from pipeline.evaluate.tasks import Outcome, TaskContext
 from pipeline.store.embedding_set import bridge_version
@@ -31,9 +32,14 @@ from pipeline.store.vectors import load_vectors
 
 
 def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None = None, where: str = "",
-                 seed: int | None = None) -> tuple[Vectors, np.ndarray]:
-    """The side's rows of ``split`` and their vectors mapped through its bridge (``where`` names the side
-    in messages, e.g. ``eval.tasks.x.query``)."""
+                 seed: int | None = None) -> tuple[Vectors, np.ndarray, Any]:
+    """The side's rows of ``split``, their vectors mapped through its bridge (``where`` names the side in
+    messages, e.g. ``eval.tasks.x.query``), and the bridge as loaded (None without one).
+
+    Nothing degenerate is scored: zero or non-finite rows, before or after the
+    bridge, are refused naming them, as is a bridge that is stale (its sets
+    changed since the fit) or whose outputs collapse distinct rows together.
+    """
     layout = Layout(root)
     rows = load_vectors(layout.embeddings(params.extract.sets[side.set].path), (split or side.split,))
     if side.subset is not None:
@@ -42,16 +48,24 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
             raise BridgeError(f"{where or side.set}.subset: keeps none of the {len(rows)} {split or side.split} rows "
                               f"of {side.set}")
         rows = kept
+    label = f"{where or side.set} ({side.set}, {split or side.split} rows)"
+    require_scoreable(rows.vectors, label, rows.ids)
     if side.bridge is None:
-        return rows, rows.vectors
+        return rows, rows.vectors, None
     from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges
 
-    bridge = Bridge.load(layout.bridge(side.bridge, seed), frozen=True)
+    bridge = Bridge.load(layout.bridge(side.bridge, seed), frozen=True, fresh_in=root)
     try:
         bridge.role_of(rows.space.encoder, rows.space.tower)
     except BridgeError as e:
         raise BridgeError(f"{where}.bridge: {e}" if where else str(e)) from None
-    return rows, bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
+    mapped = bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
+    require_scoreable(mapped, f"{label} through bridge {side.bridge!r}", rows.ids)
+    why = collapsed(rows.vectors, mapped)
+    if why is not None:
+        raise BridgeError(f"{where or side.set}: bridge {side.bridge!r} collapses its inputs ({why}); its scores "
+                          "would come from ties, refusing them")
+    return rows, mapped, bridge
 
 
 def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, float]:
@@ -62,17 +76,20 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     runner = KINDS.load(task.kind)
     seeds = task_seeds(params, name)
     outcomes, seen = [], []
+    bridges_seen: dict[tuple, set[str]] = {}  # (bridge, seed) -> content hashes loaded: one, or refuse
     for index in range(max(len(s) for s in seeds.values()) if seeds else 1):
         chosen = {bridge: s[index] for bridge, s in seeds.items()}
         seen = []
 
         def load_side(side: TaskSide, split: str | None, where: str, chosen: dict = chosen, seen: list = seen
                       ) -> tuple[Vectors, np.ndarray]:  # this seed's choice and list, bound now
-            rows, vectors = side_vectors(root, params, side, split, where, chosen.get(side.bridge or ""))
+            rows, vectors, bridge = side_vectors(root, params, side, split, where, chosen.get(side.bridge or ""))
             label = where.removeprefix(f"eval.tasks.{name}.")
             if any(label == s[0] for s in seen):  # the same side at another split (probe, transfer: train rows)
                 label = f"{label}/{split or side.split}"
-            seen.append((label, side, rows, split or side.split))
+            seen.append((label, side, rows, split or side.split, bridge))
+            bridges_seen.setdefault((side.bridge, chosen.get(side.bridge or "")), set()).add(
+                bridge.content_sha256 if bridge is not None else "")
             return rows, vectors
 
         query, q = load_side(task.query, None, f"eval.tasks.{name}.query")
@@ -81,8 +98,15 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
         except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
             raise BridgeError(f"eval.tasks.{name}: {e}") from None
         outcomes[-1].metrics = {k: float(v) for k, v in outcomes[-1].metrics.items() if np.isscalar(v)}
+    replaced = [b for (b, _), hashes in bridges_seen.items() if len(hashes) > 1]
+    if replaced:  # a fit replaced it between two loads of this run: the numbers mix two bridges
+        raise BridgeError(f"eval.tasks.{name}: bridge {replaced[0]!r} was replaced while the task ran; "
+                          "nothing was written, run it again")
     outcome = over_seeds(outcomes, headline(task.kind, task.options)) if seeds else outcomes[0]
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
+    if seeds:
+        outcome.protocol["bridges_content_sha256"] = {f"{b}/seed-{s}": sorted(h)[0]
+                                                      for (b, s), h in bridges_seen.items() if b}
     if seeds:
         outcome.protocol["seeds"] = {"bridges": seeds, "aggregate": "mean over seeds; <metric>/std is the "
                                      "standard deviation (ddof 1); <headline>/seed-<i> each seed's headline"}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pipeline.core.errors import BridgeError
+from pipeline.core.vectors import degenerate_rows
 from pipeline.core.vectors import normalize as l2_normalize
 from pipeline.encoders.base import Tower
 from pipeline.encoders.pool import prepared_batches
@@ -25,8 +26,9 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
     back in row order.
     Preprocessing runs ``workers`` batches ahead in other processes for
     towers that decode files (``tower.parallel``). A bad item (missing or
-    corrupt file, empty text, NaN/inf vector) stops the run naming it when
-    ``on_error`` is ``fail``, else is left out and returned with its reason.
+    corrupt file, empty text, a NaN/inf or zero vector, one that overflows the
+    stored dtype) stops the run naming it when ``on_error`` is ``fail``, else is
+    left out and returned with its reason: no degenerate row reaches the store.
 
     Each batch is normalised in float32 as it arrives (a row's norm is its
     own, so the values are those of normalising the whole shard) and stored
@@ -49,8 +51,13 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
             if out.shape != (len(good), tower.dim):
                 raise BridgeError(f"tower {tower.name!r} returned vectors of shape {list(out.shape)} for "
                                   f"{len(good)} items, expected [{len(good)}, {tower.dim}]")
-            reasons[good[~np.isfinite(out).all(axis=1)]] = "non-finite vector (NaN or inf) from the encoder"
+            non_finite, zero = degenerate_rows(out)
+            reasons[good[zero]] = "zero vector from the encoder (it would tie with every row)"
+            reasons[good[non_finite]] = "non-finite vector (NaN or inf, or a norm beyond float32) from the encoder"
             vectors[good] = l2_normalize(out) if normalize else out
+            stored, _ = degenerate_rows(vectors[good])
+            overflow = np.setdiff1d(stored, non_finite)
+            reasons[good[overflow]] = f"vector overflows the stored dtype {np.dtype(dtype).name} (values beyond its range)"
         bad = index[reasons[index] != ""]
         if len(bad) and on_error == "fail":
             raise BridgeError(f"row {str(rows.ids[bad[0]])!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "

@@ -219,6 +219,11 @@ def prompt_rows(labels: np.ndarray, templates: list[str], class_names: dict[str,
     """
     classes = np.unique([c for label in np.unique(labels) for c in str(label).split("|") if c])
     names = display_names(classes, class_names)
+    shown, first, inverse = np.unique(names.astype(str), return_index=True, return_inverse=True)
+    if len(shown) < len(classes):  # two classes, one prompt text: their class vectors would coincide
+        i = int(np.flatnonzero(first[inverse.ravel()] != np.arange(len(classes)))[0])
+        raise BridgeError(f"classes {classes[first[inverse.ravel()[i]]]!r} and {classes[i]!r} are both shown as "
+                          f"{names[i]!r} (class_names): give each class its own display name")
     texts = np.concatenate([fill_template(t, names) for t in templates]) if templates else np.array([], object)
     label_col = np.tile(classes, len(templates))
     ids = np.char.add(np.char.add("prompt-", label_col.astype(str)),

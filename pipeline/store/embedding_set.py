@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from pipeline.core.cards import MANIFEST_SCHEMA, Manifest
+from pipeline.core.cards import MANIFEST_SCHEMA, Manifest, read_complete_manifest, set_fingerprint
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import (
     atomic_write,
@@ -381,14 +381,7 @@ class EmbeddingSet:
         self.path = Path(path)
         self.verify = verify
         manifest_file = self.path / MANIFEST
-        try:
-            self.manifest = json.loads(manifest_file.read_text())
-        except FileNotFoundError:
-            raise BridgeError(f"{manifest_file}: no embedding set here (run `bridge extract` first)") from None
-        except json.JSONDecodeError as e:
-            raise BridgeError(f"{manifest_file}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        if not isinstance(self.manifest, dict) or not self.manifest.get("complete"):
-            raise BridgeError(f"{manifest_file}: set is incomplete (extraction was interrupted; rerun it)")
+        self.manifest = read_complete_manifest(self.path)
         problem = manifest_problem(self.manifest)
         if problem is not None:
             raise BridgeError(f"{manifest_file}: {problem}; rerun `bridge extract` to repair the set")
@@ -409,7 +402,7 @@ class EmbeddingSet:
     @property
     def fingerprint(self) -> str:
         """Identity of the set's content: hash of its shard checksums."""
-        return hashlib.sha256("".join(s["sha256"] for s in self.manifest["shards"]).encode()).hexdigest()[:16]
+        return set_fingerprint(self.manifest)
 
     def _source(self, shard: dict[str, Any]) -> Path | bytes:
         """The shard's bytes after a check the first time this reader touches it, else its file."""
