@@ -22,7 +22,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.common import require_pairs
+from pipeline.bridges import graph
+from pipeline.bridges.common import paired_moments, require_pairs
 from pipeline.bridges.diffusion import DDPM, Schedule
 from pipeline.bridges.losses import cosine_loss, symmetric_info_nce
 from pipeline.bridges.nets import MLP, Activation, Denoiser
@@ -48,6 +49,10 @@ class EmergentParams(TrainParams):
     beta_schedule: Schedule = "cosine"
     denoiser_hidden: int = Field(256, ge=1)
     denoiser_blocks: int = Field(3, ge=0)
+    bound_map: Literal["none", "ridge"] = Field("none", description="ridge: the bound modality is not in the anchor's "
+                                                "space yet (its own encoder): a ridge map fitted on the (anchor, bound) "
+                                                "pairs brings it there first, as the image bridge of a binding model")
+    bound_alpha: float = Field(10.0, ge=0, description="ridge penalty of bound_map")
 
 
 def perpendicular(v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -85,10 +90,11 @@ class EmergentBridge(TorchBridge):
     paired = (("new", "anchor"), ("anchor", "bound"))  # (anchor, bound) pairs train the proxy synthesiser
 
     def __init__(self, params: EmergentParams, spaces: dict[str, Space]) -> None:
-        if spaces["anchor"].dim != spaces["bound"].dim:
+        if spaces["anchor"].dim != spaces["bound"].dim and params.bound_map == "none":
             raise BridgeError(f"emergent: anchor and bound must live in one unified space, got dims "
                               f"{spaces['anchor'].dim} ({spaces['anchor'].key}) and "
-                              f"{spaces['bound'].dim} ({spaces['bound'].key})")
+                              f"{spaces['bound'].dim} ({spaces['bound'].key}); bound_map: ridge maps the bound "
+                              f"modality there from their pairs")
         super().__init__(params, spaces)
         self.ddpm = DDPM(params.diffusion_steps, params.beta_schedule).to(self.device)
 
@@ -165,6 +171,16 @@ class EmergentBridge(TorchBridge):
             z, proxy = perpendicular(z, za), perpendicular(proxy, za)
         return loss + p.proxy_weight * symmetric_info_nce(z, proxy, p.tau)
 
+    def fit_bound_map(self, za: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """Ridge map from the bound modality's unit vectors to the anchor's on their pairs (``bound_map``);
+        returns the mapped bound vectors. Stored as ``array.bound_map.{weight,bias}`` (nn.Linear's layout)."""
+        m = paired_moments(xb, np.arange(len(xb)), za, np.arange(len(za)))
+        weight = np.linalg.lstsq(m.xx + self.params.bound_alpha * np.eye(len(m.xx)), m.xy, rcond=None)[0]
+        self.arrays["bound_map.weight"] = weight.T.astype(np.float32)
+        self.arrays["bound_map.bias"] = (m.mean_y - m.mean_x @ weight).astype(np.float32)
+        self.info.update(bound_map_r2=float(1 - m.residual(weight) / max(np.trace(m.yy), 1e-12)))
+        return normalize(graph.run([["linear", "array.bound_map"]], self.state(), xb))
+
     def fit(self, inputs: dict[str, Vectors]) -> None:
         a, b, m = inputs["anchor"], inputs["bound"], inputs["new"]
         # which groups give head pairs and proxy pairs (sparse pairs, the held-out protocol's disjoint halves)
@@ -174,12 +190,15 @@ class EmergentBridge(TorchBridge):
         za = normalize(a.vectors[ia].astype(np.float32))
         data = {"x": self.tensor(normalize(m.vectors[im])), "za": self.tensor(za)}
         self.info.update(head_groups=len(np.unique(m.groups[im])))
-        if self.uses_proxy:
+        if self.uses_proxy or self.params.bound_map != "none":
             ja, jb = pair_by_group(a, b)
             require_pairs(ja, "emergent (anchor, bound)", a, b)
+            za_b, zb = normalize(a.vectors[ja].astype(np.float32)), normalize(b.vectors[jb].astype(np.float32))
+            if self.params.bound_map != "none":
+                zb = self.fit_bound_map(za_b, zb)
+        if self.uses_proxy:
             self.info.update(proxy_groups=len(np.unique(a.groups[ja])))
-            self.fit_proxy(normalize(a.vectors[ja].astype(np.float32)),
-                           normalize(b.vectors[jb].astype(np.float32)))
+            self.fit_proxy(za_b, zb)
             proxies = self.synthesize(za)
             data["proxy"] = self.tensor(proxies)
             self.info.update(proxy_pairs=len(ja),
@@ -188,5 +207,8 @@ class EmergentBridge(TorchBridge):
         self.info.update(target=f"{self.spaces['anchor'].encoder}:unified", pairs=len(im))
 
     def ops(self, role: str) -> list[list]:
-        """``new -> f_m(n(x))``; ``anchor`` and ``bound`` are the shared space: ``n(x)``."""
+        """``new -> f_m(n(x))``; ``anchor`` and ``bound`` are the shared space: ``n(x)`` (the bound modality
+        through its ridge map first with ``bound_map``)."""
+        if role == "bound" and self.params.bound_map != "none":
+            return [["normalize"], ["linear", "array.bound_map"], ["normalize"]]
         return [["normalize"], *(self.net_ops("head") if role == "new" else [])]

