@@ -13,13 +13,14 @@ from pipeline.bridges.base import MethodParams
 from pipeline.bridges.common import ArrayBridge, PairedMoments, paired_moments, require_pairs
 from pipeline.bridges.offset import normalize
 from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors, pair_by_group
+from pipeline.core.vectors import Space, Vectors, pair_same_rows
 
 
 def _moments(inputs: dict[str, Vectors], method: str, prepare=None) -> PairedMoments:
-    """The (source, target) pairs' moments: all these closed forms need (memory of one block of pairs)."""
+    """The (source, target) pairs' moments: all these closed forms need (memory of one block of pairs). Rows
+    pair by id when the sets share ids (one text through two encoders), else by group."""
     src, tgt = inputs["source"], inputs["target"]
-    i, j = pair_by_group(src, tgt)
+    i, j = pair_same_rows(src, tgt)
     require_pairs(i, method, src, tgt)
     return paired_moments(src.vectors, i, tgt.vectors, j, prepare)
 

