@@ -39,6 +39,20 @@ HEADER = ("# Written by `bridge dvc` from params.yaml: one stage per embedding s
           "# entry in params.yaml; changing a value needs nothing.\n")
 
 
+def code_root() -> str:
+    """Where ``pipeline/`` is, relative to the directory ``bridge dvc`` runs in: ``""`` at the repository's
+    root, ``../../`` for a lane's own ``dvc.yaml`` in ``lanes/<lane>/`` (its stages run there, with their own
+    ``params.yaml`` and ``artifacts/``, and still depend on the one copy of the code)."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    here = Path.cwd().resolve()
+    if root == here or root not in here.parents:
+        return ""
+    return os.path.relpath(root, here).replace(os.sep, "/") + "/"
+
+
 def _data_deps(params: Params, dataset: str) -> list[str]:
     """Files a source reads, so that `dvc repro` notices when they change (tables, media folders)."""
     options = params.datasets[dataset].options
@@ -51,14 +65,16 @@ def _world(params: Params, options: dict[str, Any]) -> list[str]:
 
 
 def stages(params: Params) -> dict[str, dict[str, Any]]:
-    layout = Layout()
+    layout, prefix = Layout(), code_root()
+    code = {stage: [prefix + path for path in paths] for stage, paths in CODE.items()}
     out: dict[str, dict[str, Any]] = {}
     for name, ref in params.extract.sets.items():
         dataset, encoder = params.datasets[ref.dataset], params.encoders[ref.encoder]
         synthetic = dataset.source == "synthetic" or split_model(encoder.model)[0] == "synthetic"
         out[f"extract-{name}"] = {
             "cmd": f"bridge extract {name}",
-            "deps": CODE["extract"] + (["pipeline/worlds"] if synthetic else []) + _data_deps(params, ref.dataset),
+            "deps": code["extract"] + ([prefix + "pipeline/worlds"] if synthetic else [])
+            + _data_deps(params, ref.dataset),
             "params": [f"datasets.{ref.dataset}", f"encoders.{ref.encoder}",
                        *dict.fromkeys(_world(params, dataset.options) + _world(params, encoder.options)),
                        *EXTRACT_PARAMS, f"extract.sets.{name}"],
@@ -67,12 +83,12 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
     for name, spec in params.fit.bridges.items():
         out[f"fit-{name}"] = {
             "cmd": f"bridge fit {name}",
-            "deps": CODE["fit"] + [str(layout.embeddings(params.extract.sets[s].path))
+            "deps": code["fit"] + [str(layout.embeddings(params.extract.sets[s].path))
                                    for s in dict.fromkeys(spec.inputs.values())],
             "params": [f"fit.bridges.{name}"],
             "outs": [str(layout.bridge(name))],
         }
-    report_deps = list(CODE["report"]) + [  # the training curves: each bridge's card, not its weights
+    report_deps = list(code["report"]) + [  # the training curves: each bridge's card, not its weights
         str(layout.bridge(name, seed) / "bridge.json") for name, spec in params.fit.bridges.items()
         for seed in (spec.seeds or [None])]
     if layout.sweep().exists():  # a project without the sweep's table renders a report without its figure
@@ -86,7 +102,8 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
             outs.append(str(layout.projection(name)))
         out[f"eval-{name}"] = {
             "cmd": f"bridge eval {name}",
-            "deps": CODE["eval"] + (["pipeline/bridges"] if bridges else []) + list(sets) + list(bridges),
+            "deps": code["eval"] + ([prefix + "pipeline/bridges"] if bridges else []) + list(sets)
+            + list(bridges),
             "params": ["eval.index", "eval.ks", f"eval.tasks.{name}"],
             "outs": outs,
         }

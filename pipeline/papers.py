@@ -5,12 +5,21 @@ A claim names the tasks and metrics that measure it here, how to combine them
 ``bridge report`` prints the table; a claim whose tasks are not in
 ``params.yaml`` is listed as not measured, so the table says what was and was
 not reproduced, never more.
+
+The real-data claims (``section="real"``) are measured by the real lanes
+(``lanes/molecules``, ``lanes/migration``) over dataset seeds: a task name
+with ``{seed}`` is one task per seed (``-s0``, ``-s1``, ...), and the claim's
+number is the mean over them with its standard deviation beside it. Some have
+no paper range (``low``/``high`` None): the protocol is a paper's, the data
+and encoders are not, and the row says what differs instead of a verdict.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 #: the pseudo-task under which the report passes the EmergentBridge sweep's row at the pipeline's lambda
 SWEEP = "emergent-sweep"
@@ -23,18 +32,23 @@ class Claim:
     #: ``value``: a's metric; ``ratio``: 100 x a / b; ``difference``: 100 x (a - b), in points
     measure: Literal["value", "ratio", "difference"]
     a: tuple[str, str]  # (task, metric)
-    low: float
-    high: float
+    low: float | None  # the paper's range; None where the paper's number is not comparable (``why`` says why)
+    high: float | None
     b: tuple[str, str] | None = None
     note: str = ""  # how the claim is read here, shown with every verdict
     why: str = ""  # what keeps it from being reproduced here, shown when it is not
     digits: int = 4  # decimals of a ``value`` (ratios and differences show one)
+    #: task names hold ``{seed}``: one task per dataset seed, and the number is their mean
+    seeds: tuple[int, ...] = ()
+    section: Literal["synthetic", "real"] = "synthetic"
 
-    def ours(self, metrics: dict[str, dict[str, float]]) -> float | None:
-        """The project's number for this claim, or None when a task or metric it needs is missing."""
+    def _one(self, metrics: dict[str, dict[str, float]], seed: int | None) -> float | None:
+        def get(ref: tuple[str, str]) -> float:
+            return metrics[ref[0].format(seed=seed) if seed is not None else ref[0]][ref[1]]
+
         try:
-            a = metrics[self.a[0]][self.a[1]]
-            b = metrics[self.b[0]][self.b[1]] if self.b else None
+            a = get(self.a)
+            b = get(self.b) if self.b else None
         except KeyError:
             return None
         if self.measure == "value":
@@ -42,8 +56,31 @@ class Claim:
         assert b is not None
         return 100.0 * a / b if self.measure == "ratio" else 100.0 * (a - b)
 
+    def per_seed(self, metrics: dict[str, dict[str, float]]) -> list[float] | None:
+        """The claim's number for each seed (one number without seeds), or None when a task is missing."""
+        values = [self._one(metrics, seed) for seed in (self.seeds or (None,))]
+        return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+    def ours(self, metrics: dict[str, dict[str, float]]) -> float | None:
+        """The project's number for this claim (the mean over seeds), or None when a task or metric is
+        missing."""
+        values = self.per_seed(metrics)
+        return None if values is None else float(np.mean(values))
+
+    def shown(self, metrics: dict[str, dict[str, float]]) -> str:
+        values = self.per_seed(metrics)
+        if values is None:
+            return ""
+        digits = 1 if self.measure != "value" else self.digits
+        mean = f"{np.mean(values):.{digits}f}"
+        if len(values) < 2:
+            return mean
+        return f"{mean} ± {np.std(values, ddof=1):.{digits}f} ({len(values)} seeds)"
+
     @property
     def expected(self) -> str:
+        if self.low is None or self.high is None:
+            return "not comparable"
         unit = {"value": "", "ratio": " %", "difference": " points"}[self.measure]
         return f"{self.low:g} to {self.high:g}{unit}"
 
@@ -83,17 +120,69 @@ CLAIMS = (
 )
 
 
-def claim_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, str]]:
-    """One row per claim: paper, claim, the paper's range, ours, and whether ours is inside it."""
+#: the real lanes' dataset seeds (lanes/*/write_params.py)
+LANE_SEEDS = (0, 1, 2)
+MOLECULES_DIFFER = ("what differs: RDKit Morgan count fingerprints instead of MoleculeSTM's graph encoder, "
+                    "PubChem names instead of DrugBank descriptions, PubChem's molecules instead of "
+                    "DrugBank's, and a paired bridge instead of TextME's text-only route, which needs the "
+                    "text tower of a text-molecule contrastive encoder (MoleculeSTM's), not available "
+                    "offline")
+NO_PAPER = "no paper: the project's own question"
+
+
+def _real(paper: str, claim: str, measure: Literal["value", "ratio", "difference"], a: tuple[str, str],
+          low: float | None, high: float | None, b: tuple[str, str] | None = None, **kw: str) -> Claim:
+    return Claim(paper, claim, measure, a, low, high, b, seeds=LANE_SEEDS, section="real", **kw)
+
+
+def _r1(task: str) -> tuple[str, str]:
+    return (f"{task}-s{{seed}}", "q2g/recall@1")
+
+
+REAL_CLAIMS = tuple(
+    _real("TextME's DrugBank protocol, on PubChem", f"{label} -> its molecule among {t} seeded candidates "
+          f"(MRR@{t}), ridge bridge", "value", (f"cand-ridge-{view}-s{{seed}}", f"q2g/T{t}/mrr"), None, None,
+          why=MOLECULES_DIFFER)
+    for view, label in (("iupac", "IUPAC name"), ("common", "common name")) for t in (4, 20)
+) + (
+    _real("Synthetic world: method ranking", "the paired MLP (TextME's upper bound) beats the ridge map "
+          "(text -> molecule R@1, IUPAC names, points)", "difference", _r1("t2m-mlp-iupac"), 0, 100,
+          _r1("t2m-ridge-iupac")),
+    _real("Synthetic world: method ranking", "... and with common names (points)", "difference",
+          _r1("t2m-mlp-common"), 0, 100, _r1("t2m-ridge-common")),
+    _real("Common baselines", "a ridge penalty beats plain least squares (text -> molecule R@1, IUPAC "
+          "names, points)", "difference", _r1("t2m-ridge-iupac"), 0, 100, _r1("t2m-linear-iupac")),
+    _real("Common baselines", "a free linear map beats orthogonal Procrustes between spaces of different "
+          "kinds (text -> molecule R@1, IUPAC names, points)", "difference", _r1("t2m-ridge-iupac"), 0, 100,
+          _r1("t2m-procrustes-iupac")),
+    _real("Embedder migration", "e5 queries bridged into MiniLM's space keep MiniLM's own retrieval "
+          "(R@1, % of MiniLM's queries)", "ratio", _r1("migrate-ridge-e5-minilm"), None, None,
+          _r1("own-minilm"), why=NO_PAPER),
+    _real("Embedder migration", "... static-model queries bridged into MiniLM's space (%)", "ratio",
+          _r1("migrate-ridge-static-minilm"), None, None, _r1("own-minilm"), why=NO_PAPER),
+    _real("Platonic representations (Huh et al.)", "geometry predicts bridging: MiniLM is closer to e5 "
+          "than to the static model (linear CKA difference x 100)", "difference",
+          ("geometry-minilm-e5-s{seed}", "linear_cka"), 0, 100,
+          ("geometry-minilm-static-s{seed}", "linear_cka")),
+    _real("Platonic representations (Huh et al.)", "... and e5 queries are bridged into MiniLM better than "
+          "the static model's (R@1 difference, points)", "difference", _r1("migrate-ridge-e5-minilm"), 0, 100,
+          _r1("migrate-ridge-static-minilm")),
+)
+
+
+def claim_rows(metrics: dict[str, dict[str, float]], section: str = "synthetic") -> list[dict[str, str]]:
+    """One row per claim of ``section``: paper, claim, the paper's range, ours, and whether ours is inside it
+    (or, without a comparable paper number, what differs)."""
     rows = []
-    for c in CLAIMS:
-        ours = c.ours(metrics)
+    for c in (c for c in CLAIMS + REAL_CLAIMS if c.section == section):
+        ours, shown = c.ours(metrics), c.shown(metrics)
         if ours is None:
-            verdict, shown = "not measured: its tasks are not in params.yaml" + (f" ({c.why})" if c.why else ""), ""
+            verdict = "not measured: its tasks are not in params.yaml" + (f" ({c.why})" if c.why else "")
+        elif c.low is None or c.high is None:
+            verdict = f"measured, not a reproduction: {c.why}"
         else:
             inside = c.low <= ours <= c.high
             verdict = "reproduced" if inside else "not reproduced" + (f": {c.why}" if c.why else "")
-            shown = f"{ours:.1f}" if c.measure != "value" else f"{ours:.{c.digits}f}"
         if c.note:
             verdict += f" ({c.note})"
         rows.append({"paper": c.paper, "claim": c.claim, "paper says": c.expected, "ours": shown,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.core.catalog import headline
+from pipeline.core.catalog import KINDS, headline
 from pipeline.core.config import Params, TaskSpec
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
@@ -97,7 +98,7 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
                 "exact FAISS inner-product search on L2-normalised vectors.")
     lines += ["", protocol, ""]
-    lines += _papers_section(rows, params, root)
+    lines += _seed_section(rows) + _papers_section(rows, params, root)
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
     lines += _emergent_section(params, root, out) + _sweep_section(root, out) + _seed_figure(rows, out)
@@ -123,9 +124,11 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
     return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"
 
 
-def paper_table(rows: list[Row], params: Params, root: Path = Path(".")) -> list[dict[str, str]]:
-    """Each seed paper's claim beside the project's number for it (``pipeline/papers.py``); the
-    EmergentBridge sweep's default-setting row at the pipeline's lambda stands in as task ``SWEEP``."""
+def paper_table(rows: list[Row], params: Params, root: Path = Path("."), section: str = "synthetic"
+                ) -> list[dict[str, str]]:
+    """Each seed paper's claim of ``section`` (the synthetic world's, or the real lanes') beside the
+    project's number for it (``pipeline/papers.py``); the EmergentBridge sweep's default-setting row at the
+    pipeline's lambda stands in as task ``SWEEP``."""
     from pipeline.papers import SWEEP, claim_rows
 
     metrics = {r.task: r.metrics for r in rows}
@@ -133,14 +136,66 @@ def paper_table(rows: list[Row], params: Params, root: Path = Path(".")) -> list
     at = [d for d in read_sweep(root) if d["setting"] == "default" and float(d["lambda"]) in lambdas]
     if len(at) == 1:
         metrics[SWEEP] = {k: float(at[0][k]) for k in ("relative_gain", "anchor_change", "emergent_gain")}
-    return claim_rows(metrics)
+    return claim_rows(metrics, section)
 
 
 def _papers_section(rows: list[Row], params: Params, root: Path) -> list[str]:
-    table = paper_table(rows, params, root)
-    lines = ["## Paper vs ours", "", "| paper | claim | paper says | ours | verdict |", "| --- | --- | --- | ---: | --- |"]
-    return lines + [f"| {r['paper']} | {r['claim']} | {r['paper says']} | {r['ours']} | {r['verdict']} |"
-                    for r in table] + [""]
+    lines = []
+    for section, title in (("synthetic", "Paper vs ours"), ("real", "Paper vs ours: real data")):
+        table = paper_table(rows, params, root, section)
+        if section == "real" and not any(r["ours"] for r in table):
+            continue  # the real lanes' claims are measured in their own folders (lanes/)
+        lines += [f"## {title}", "", "| paper | claim | paper says | ours | verdict |",
+                  "| --- | --- | --- | ---: | --- |"]
+        lines += [f"| {r['paper']} | {r['claim']} | {r['paper says']} | {r['ours']} | {r['verdict']} |"
+                  for r in table] + [""]
+    return lines
+
+
+#: a task named ``<name>-s<k>`` is seed ``k`` of task ``<name>`` over dataset seeds (the real lanes)
+SEEDED_TASK = re.compile(r"^(?P<name>.+)-s(?P<seed>\d+)$")
+
+
+def seed_table(rows: list[Row]) -> list[dict[str, str]]:
+    """Tasks run once per dataset seed (named ``<name>-s<k>``, two seeds or more), one row per ``<name>``:
+    mean ± std (ddof 1) of each metric its kind prints, and of its preservation ratio when it has a
+    reference. A dataset seed redraws the items and the split, so the spread is sampling noise."""
+    by_task = {r.task: r for r in rows}
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        match = SEEDED_TASK.match(r.task)
+        if match:
+            groups.setdefault(match["name"], []).append(r)
+    out = []
+    for name, members in groups.items():
+        if len(members) < 2:
+            continue
+        first = members[0]
+        cells = {"task": name, "kind": first.spec.kind, "bridge": SEEDED_TASK.sub(r"\g<name>", first.method)}
+        for metric in KINDS.get(first.spec.kind).info["columns"]:
+            values = [m.metrics[metric] for m in members if metric in m.metrics]
+            if len(values) == len(members):
+                cells[metric] = f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+        kept = [preservation(m, by_task) for m in members]
+        if all(k is not None for k in kept):
+            cells["preservation"] = f"{np.mean(kept):.1f} ± {np.std(kept, ddof=1):.1f} %"
+        cells["seeds"] = str(len(members))
+        out.append(cells)
+    return out
+
+
+def _seed_section(rows: list[Row]) -> list[str]:
+    table = seed_table(rows)
+    if not table:
+        return []
+    lines = ["## Over dataset seeds", "", "Tasks named `<task>-s<k>` are one task per dataset seed (its own "
+             "draw of items and split): mean ± std over the seeds.", ""]
+    for kind in dict.fromkeys(r["kind"] for r in table):
+        part = [r for r in table if r["kind"] == kind]
+        columns = list(dict.fromkeys(c for r in part for c in r if c != "kind"))
+        lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+        lines += ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in part] + [""]
+    return lines
 
 
 def emergent_matrix(params: Params, root: Path, task: str) -> tuple[list[str], np.ndarray, np.ndarray]:

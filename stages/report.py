@@ -21,6 +21,7 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
         paper_table,
         preservation,
         protocol_line,
+        seed_table,
         summary_rows,
     )
 
@@ -49,12 +50,27 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
             matrix.add_row(name, *("" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}"
                                    for j in range(len(names))))
         console.print(matrix)
-    papers = Table(title="paper vs ours (default pipeline)")
-    for column in ("paper", "claim", "paper says", "ours", "verdict"):
-        papers.add_column(column, justify="right" if column == "ours" else "left")
-    for row in paper_table(rows, cfg):
-        papers.add_row(*row.values())
-    console.print(papers)
+    seeded = seed_table(rows)
+    for kind in dict.fromkeys(r["kind"] for r in seeded):  # tasks named <task>-s<k>: one per dataset seed
+        part = [r for r in seeded if r["kind"] == kind]
+        columns = list(dict.fromkeys(c for r in part for c in r if c != "kind"))
+        over = Table(title=f"{kind} over dataset seeds (mean ± std)")
+        for column in columns:
+            over.add_column(column, justify="left" if column in ("task", "bridge") else "right")
+        for r in part:
+            over.add_row(*(r.get(c, "") for c in columns))
+        console.print(over)
+    titles = {"synthetic": "paper vs ours (default pipeline)", "real": "paper vs ours (real data)"}
+    for section, title in titles.items():
+        claims = paper_table(rows, cfg, section=section)
+        if section == "real" and not any(r["ours"] for r in claims):
+            continue  # measured by the real lanes, in their own folders (lanes/)
+        papers = Table(title=title)
+        for column in ("paper", "claim", "paper says", "ours", "verdict"):
+            papers.add_column(column, justify="right" if column == "ours" else "left")
+        for row in claims:
+            papers.add_row(*row.values())
+        console.print(papers)
     for r in rows:  # the protocol of each number, under the table
         console.print(protocol_line(r.task), highlight=False, soft_wrap=True, markup=False)
     console.print(f"report: {index}")
