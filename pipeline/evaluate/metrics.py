@@ -176,7 +176,8 @@ def _from_ranks(ranks: np.ndarray, ks: Sequence[int], mrr_k: int) -> dict:
 
 def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vectors: np.ndarray,
               gallery_groups: np.ndarray, ks: Sequence[int] = (1, 5, 10), index: str = "exact",
-              mrr_k: int = 10, ties: str = "expected", count_ties: bool = False, **index_params: float) -> dict:
+              mrr_k: int = 10, ties: str = "expected", count_ties: bool = False, exclude: np.ndarray | None = None,
+              **index_params: float) -> dict:
     """Multi-positive retrieval, one direction (call it twice for both).
 
     Positives of a query are the gallery rows with its group key (an image
@@ -190,13 +191,15 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
     ``recall@k`` and ``mrr@k``, from its top-max(ks, mrr_k) lists (ties in list
     order), since full ranks need the exhaustive pass it exists to avoid.
     ``count_ties`` (exact only) adds ``tie_dependent`` (see ``tie_dependent``),
-    from the same rank pass.
+    from the same rank pass. ``exclude`` (exact only): per query, a gallery row
+    to leave out (its own row, when both sides are one set), or -1.
     """
     qv, gv = _normalize(query_vectors), _normalize(gallery_vectors)
     if index == "exact":
         if ties not in TIES:
             raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-        ranks = rank_positives(qv, gv, query_groups, gallery_groups, both=count_ties or ties != "optimistic")
+        ranks = rank_positives(qv, gv, query_groups, gallery_groups, both=count_ties or ties != "optimistic",
+                               exclude=exclude)
         if ties == "expected":
             out = {f"recall@{k}": float(ranks.recall(k).mean()) for k in ks}
             out[f"mrr@{mrr_k}"] = float(ranks.reciprocal(mrr_k).mean())
@@ -211,6 +214,8 @@ def retrieval(query_vectors: np.ndarray, query_groups: np.ndarray, gallery_vecto
         if count_ties:
             out["tie_dependent"] = float((ranks.optimistic != ranks.pessimistic).sum())
         return out
+    if exclude is not None:
+        raise ValueError("excluding each query's own row needs the exact index")
     depth = max(*ks, mrr_k)
     _, found = search(qv, gv, depth, index=index, **index_params)
     qcodes, gcodes = group_codes(query_groups, gallery_groups)

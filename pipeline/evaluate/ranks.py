@@ -200,8 +200,11 @@ class Ranks:
 
 def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray,
                    both: bool = True, device: str = "auto", chunk: int | None = None,
-                   block: int | None = None) -> Ranks:
+                   block: int | None = None, exclude: np.ndarray | None = None) -> Ranks:
     """Exact ranks (1 = best) of each query's best positive among all gallery rows.
+
+    ``exclude``: per query, a gallery row that is neither a positive nor a
+    negative for it (its own row when query and gallery are one set), or -1.
 
     ``both``: the pessimistic rule and the tied positives too (one more compare
     per score), which the ``expected`` rule needs; else only the optimistic one.
@@ -233,6 +236,16 @@ def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.nd
         starts = np.cumsum(c) - c
         rows = np.repeat(np.arange(stop - start), c)  # (row, gallery column) of every positive, rows contiguous
         cols = order[np.repeat(lo[start:stop], c) + np.arange(c.sum()) - np.repeat(starts, c)]
+        own = None if exclude is None else np.asarray(exclude[start:stop], dtype=np.int64)
+        if own is not None:
+            keep = cols != own[rows]
+            rows, cols = rows[keep], cols[keep]
+            c = np.bincount(rows, minlength=stop - start)
+            if (c == 0).any():
+                lonely = np.asarray(query_groups)[start + int(np.flatnonzero(c == 0)[0])]
+                raise ValueError(f"{int((c == 0).sum())} queries have no positive besides their own row "
+                                 f"(e.g. group {lonely!r})")
+            starts = np.cumsum(c) - c
         unique_cols, where = np.unique(cols, return_inverse=True)
         first = xp.pick(xp.rows(q, unique_cols), rows, where)
         threshold = np.maximum.reduceat(first, starts)
@@ -240,6 +253,11 @@ def rank_positives(queries: np.ndarray, gallery: np.ndarray, query_groups: np.nd
         best = np.maximum.reduceat(scores, starts)
         if (best != threshold).any():  # the block kernel rounded a positive differently: count this chunk
             above, at_or_above, _ = _count(xp, q, best, rows, cols, n, block, both)  # again against its values
+        if own is not None and (own >= 0).any():  # the excluded rows were counted with the rest: take them out
+            has = np.flatnonzero(own >= 0)
+            score = xp.pick(xp.rows(q, own[has]), has, np.arange(len(has)))
+            above[has] -= score > best[has] + TIE
+            at_or_above[has] -= score >= best[has] - TIE
         optimistic[start:stop] = 1 + above
         if pessimistic is not None:
             tied = np.add.reduceat((np.abs(scores - best[rows]) <= TIE).astype(np.int64), starts)

@@ -49,6 +49,8 @@ class RetrievalOptions(StrictModel):
     positives: Literal["group", "label"] = Field(
         "group", description="group: an item's own captions; label: every row of its class (template captions, "
                              "where group-level ranks would be decided by ties), scored by precision@k and mAP@R")
+    exclude_self: bool = Field(False, description="query and gallery are rows of one set: leave each query's own "
+                                                  "row out of its ranking (else such a task is refused)")
 
 
 class GeometryOptions(StrictModel):
@@ -110,14 +112,17 @@ def retrieval(ctx: TaskContext) -> Outcome:
     opts = ctx.options(RetrievalOptions)
     gallery, g = ctx.gallery()
     ks, index = tuple(ctx.params.eval.ks), ctx.params.eval.index
+    forward_own, backward_own = own_rows(ctx, gallery, opts.exclude_self, opts.positives == "group" and index == "exact")
     if opts.positives == "label":
         forward = metrics.label_retrieval(ctx.q, ctx.query.labels, g, gallery.labels, ks=ks)
         backward = metrics.label_retrieval(g, gallery.labels, ctx.q, ctx.query.labels, ks=ks)
         column = "precision"
     else:
         exact = index == "exact"
-        forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index, count_ties=exact)
-        backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index, count_ties=exact)
+        forward = metrics.retrieval(ctx.q, ctx.query.groups, g, gallery.groups, ks=ks, index=index, count_ties=exact,
+                                    exclude=forward_own)
+        backward = metrics.retrieval(g, gallery.groups, ctx.q, ctx.query.groups, ks=ks, index=index, count_ties=exact,
+                                     exclude=backward_own)
         if not exact:  # what the approximate index costs, measured: k-recall@10 against exact search
             forward["index_recall@10"] = approximate_recall(normalize(ctx.q), normalize(g), 10, index)
             backward["index_recall@10"] = approximate_recall(normalize(g), normalize(ctx.q), 10, index)
@@ -129,6 +134,28 @@ def retrieval(ctx: TaskContext) -> Outcome:
     result = {**{f"q2g/{k}": v for k, v in forward.items()}, **{f"g2q/{k}": v for k, v in backward.items()}}
     plot = [{"k": k, "recall_q2g": forward[f"{column}@{k}"], "recall_g2q": backward[f"{column}@{k}"]} for k in ks]
     return Outcome(result, plot)
+
+
+def own_rows(ctx: TaskContext, gallery: Vectors, exclude: bool, supported: bool
+             ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Where query and gallery hold the same rows (one set, shared ids), each side's own row in the other
+    (-1: none), to exclude; without ``exclude_self`` such a task is refused, since every query would find
+    itself at rank 1."""
+    if not ctx.query.fingerprint or ctx.query.fingerprint != gallery.fingerprint:
+        return None, None
+    common, qi, gi = np.intersect1d(ctx.query.ids, gallery.ids, return_indices=True)
+    if not len(common):
+        return None, None
+    where = f"eval.tasks.{ctx.name}"
+    if not exclude:
+        raise BridgeError(f"{where}: query and gallery share {len(common)} rows of set {ctx.task.query.set!r} "
+                          f"(e.g. {str(common[0])!r}): each would find itself; set options.exclude_self: true, "
+                          "or score another split")
+    if not supported:
+        raise BridgeError(f"{where}: options.exclude_self needs group positives and eval.index: exact")
+    forward, backward = np.full(len(ctx.query), -1), np.full(len(gallery), -1)
+    forward[qi], backward[gi] = gi, qi
+    return forward, backward
 
 
 def candidates(ctx: TaskContext) -> Outcome:
