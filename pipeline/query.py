@@ -25,7 +25,7 @@ from pipeline.core.config import Params
 from pipeline.core.errors import BridgeError
 from pipeline.core.files import atomic_write, atomic_write_json
 from pipeline.core.layout import Layout
-from pipeline.core.vectors import Vectors, normalize
+from pipeline.core.vectors import Vectors, normalize, require_scoreable
 
 #: galleries up to this many rows are searched exactly (IndexFlatIP); above, HNSW
 EXACT_MAX = 200_000
@@ -56,9 +56,9 @@ def _bridge(params: Params, name: str | None, root: Path) -> Any:
     try:
         key = (str(directory.resolve()), hashlib.sha256(card.read_bytes()).hexdigest())
     except OSError:
-        return Bridge.load(directory, frozen=True)  # says what is missing, in one line
+        return Bridge.load(directory, frozen=True, fresh_in=root)  # says what is missing, in one line
     if key not in _LOADED:
-        _LOADED[key] = Bridge.load(directory, frozen=True)
+        _LOADED[key] = Bridge.load(directory, frozen=True, fresh_in=root)
     return _LOADED[key]
 
 
@@ -94,7 +94,10 @@ class BridgedEncoder:
         payload = inputs if isinstance(inputs, np.ndarray) else np.array(list(inputs), dtype=object)
         rows = Rows(self.tower, ids, payload, np.full(n, ""), np.full(n, ""), ids)
         _, vectors, _ = encode_rows(self._tower, rows, self.batch_size, normalize=True, on_error="fail")
-        return vectors if self._bridge is None else self._bridge.transform(self.encoder, self.tower, vectors)
+        if self._bridge is None:
+            return vectors
+        return require_scoreable(self._bridge.transform(self.encoder, self.tower, vectors),
+                                 f"bridge {self.bridge!r}: its output", ids)
 
 
 def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path = Path("."),
@@ -105,7 +108,11 @@ def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path =
     if set_name not in params.extract.sets:
         raise BridgeError(f"no set {set_name!r} in extract.sets; sets: {', '.join(sorted(params.extract.sets))}")
     rows = load_vectors(Layout(root).embeddings(params.extract.sets[set_name].path), splits)
-    return rows, in_space(params, bridge, rows.space.encoder, rows.space.tower, root)(rows.vectors)
+    require_scoreable(rows.vectors, f"set {set_name!r}", rows.ids)
+    mapped = in_space(params, bridge, rows.space.encoder, rows.space.tower, root)(rows.vectors)
+    if bridge is not None:
+        require_scoreable(mapped, f"set {set_name!r} through bridge {bridge!r}", rows.ids)
+    return rows, mapped
 
 
 def in_space(params: Params, bridge: str | None, encoder: str, tower: str, root: Path = Path(".")
@@ -116,41 +123,52 @@ def in_space(params: Params, bridge: str | None, encoder: str, tower: str, root:
 
     def apply(vectors: np.ndarray) -> np.ndarray:
         mapped = vectors if b is None else b.transform(encoder, tower, vectors)
+        if b is not None:
+            require_scoreable(mapped, f"bridge {bridge!r}: its output for {encoder}/{tower}")
         return normalize(np.asarray(mapped, dtype=np.float32))
 
     return apply
 
 
 def index_key(rows: Vectors, bridge: str | None, params: Params, root: Path) -> str:
-    """What an index indexes: the set's content and the bridge's weights (a changed one rebuilds it)."""
-    weights = ""
-    if bridge is not None:
-        weights = json.loads((_bridge_dir(params, bridge, root) / "bridge.json").read_text())["weights_sha256"]
-    return hashlib.sha256(f"{rows.fingerprint}/{bridge}/{weights}/{len(rows)}".encode()).hexdigest()[:16]
+    """What an index indexes: the set's content and the bridge's content hash (a changed one rebuilds it)."""
+    content = "" if bridge is None else _bridge(params, bridge, root).content_sha256
+    return hashlib.sha256(f"{rows.fingerprint}/{bridge}/{content}/{len(rows)}".encode()).hexdigest()[:16]
 
 
 def gallery_index(vectors: np.ndarray, path: Path, key: str) -> Any:
     """The FAISS index of ``vectors`` saved at ``path`` (+ ``.json`` card), reused while its key matches.
 
-    Exact (``IndexFlatIP``) up to ``EXACT_MAX`` rows, HNSW32 above; written
-    atomically, so a killed build leaves the previous index (or none).
+    The card holds the key (the set's and the bridge's content) and the
+    sha256 of the index file's own bytes, so an index replaced by another
+    (even a valid index of the same rows in another order, whose ids would
+    be wrong) is rebuilt, never used. Exact (``IndexFlatIP``) up to
+    ``EXACT_MAX`` rows, HNSW32 above; written atomically, the file first and
+    its card last, so a killed build leaves the previous index (or none).
     """
     import faiss
 
     card = path.with_suffix(".json")
-    if path.exists() and card.exists():
+    if path.is_file() and card.is_file():
         try:
-            if json.loads(card.read_text()).get("key") == key:
-                return faiss.read_index(str(path))
-        except (json.JSONDecodeError, RuntimeError):
+            saved = json.loads(card.read_text())
+            data = path.read_bytes()
+            if isinstance(saved, dict) and saved.get("key") == key and \
+                    saved.get("sha256") == hashlib.sha256(data).hexdigest():
+                index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+                if index.ntotal == len(vectors) and index.d == vectors.shape[1]:
+                    return index
+        except (OSError, ValueError, RuntimeError):
             pass  # an unreadable index or card is rebuilt
     kind = "exact" if len(vectors) <= EXACT_MAX else "hnsw"
     index = faiss.IndexFlatIP(vectors.shape[1]) if kind == "exact" else \
         faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    data = faiss.serialize_index(index).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: faiss.write_index(index, str(tmp)))
-    atomic_write_json(card, {"key": key, "kind": kind, "rows": int(index.ntotal), "dim": int(index.d)})
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    atomic_write_json(card, {"key": key, "kind": kind, "rows": int(index.ntotal), "dim": int(index.d),
+                             "sha256": hashlib.sha256(data).hexdigest()})
     return index
 
 

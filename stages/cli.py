@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import typer
+from typer._click import exceptions as click_errors  # typer's own copy of click: what it raises
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.memory import bound_allocator
@@ -93,7 +94,18 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     try:
-        app()
+        code = app(standalone_mode=False)  # click's errors come here, to be one line like the others
+        if _received:
+            sys.exit(128 + _received[0])
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Abort:  # click's form of an interrupt
+        sys.exit(128 + (_received[0] if _received else signal.SIGINT))
+    except click_errors.NoArgsIsHelpError as e:  # `bridge` alone: the help, as before
+        e.show()
+        sys.exit(e.exit_code)
+    except click_errors.ClickException as e:  # a usage error: one line, not click's box
+        command = e.ctx.command_path if getattr(e, "ctx", None) is not None else "bridge"
+        exit_with(f"{e.format_message()} (see `{command} --help`)")
     except SystemExit:
         if _received:  # typer turns any interrupt into exit code 130: report the signal that came
             sys.exit(128 + _received[0])
@@ -107,8 +119,9 @@ def main() -> None:
     except Exception as e:
         if _debug["on"]:
             raise
-        if isinstance(e, OSError) and e.errno in USER_ERRNOS:
-            exit_with(f"{os_culprit(e)}: {os.strerror(e.errno)} (nothing already written was changed)")
+        if isinstance(e, OSError) and (e.errno in USER_ERRNOS or e.filename is not None):
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            exit_with(f"{os_culprit(e)}: {reason} (nothing already written was changed)")
         exit_with(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
 
 

@@ -58,8 +58,15 @@ def progress_bar(description: str, total: int | None = None) -> Iterator:
         yield lambda done, total_: bar.update(task, completed=done, total=total_)
 
 
+#: an error line longer than this is cut in the middle: a value quoted whole (a million seeds) is not a message
+MAX_MESSAGE = 600
+
+
 def exit_with(message: str) -> None:
     """Print ``error: <message>`` on one line; the message is escaped so ``[n, 7]`` is not read as rich markup."""
     message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
+    if len(message) > MAX_MESSAGE:
+        cut = len(message) - MAX_MESSAGE
+        message = f"{message[:MAX_MESSAGE // 2]} ...[{cut} characters]... {message[-MAX_MESSAGE // 2:]}"
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(2)

@@ -35,7 +35,11 @@ def export(
         raise BridgeError(f"{params}: no set {name!r} in extract.sets; sets: {', '.join(sorted(cfg.extract.sets))}")
     ref = cfg.extract.sets[name]
     target = out or Path("exports") / "-".join([name, *([bridge] if bridge else []), to])
+    store = Layout().root.resolve() / "artifacts"
+    if target.resolve() == store or target.resolve().is_relative_to(store) or store.is_relative_to(target.resolve()):
+        raise BridgeError(f"--out {target}: inside (or holding) the project's artifacts/, which only the stages "
+                          "write; choose a folder outside it")
     transform = in_space(cfg, bridge, ref.encoder, ref.tower) if bridge else None
-    files = export_set(Layout().embeddings(ref.path), target, to, transform)  # type: ignore[arg-type]
+    files = export_set(Layout().embeddings(ref.path), target, to, transform, bridge)  # type: ignore[arg-type]
     via = f" via {bridge}" if bridge else ""
     console.print(f"exported [bold]{name}[/bold]{via} -> {target} ({len(files)} files)", soft_wrap=True)

@@ -16,7 +16,14 @@ def _inputs(items: list[str] | None, lines: Path | None) -> list[str]:
     """Inputs from the command line, plus one per line of ``--lines`` (``-`` is stdin)."""
     out = list(items or [])
     if lines is not None:
-        text = sys.stdin.read() if str(lines) == "-" else lines.read_text(encoding="utf-8")
+        from pipeline.core.errors import BridgeError
+
+        try:
+            text = sys.stdin.read() if str(lines) == "-" else lines.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise BridgeError(f"--lines {lines}: not UTF-8 text (byte {e.start}); give one input per line") from None
+        except IsADirectoryError:
+            raise BridgeError(f"--lines {lines}: is a folder, not a file of lines") from None
         out += [line for line in text.splitlines() if line.strip()]
     return out
 

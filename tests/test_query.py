@@ -237,9 +237,9 @@ def test_a_text_search_loads_its_bridge_once(project: Path, monkeypatch) -> None
     loads = []
     real = Bridge.load.__func__
 
-    def counted(cls, path, frozen=False):
+    def counted(cls, path, frozen=False, fresh_in=None):
         loads.append(path)
-        return real(cls, path, frozen=frozen)
+        return real(cls, path, frozen=frozen, fresh_in=fresh_in)
 
     monkeypatch.setattr(Bridge, "load", classmethod(counted))
     monkeypatch.setattr(query, "_LOADED", {})

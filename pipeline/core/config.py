@@ -195,11 +195,35 @@ class Params(StrictModel):
 
 # -- loading ---------------------------------------------------------------------------------
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a mapping naming one key twice is an error: PyYAML keeps the last
+    silently, so a duplicated bridge or task would replace the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {str(key)[:80]!r} appears twice (lines {seen[key]} and "
+                        f"{key_node.start_mark.line + 1})", key_node.start_mark)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base loader reports it
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML with the safe loader, refusing duplicate keys (``_UniqueKeyLoader``)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
     """Read, override, validate and cross-check ``path``; raise BridgeError naming the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_yaml(path.read_text()) or {}
     except FileNotFoundError:
         raise BridgeError(f"{path}: params file not found") from None
     except IsADirectoryError:
@@ -207,12 +231,19 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     except (PermissionError, UnicodeDecodeError) as e:
         raise BridgeError(f"{path}: cannot read ({type(e).__name__})") from None
     except yaml.YAMLError as e:
-        raise BridgeError(f"{path}: not valid YAML{_yaml_where(e)}") from None
+        problem = getattr(e, "problem", None)
+        detail = f": {problem}" if isinstance(e, yaml.constructor.ConstructorError) and problem else ""
+        raise BridgeError(f"{path}: not valid YAML{_yaml_where(e)}{detail}") from None
     if not isinstance(raw, dict):
         raise BridgeError(f"{path}: top level must be a mapping of sections")
     if not raw:
         raise BridgeError(f"{path}: is empty; it must define at least one of extract.sets, fit.bridges, eval.tasks")
+    given: set[str] = set()
     for item in overrides or []:
+        key = item.partition("=")[0]
+        if key in given:
+            raise BridgeError(f"--set {key[:200]!r} is given twice; give each key once")
+        given.add(key)
         _apply_override(raw, item, path)
     try:
         params = Params.model_validate(raw)
@@ -268,9 +299,11 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
         if not isinstance(node, dict):
             raise BridgeError(f"override {item!r}: {part!r} in {path} is not a mapping")
     try:
-        node[leaf] = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise BridgeError(f"override {item!r}: the value is not valid YAML") from None
+        node[leaf] = read_yaml(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None)
+        raise BridgeError(f"override {item[:200]!r}: the value is not valid YAML"
+                          f"{f' ({problem})' if problem else ''}") from None
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str], where: str, path: Path) -> BridgeError:

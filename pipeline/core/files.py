@@ -99,6 +99,11 @@ def stage(path: Path, write: Callable[[Path], T]) -> tuple[Path, T]:
     tmp = temp_name(path)
     try:
         return tmp, write(tmp)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None:  # a write to an open file (a full disk): name the file it was for
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

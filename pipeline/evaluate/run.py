@@ -127,12 +127,13 @@ def task_seeds(params: Params, name: str) -> dict[str, list[int]]:
 
 
 def over_seeds(outcomes: list[Outcome], headline_metric: str) -> Outcome:
-    """Mean of every metric over the seeds' runs, its standard deviation (``/std``, ddof 1) and each seed's
+    """Mean of every metric over the seeds' runs, its standard deviation (``/std``, ddof 1, from two seeds) and each seed's
     headline (``<headline>/seed-<i>``); plot rows averaged where their columns are numbers."""
     keys = list(outcomes[0].metrics)
     values = np.array([[o.metrics[k] for k in keys] for o in outcomes])
     metrics = dict(zip(keys, values.mean(0).tolist(), strict=True))
-    metrics |= {f"{k}/std": float(v) for k, v in zip(keys, values.std(0, ddof=1), strict=True)}
+    if len(outcomes) > 1:  # one seed has no spread to report
+        metrics |= {f"{k}/std": float(v) for k, v in zip(keys, values.std(0, ddof=1), strict=True)}
     metrics["seeds"] = float(len(outcomes))
     if headline_metric in outcomes[0].metrics:
         metrics |= {f"{headline_metric}/seed-{i}": o.metrics[headline_metric] for i, o in enumerate(outcomes)}

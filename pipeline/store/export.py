@@ -14,8 +14,12 @@ writes the same rows in the layouts those tools expect:
   ``embedding`` as ``fixed_size_list<float32>[d]``, a float array to every
   Parquet reader.
 
-Shard by shard (memory bounded by one shard), each file written atomically
-(temp + fsync + rename); the set is verified as it is read (``verify_shard``).
+Shard by shard (memory bounded by one shard), into a folder beside ``out``
+that replaces it whole once every shard is written (``replace_dir``): a
+re-export never leaves an older, larger export's extra shards, and a kill
+leaves the previous export as it was. ``_export.json`` names what was written
+(set fingerprint, bridge, format, rows); a folder that holds anything else is
+not replaced. The set is verified as it is read (``verify_shard``).
 Through a bridge (``--bridge``), the vectors written are the set's rows in the
 bridge's shared space: a whole dataset embedded with the bridge, for use
 elsewhere.
@@ -32,7 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.columns import string_array
-from pipeline.core.files import atomic_write
+from pipeline.core.errors import BridgeError
+from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, remove_path, replace_dir, temp_name
 from pipeline.store.embedding_set import EmbeddingSet
 from pipeline.store.formats import META_COLUMNS
 
@@ -56,15 +61,50 @@ def float_list(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
 
 
+#: the card an export folder holds: what a later export may replace
+EXPORT_CARD = "_export.json"  # a leading _: Parquet dataset readers skip it
+
+
+def _replaceable(out: Path) -> None:
+    """Refuse to replace a folder that is not an earlier export (an empty one is fine)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise BridgeError(f"{out}: exists and is not a folder; --out names the export folder to write")
+    if any(out.iterdir()) and not (out / EXPORT_CARD).is_file():
+        raise BridgeError(f"{out}: holds files that are not an export of bridge (no {EXPORT_CARD}); choose a new "
+                          "or empty folder")
+
+
 def export_set(path: Path, out: Path, to: Literal["npy", "parquet"],
-               transform: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Path]:
+               transform: Callable[[np.ndarray], np.ndarray] | None = None, bridge: str | None = None) -> list[Path]:
     """Write the set at ``path`` to ``out`` as ``to``; returns the files written (in shard order).
 
     ``transform`` maps each shard's float32 vectors first (``bridge export --bridge``: into a bridge's
-    shared space), a shard at a time like everything else here."""
+    shared space, named by ``bridge`` in the card), a shard at a time like everything else here."""
     if to not in EXPORTS:
         raise ValueError(f"export format must be one of {EXPORTS}, got {to!r}")
+    out = Path(out)
+    _replaceable(out)
     eset = EmbeddingSet(path)
+    staging = temp_name(out)
+    remove_path(staging)
+    staging.mkdir(parents=True)
+    try:
+        names = _write_shards(eset, staging, to, transform)
+        atomic_write_json(staging / EXPORT_CARD, {"set": eset.manifest["source"].get("dataset"),
+                                                  "fingerprint": eset.fingerprint, "bridge": bridge, "format": to,
+                                                  "rows": eset.rows, "files": [str(n) for n in names]})
+        fsync_dir(staging)
+        replace_dir(staging, out)
+    finally:
+        remove_path(staging)
+    return [out / n for n in names]
+
+
+def _write_shards(eset: EmbeddingSet, out: Path, to: str, transform: Callable[[np.ndarray], np.ndarray] | None
+                  ) -> list[Path]:
+    """Every shard of ``eset`` into ``out``; returns the files' paths relative to ``out``."""
     written: list[Path] = []
     start = 0
     for k, (shard, block) in enumerate(zip(eset.manifest["shards"], eset.batches(), strict=True)):
@@ -77,14 +117,13 @@ def export_set(path: Path, out: Path, to: Literal["npy", "parquet"],
             name = EMB_DIRS.get(eset.manifest["encoder"]["tower"], f"{eset.manifest['encoder']['tower']}_emb")
             (out / name).mkdir(parents=True, exist_ok=True)
             (out / "metadata").mkdir(parents=True, exist_ok=True)
-            emb, metadata = out / name / f"{name}_{k}.npy", out / "metadata" / f"metadata_{k}.parquet"
-            atomic_write(emb, lambda tmp, vectors=vectors: _save_npy(tmp, vectors))
-            atomic_write(metadata, lambda tmp, meta=meta: pq.write_table(_metadata_table(meta), str(tmp)))
+            emb, metadata = Path(name) / f"{name}_{k}.npy", Path("metadata") / f"metadata_{k}.parquet"
+            atomic_write(out / emb, lambda tmp, vectors=vectors: _save_npy(tmp, vectors))
+            atomic_write(out / metadata, lambda tmp, meta=meta: pq.write_table(_metadata_table(meta), str(tmp)))
             written += [emb, metadata]
         else:
-            out.mkdir(parents=True, exist_ok=True)
-            part = out / f"part-{k}.parquet"
+            part = Path(f"part-{k}.parquet")
             table = _metadata_table(meta).append_column("embedding", float_list(vectors))
-            atomic_write(part, lambda tmp, table=table: pq.write_table(table, str(tmp)))
+            atomic_write(out / part, lambda tmp, table=table: pq.write_table(table, str(tmp)))
             written.append(part)
     return written
