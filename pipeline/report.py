@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.core.catalog import KINDS, headline
 from pipeline.core.config import Params, TaskSpec
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json
+from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, remove_path, replace_dir, temp_name
 from pipeline.core.layout import Layout
 
 #: the number a task is judged by, per kind
@@ -81,13 +81,30 @@ def preservation(row: Row, by_task: dict[str, Row]) -> float | None:
 
 def build_report(params: Params, root: Path = Path(".")) -> Path:
     """Write ``artifacts/report/index.md`` and its PNGs; returns the index path."""
-    out = Layout(root).report()
-    out.mkdir(parents=True, exist_ok=True)
+    final = Layout(root).report()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = temp_name(final)  # written aside, then replaces the report whole: a failure leaves the last one
+    remove_path(out)
+    out.mkdir()
+    try:
+        _write_report(params, root, out)
+        fsync_dir(out)
+        replace_dir(out, final)
+    finally:
+        remove_path(out)
+    return final / "index.md"
+
+
+def _write_report(params: Params, root: Path, out: Path) -> None:
     rows = summary_rows(params, root)
+    bad = [r.task for r in rows if r.score is not None and not np.isfinite(r.score)]
+    if bad:
+        raise BridgeError(f"{Layout(root).metrics(bad[0])}: headline is not finite ({len(bad)} tasks); rerun "
+                          "`bridge eval` for them; the report was not changed")
     by_task = {r.task: r for r in rows}
     lines = ["# bridge report", "", "## Method by task", "",
              "| task | kind | query -> gallery | bridge | metric | value | preservation |",
-             "| --- | --- | --- | --- | --- | --- | ---: | ---: |"]
+             "| --- | --- | --- | --- | --- | ---: | ---: |"]
     for r in rows:
         kept = preservation(r, by_task)
         gallery = r.spec.gallery.set if r.spec.gallery else ""
@@ -104,12 +121,10 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
     lines += _emergent_section(params, root, out) + _sweep_section(root, out) + _seed_figure(rows, out)
     lines += _curves_section(params, root, out)
     lines += _protocol_section(rows, root)
-    index = out / "index.md"
-    atomic_write(index, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    atomic_write(out / "index.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     summary = {r.task: {headline(r.spec.kind, r.spec.options): r.score,
                         **({"std": r.spread} if r.spread is not None else {})} for r in rows}
     atomic_write_json(Layout(root).summary(), summary)
-    return index
 
 
 def protocol_line(task: str, root: Path = Path(".")) -> str:
