@@ -19,4 +19,21 @@ test: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -m slow
 
-.PHONY: setup repro test
+# The spoken-digits lane (lanes/spoken-digits): Asterisk's voice prompts from Debian, 8 voices of 7 speakers
+# reading numbers (~120 MB download, 155 MB in /usr/share/asterisk/sounds; needs root or sudo). Without them
+# the lane's tests skip, saying so.
+SPOKEN_DEBS := asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav \
+	asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav asterisk-prompt-it-menardi-wav \
+	asterisk-prompt-es-co asterisk-prompt-fr-armelle
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+spoken-digits-setup:
+	@echo "installing Asterisk's voice prompts (Debian): $(SPOKEN_DEBS)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SPOKEN_DEBS)
+
+spoken-digits: setup
+	cd lanes/spoken-digits && PATH=$(abspath $(BIN)):$$PATH bridge dvc --check && \
+		PATH=$(abspath $(BIN)):$$PATH dvc repro dvc.yaml && PATH=$(abspath $(BIN)):$$PATH bridge report
+
+.PHONY: setup repro test spoken-digits-setup spoken-digits

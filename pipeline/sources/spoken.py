@@ -12,6 +12,10 @@ only, audio <-> image never paired):
 * ``text``: the English number word in each of ``texts`` templates ("seven",
   "the number seven", ...), one row per label, template and split.
 
+``images: 0`` leaves the images out and ``voices: {}`` the audio, so that
+several datasets (speaker folds) can share one set of images and words: a
+bridge pairs rows across datasets by group, and groups are the numbers.
+
 Splits are by speaker (leave-speakers-out): every clip of a speaker in
 ``test_speakers`` is test, so a bridge is scored on voices it never heard;
 images are split by a seeded hash of their id, text rows exist in both splits.
@@ -57,13 +61,14 @@ class Voice(SourceOptions):
     package: str = ""  # the Debian package that installs it, for the error that it is missing
 
 
-#: the voices of Asterisk's Debian packages that hold digits/ (checked on Debian trixie)
+#: the voices of Asterisk's Debian packages that hold digits/ (checked on Debian bookworm; the -gsm, -g722 and
+#: -alaw variants of the same packages are the same voices in other codecs)
 VOICES = {
     "en-us-allison": Voice(folder="en_US_f_Allison", speaker="allison", package="asterisk-core-sounds-en-wav"),
     "es-mx-allison": Voice(folder="es_MX_f_Allison", speaker="allison", package="asterisk-core-sounds-es-wav"),
     "fr-ca-june": Voice(folder="fr_CA_f_June", speaker="june", package="asterisk-core-sounds-fr-wav"),
-    "it-menardi": Voice(folder="it_IT_f_Menardi", speaker="menardi", package="asterisk-core-sounds-it-wav"),
-    "it-carlo": Voice(folder="it_IT_m_Carlo", speaker="carlo", package="asterisk-prompt-it-menardi-wav"),
+    "it-menardi": Voice(folder="it_IT_f_Menardi", speaker="menardi", package="asterisk-prompt-it-menardi-wav"),
+    "it-carlo": Voice(folder="it_IT_m_Carlo", speaker="carlo", package="asterisk-core-sounds-it-wav"),
     "ru-ivrvoice": Voice(folder="ru_RU_f_IvrvoiceRU", speaker="ivrvoice", package="asterisk-core-sounds-ru-wav"),
     "es-co": Voice(folder="es", speaker="es-co", ext="gsm", package="asterisk-prompt-es-co"),
     "fr-armelle": Voice(folder="fr", speaker="armelle", ext="gsm", package="asterisk-prompt-fr-armelle"),
@@ -85,23 +90,19 @@ class SpokenDigits(Source):
     def __init__(self, name: str, opts: SpokenDigitsOptions, class_prompts: list[str]) -> None:
         self.name, self._opts, self._prompts = name, opts, class_prompts
         unknown = sorted(set(opts.test_speakers) - {v.speaker for v in opts.voices.values()})
-        if unknown:
+        if unknown and opts.voices:
             raise BridgeError(f"datasets.{name}.options.test_speakers: {unknown} speak none of the voices")
         missing = sorted(set(opts.words) - set(NUMBER_WORDS))
         if missing:
             raise BridgeError(f"datasets.{name}.options.words: no English word for {missing}")
 
     def modalities(self) -> list[str]:
-        return ["text", "image", "audio"]
+        return ["text"] + (["image"] if self._opts.images else []) + (["audio"] if self._opts.voices else [])
 
     def rows(self, modality: str) -> Rows:
-        if modality == "audio":
-            return self._audio()
-        if modality == "image":
-            return self._images()
-        if modality == "text":
-            return self._texts()
-        raise BridgeError(f"dataset {self.name!r} has no {modality!r} rows; it has {self.modalities()}")
+        if modality not in self.modalities():
+            raise BridgeError(f"dataset {self.name!r} has no {modality!r} rows; it has {self.modalities()}")
+        return {"audio": self._audio, "image": self._images, "text": self._texts}[modality]()
 
     def _audio(self) -> Rows:
         opts, root = self._opts, Path(self._opts.root)
