@@ -10,8 +10,9 @@ shard or a split never loops in Python.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -97,6 +98,31 @@ def _identity(payload: Any) -> str:
     return payload.identity() if hasattr(payload, "identity") else str(payload)
 
 
+def _label_key(label: str) -> str:
+    """A label as a reader sees it: Unicode NFC, runs of whitespace as one space, no space at the ends."""
+    return " ".join(unicodedata.normalize("NFC", label).split())
+
+
+def check_values(labels: Iterable[str], splits: Iterable[str], where: str) -> None:
+    """Refuse data values the tool would read as its own, in one line naming the value.
+
+    A split named ``prompt`` would make data rows class prompts; two labels
+    equal after Unicode NFC and whitespace normalisation would be two classes
+    that print alike. ``labels`` and ``splits`` are the distinct values seen.
+    """
+    for split in splits:
+        if str(split) == PROMPT_SPLIT:
+            raise BridgeError(f"{where}: split {PROMPT_SPLIT!r} is reserved for the class-prompt rows zero-shot "
+                              "tasks build; rename that split in the data")
+    first: dict[str, str] = {}
+    for label in sorted(map(str, labels)):
+        for part in str(label).split("|"):
+            key = _label_key(part)
+            if part and first.setdefault(key, part) != part:
+                raise BridgeError(f"{where}: labels {ascii(first[key])} and {ascii(part)} differ only in Unicode "
+                                  "form or spaces: they would be two classes that print alike; make them one")
+
+
 class Source(ABC):
     """A dataset. Subclasses read tables, folders, packaged data, or a world."""
 
@@ -175,6 +201,10 @@ def _natural(path: Path) -> tuple[str, str, int, str]:
     return str(path.parent), prefix, int("0" + path.stem[len(prefix):]), path.name
 
 
+#: other names of a shard kind in a folder of them: a source refuses them rather than skip their rows
+COMPRESSED = {".tar": (".tgz", ".tbz2", ".txz", ".tzst")}
+
+
 def data_files(pattern: str | Path, suffix: str, recursive: bool = False) -> list[Path]:
     """The files a source reads: every ``*suffix`` in a folder (and its subfolders with ``recursive``), or
     what a glob or a single path names, in natural order (clip-retrieval numbers its parts 0, 1, ... 10
@@ -184,6 +214,13 @@ def data_files(pattern: str | Path, suffix: str, recursive: bool = False) -> lis
     path = Path(pattern)
     if path.is_dir():
         found = list(path.rglob(f"*{suffix}") if recursive else path.glob(f"*{suffix}"))
+        every = path.rglob("*") if recursive else path.glob("*")
+        unread = [f for f in every if f.is_file() and not f.name.startswith((".", "_"))
+                  and f.suffix != suffix and (f"{suffix}." in f.name or f.suffix in COMPRESSED.get(suffix, ()))]
+        if unread:  # a shard in a form this source does not read would silently be missing rows
+            raise BridgeError(f"{sorted(unread)[0]}: a {suffix} file in a form this source does not read "
+                              f"(compressed or renamed), beside the {suffix} files it reads; decompress it or move "
+                              "it out of the folder")
     else:
         found = [Path(p) for p in glob.glob(str(pattern), recursive=True)]
     if not found:
@@ -315,6 +352,8 @@ class ItemSource(Source):
                  class_names: dict[str, str]) -> None:
         self.name, self._modality, self._items = name, modality, items
         self._captions, self._prompts, self._class_names = captions, class_prompts, class_names
+        if isinstance(items, Rows):
+            check_values(np.unique(items.labels).tolist(), np.unique(items.splits).tolist(), f"dataset {name!r}")
 
     def modalities(self) -> list[str]:
         return [self._modality] + (["text"] if self._captions or self._prompts else [])

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
@@ -71,13 +72,30 @@ def hub_snapshot(repo: str, revision: str) -> Path:
     return snapshot
 
 
-def _json(path: Path) -> Any:
+def _json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise BridgeError(f"{path}: missing (not a folder written by datasets.save_to_disk)") from None
-    except json.JSONDecodeError as e:
-        raise BridgeError(f"{path}: not valid JSON ({e.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BridgeError(f"{path}: not valid JSON ({getattr(e, 'msg', e)})") from None
+    if not isinstance(data, dict):
+        raise BridgeError(f"{path}: must hold a JSON object, not a {type(data).__name__}")
+    return data
+
+
+#: the bytes an Arrow IPC stream ends with (continuation marker, then a zero-length message)
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _ended(file: Path) -> None:
+    """Refuse an Arrow stream file without its end-of-stream marker: cut between record batches, it would
+    read as fewer rows without an error."""
+    with open(file, "rb") as f:
+        f.seek(max(f.seek(0, 2) - len(END_OF_STREAM), 0))
+        tail = f.read()
+    if tail != END_OF_STREAM:
+        raise BridgeError(f"{file}: the Arrow stream has no end-of-stream marker (the file was cut); copy it again")
 
 
 def _files(folder: Path) -> list[Path]:
@@ -107,15 +125,23 @@ def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
     from pipeline.sources import table
 
     files, info = _files(folder), _json(folder / "dataset_info.json")
-    labels = {column: feature.get("names") or [] for column, feature in (info.get("features") or {}).items()
+    features = info.get("features") if isinstance(info.get("features"), dict) else {}
+    labels = {column: feature.get("names") or [] for column, feature in features.items()
               if isinstance(feature, dict) and feature.get("_type") == "ClassLabel"}
+    read = [0]
 
-    def frame(batches: list) -> pd.DataFrame:
+    def frame(batches: list, file: Path, first: int) -> pd.DataFrame:
         out = pa.Table.from_batches(batches).to_pandas(integer_object_nulls=True)  # 1 stays 1 next to a null
         for column, names in labels.items():
             if column in out:
-                out[column] = out[column].map(lambda v, names=names: names[v] if v is not None and 0 <= v < len(names)
-                                              else ("" if v is None else str(v)))
+                codes = out[column]
+                bad = codes.map(lambda v, n=len(names): v is not None and not 0 <= v < n)
+                if bad.any():  # ClassLabel -1 is "no label": not a class named "-1"
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise BridgeError(f"{file}: row {first + row + 1}: ClassLabel column {column!r} holds "
+                                      f"{codes.iloc[row]} ({'no label' if codes.iloc[row] == -1 else 'out of range'}; "
+                                      f"{len(names)} names); drop those rows before saving the dataset")
+                out[column] = codes.map(lambda v, names=names: "" if v is None else names[v])
         if split is not None:
             out["__file_split__"] = split
         return out
@@ -123,17 +149,19 @@ def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
     for file in files:
         try:
             with pa.memory_map(str(file)) as source:
-                batches, rows = [], 0
+                batches, rows, first = [], 0, read[0]
                 for batch in pa.ipc.open_stream(source):
                     batches.append(batch)
                     rows += len(batch)
                     if rows >= table.CHUNK_ROWS:
-                        yield frame(batches)
-                        batches, rows = [], 0
+                        yield frame(batches, file, first)
+                        batches, first, rows = [], first + rows, 0
                 if batches:
-                    yield frame(batches)
+                    yield frame(batches, file, first)
+                read[0] = first + rows
         except (OSError, pa.ArrowInvalid) as e:
             raise BridgeError(f"{file}: cannot read as an Arrow stream ({e})") from None
+        _ended(file)
 
 
 def read_saved(path: Path) -> Frames:

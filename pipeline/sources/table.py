@@ -32,6 +32,7 @@ from pipeline.sources.base import (
     Source,
     SourceOptions,
     assign_splits,
+    check_values,
     concat_rows,
     data_files,
     first_duplicate,
@@ -124,6 +125,13 @@ class Chunks:
         if self.fmt == "parquet":
             self.files = self.files or [path]
             self._check_schemas()
+            if self.folder:
+                named = [f for f in self.files if _hf_split(f)]
+                unnamed = [f for f in self.files if not _hf_split(f)]
+                if named and unnamed:  # one such file would switch file-name splits off for every file
+                    raise BridgeError(f"{unnamed[0]}: its name gives no split ({', '.join(HF_SPLITS)}) while "
+                                      f"{len(named)} other files' names do (e.g. {named[0].name}); rename it, or "
+                                      "give the table a split column")
         self._iter: Any = None
         self._next = 0
 
@@ -313,6 +321,7 @@ class TableSource(Source):
         labels: set[str] = set()
         media: dict[str, list[tuple[Rows, np.ndarray]]] = {}  # first-seen path rows, and their file splits
         seen: dict[str, np.ndarray] = {}
+        label_kinds: dict[str, tuple[int, Any]] = {}
         id_hashes = []
         self._cols = self._resolve_columns(name, self._chunks.columns(), opts)
         for start, chunk in self._chunks:
@@ -327,6 +336,10 @@ class TableSource(Source):
                 text_counts.append(len(_texts(_column(chunk, self._cols["text"]))[0]))
             meta = self._chunk_meta(chunk, start, split=False)
             labels.update(np.unique(meta["label"]).tolist())
+            if "split" in meta:
+                check_values([], np.unique(meta["split"]).tolist(), f"{self.path}: column {self._cols['split']!r}")
+            if "label" in self._cols:
+                label_kinds = self._label_kinds(_column(chunk, self._cols["label"]), start, label_kinds)
             if "id" in self._cols:
                 id_hashes.append(name_hash(meta["id"]))
             for field in (m for m in MEDIA if m in self._cols):
@@ -354,12 +367,40 @@ class TableSource(Source):
             if "split" not in self._cols and not self._file_splits:  # the table-wide rule, known only now
                 items.splits = assign_splits(items.groups, opts.test_fraction, opts.seed)
             self._media[field] = items
+        check_values(labels, [], f"{self.path}: column {self._cols.get('label', 'label')!r}")
         self._labels = np.asarray(sorted(labels), dtype=str) if labels else np.array([""], dtype=str)
         if id_hashes:  # ids whose hashes collide are compared as strings, reading the chunks again
             found = first_duplicate(lambda: ((k, self._chunk_ids(self._chunks.chunk(k), int(self._bounds[k])))
                                              for k in range(len(sizes))), np.concatenate(id_hashes))
             if found is not None:
                 raise BridgeError(f"{self.path}: column {self._cols['id']!r} has duplicate ids ({found[0]!r})")
+
+    def _label_kinds(self, cells: pd.Series, start: int, kinds: dict[str, tuple[int, Any]]
+                     ) -> dict[str, tuple[int, Any]]:
+        """Refuse a label column holding numbers in some rows and names in others (one Parquet file of ids,
+        another of names: ``3`` and ``"cat"`` would be two classes of one). ``kinds``: first row of each.
+        The chunk's kind is pandas' inferred dtype (no loop over rows); rows are looked at only to name them."""
+        inferred = pd.api.types.infer_dtype(cells, skipna=True)
+        if inferred == "empty":
+            return kinds
+        kind = "number" if inferred in ("integer", "floating", "mixed-integer-float", "decimal") else \
+            "text" if inferred == "string" else None
+        if kind is not None:
+            given = np.flatnonzero(cells.notna().to_numpy())
+            if kind not in kinds and len(given):
+                value = cells.iloc[int(given[0])]
+                kinds[kind] = (start + int(given[0]) + 1, value.item() if isinstance(value, np.generic) else value)
+        else:  # kinds mixed within the chunk: name the first row of each
+            for i, v in enumerate(cells.tolist()):
+                if not _null(v):
+                    own = "text" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number)) \
+                        else type(v).__name__
+                    kinds.setdefault(own, (start + i + 1, v))
+        if len(kinds) > 1:
+            (ka, (ra, va)), (kb, (rb, vb)) = sorted(kinds.items(), key=lambda item: item[1][0])[:2]
+            raise BridgeError(f"{self.path}: column {self._cols['label']!r} holds {ka} labels (row {ra}: {va!r}) "
+                              f"and {kb} labels (row {rb}: {vb!r}); give every row the same kind of label")
+        return kinds
 
     def _resolve_columns(self, name: str, present: list[str], opts: TableOptions) -> dict[str, str]:
         explicit = opts.columns.model_fields_set
@@ -417,7 +458,13 @@ class TableSource(Source):
             return keys, keys != ""
         keys = cells.map(lambda v: (v.get("path") or "") if isinstance(v, dict) else "").to_numpy(dtype=str)
         data = cells.map(lambda v: v.get("bytes") if isinstance(v, dict) else v)
-        return keys, data.notna().to_numpy()
+        has = data.notna().to_numpy()
+        hollow = np.flatnonzero(~has & (keys != ""))
+        if len(hollow):  # a path with no bytes: the item exists, its bytes were not embedded
+            raise BridgeError(f"{self.path}: column {self._cols[modality]!r}: an entry holds the path "
+                              f"{str(keys[hollow[0]])!r} but no bytes ({len(hollow)} in this chunk); embed the bytes "
+                              "(datasets' Image / Audio feature) or give the paths as a string column")
+        return keys, has
 
     def modalities(self) -> list[str]:
         found = [m for m in ("text", *MEDIA) if m in self._cols]

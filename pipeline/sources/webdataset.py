@@ -89,9 +89,20 @@ def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: Path) -> str:
         raise BridgeError(f"{shard}: key {_split_name(member.name)[0]!r}: {member.name} is not UTF-8 text") from None
 
 
+#: bytes of tar's end-of-archive marker that must follow the last member (POSIX writes two zero blocks; one
+#: is what every reader needs to know the archive ended there and was not cut at a member boundary)
+END_BLOCK = 512
+
+
 def scan_shard(shard: Path, media: set[str], digest: str) -> dict[str, dict[str, Any]]:
-    """Per key in shard order: the media ``TarMember`` and the captions, label and split its other members give."""
+    """Per key in shard order: the media ``TarMember`` and the captions, label and split its other members give.
+
+    Complete or refused: a key given twice the same kind of member (two ``.jpg``, a ``.png`` and a
+    ``.jpg``, two ``.cls``) names both members, and a shard that does not end with tar's end-of-archive
+    block (cut at a member boundary) is refused rather than read as the rows before the cut.
+    """
     items: dict[str, dict[str, Any]] = {}
+    members: dict[tuple[str, str], str] = {}  # (key, kind) -> the member that gave it
     key = None
     try:
         with tarfile.open(shard, "r:") as tar:  # uncompressed tar only: members are read at their offset
@@ -99,6 +110,13 @@ def scan_shard(shard: Path, media: set[str], digest: str) -> dict[str, dict[str,
                 if not member.isfile():
                     continue
                 key, ext = _split_name(member.name)
+                kind = "media" if ext in media else ext
+                if kind in ("media", "cls", "json", "txt"):
+                    slot = (key, kind if kind != "txt" else member.name)  # several .txt captions are fine, not twice one
+                    if slot in members:
+                        raise BridgeError(f"{shard}: key {key!r} has two {kind} members ({members[slot]} and "
+                                          f"{member.name}); keep one")
+                    members[slot] = member.name
                 item = items.setdefault(key, {"captions": [], "label": "", "split": "", "media": None})
                 if ext in media:
                     item["media"] = TarMember(str(shard), member.name, member.offset_data, member.size, digest)
@@ -115,11 +133,19 @@ def scan_shard(shard: Path, media: set[str], digest: str) -> dict[str, dict[str,
                         raise BridgeError(f"{shard}: key {key!r}: {member.name} must hold a JSON object")
                     caption = record.get("caption", record.get("text"))
                     item["captions"] += caption if isinstance(caption, list) else [] if caption is None else [caption]
-                    item["label"] = str(record.get("label", item["label"]))
-                    item["split"] = str(record.get("split", item["split"]))
+                    for field in ("label", "split"):  # a JSON null is no value, not the class "None"
+                        if record.get(field) is not None:
+                            item[field] = str(record[field])
+            end = tar.offset
     except (tarfile.ReadError, EOFError) as e:
         where = f" after key {key!r}" if key else ""
         raise BridgeError(f"{shard}: not a readable tar{where} ({e})") from None
+    with open(shard, "rb") as f:
+        f.seek(end)
+        tail = f.read(END_BLOCK)
+    if len(tail) < END_BLOCK or tail.count(0) != END_BLOCK:
+        raise BridgeError(f"{shard}: ends without tar's end-of-archive block after {end} bytes (cut at a member "
+                          "boundary?); the rows after the cut would be missing: copy the shard again")
     return items
 
 
