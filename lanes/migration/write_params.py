@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-SIZE = 6000
+SIZE = 3000
 SEEDS = (0, 1, 2)
 ENCODERS = {
     "minilm": {"model": "st:sentence-transformers/all-MiniLM-L6-v2", "options": {"batch_size": 128}},
