@@ -97,10 +97,12 @@ class WhisperPreprocess(AudioPreprocess):
 
         if isinstance(payload, str) and not os.path.exists(payload):
             raise FileNotFoundError(payload)
-        source = _openable(payload)
-        rate = soundfile.info(source).samplerate
-        if hasattr(source, "seek"):
-            source.seek(0)
+        source = _openable(payload)  # a path, or a new file object (bytes, a tar member) that _load reopens
+        try:
+            rate = soundfile.info(source).samplerate
+        finally:
+            if hasattr(source, "close"):
+                source.close()
         if rate < MIN_RATE:
             raise RateError(f"{rate} Hz, below the {MIN_RATE} Hz that speech for Whisper needs")
 
