@@ -74,7 +74,8 @@ def params() -> dict:
             "effnet": {"model": "efficientnet:efficientnet-lite0", "options": {"batch_size": 32}},
             "whisper": {"model": "whisper:tiny.en", "options": {"batch_size": 8}},
         },
-        "extract": {"format": "parquet", "dtype": "float32", "normalize": True, "on_error": "fail", "sets": sets},
+        "extract": {"format": "parquet", "dtype": "float32", "shard_rows": 250000, "normalize": True, "on_error": "fail",
+                    "sets": sets},
         "fit": {"bridges": bridges},
         "eval": {"index": "exact", "ks": [1, 5, 10], "tasks": tasks},
     }
