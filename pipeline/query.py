@@ -93,7 +93,11 @@ class BridgedEncoder:
         ids = np.char.add("input-", np.arange(n).astype(str))
         payload = inputs if isinstance(inputs, np.ndarray) else np.array(list(inputs), dtype=object)
         rows = Rows(self.tower, ids, payload, np.full(n, ""), np.full(n, ""), ids)
-        _, vectors, _ = encode_rows(self._tower, rows, self.batch_size, normalize=True, on_error="fail")
+        try:
+            _, vectors, _ = encode_rows(self._tower, rows, self.batch_size, normalize=True, on_error="fail")
+        except (ValueError, TypeError) as e:  # inputs this tower cannot take (free text for a synthetic world)
+            raise BridgeError(f"encoder {self.encoder!r} ({self.tower} tower) cannot encode these inputs "
+                              f"({type(e).__name__}: {str(e)[:120]})") from None
         if self._bridge is None:
             return vectors
         return require_scoreable(self._bridge.transform(self.encoder, self.tower, vectors),

@@ -25,7 +25,14 @@ import numpy as np
 from pipeline.core.catalog import KINDS, headline
 from pipeline.core.config import Params, TaskSpec
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, remove_path, replace_dir, temp_name
+from pipeline.core.files import (
+    atomic_write,
+    atomic_write_json,
+    fsync_dir,
+    remove_path,
+    replace_dir,
+    temp_name,
+)
 from pipeline.core.layout import Layout
 
 #: the number a task is judged by, per kind
@@ -65,9 +72,14 @@ def summary_rows(params: Params, root: Path = Path(".")) -> list[Row]:
     for name, spec in params.eval.tasks.items():
         path = Layout(root).metrics(name)
         try:
-            rows.append(Row(name, spec, json.loads(path.read_text())))
+            metrics = json.loads(path.read_text())
         except FileNotFoundError:
             raise BridgeError(f"{path}: missing (run `bridge eval {name}` first)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BridgeError(f"{path}: not valid JSON ({getattr(e, 'msg', e)}); rerun `bridge eval {name}`") from None
+        if not isinstance(metrics, dict):
+            raise BridgeError(f"{path}: must hold a JSON object of metrics; rerun `bridge eval {name}`")
+        rows.append(Row(name, spec, metrics))
     return rows
 
 
@@ -134,6 +146,8 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
         card = json.loads(path.read_text())
     except FileNotFoundError:
         raise BridgeError(f"{path}: missing (run `bridge eval {task}` first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BridgeError(f"{path}: not valid JSON ({getattr(e, 'msg', e)}); rerun `bridge eval {task}`") from None
     sides = "; ".join(f"{label} {s['set']}" + (f" via {s['bridge']['name']}" if "bridge" in s else "")
                       + f" ({s['split']}, {s['rows']} rows, {s['dtype']})" for label, s in card["sides"].items())
     return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"

@@ -21,7 +21,8 @@ from rich.progress import (
 
 from pipeline.core.config import Params, load_params
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # errors, warnings and progress
+say = Console(soft_wrap=True, highlight=False)  # what a command did (stdout): an error stays the only stderr line
 
 ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="Params file to read.")
 SetOption = typer.Option(None, "--set", "-s", help="Override one key: KEY.PATH=VALUE (repeatable).")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from
+from stages.common import ParamsOption, SetOption, params_from, say
 
 
 def export(
@@ -42,4 +42,4 @@ def export(
     transform = in_space(cfg, bridge, ref.encoder, ref.tower) if bridge else None
     files = export_set(Layout().embeddings(ref.path), target, to, transform, bridge)  # type: ignore[arg-type]
     via = f" via {bridge}" if bridge else ""
-    console.print(f"exported [bold]{name}[/bold]{via} -> {target} ({len(files)} files)", soft_wrap=True)
+    say.print(f"exported [bold]{name}[/bold]{via} -> {target} ({len(files)} files)", soft_wrap=True)

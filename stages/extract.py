@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from, progress_bar
+from stages.common import ParamsOption, SetOption, console, params_from, progress_bar, say
 
 
 def extract(
@@ -36,6 +36,21 @@ def extract(
     for name in cfg.names("extract.sets", names, str(params)):
         with progress_bar(f"extract {name}") as progress:
             out = extract_set(cfg, name, progress=progress, partition=part, merge=merge, backend=backend,
-                              notify=lambda line: console.print(line, soft_wrap=True, highlight=False))
+                              notify=lambda line: say.print(line, markup=False))
         what = f"partition {part} of [bold]{name}[/bold]" if part else f"[bold]{name}[/bold]"
-        console.print(f"extracted {what} -> {out}", soft_wrap=True)
+        say.print(f"extracted {what} -> {out}")
+        _warn_skipped(name, out)
+
+
+def _warn_skipped(name: str, out: Path) -> None:
+    """One warning line naming the rows ``on_error: skip`` left out: a set with fewer rows is never silent."""
+    import json
+
+    try:
+        skipped = json.loads((out / "manifest.json").read_text()).get("skipped") or []
+    except (OSError, ValueError):
+        return
+    if skipped:
+        shown = "; ".join(f"{s.get('id')!r}: {s.get('reason')}" for s in skipped[:3])
+        console.print(f"warning: {name}: {len(skipped)} rows skipped (extract.on_error: skip), e.g. {shown}",
+                      soft_wrap=True, highlight=False, markup=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from
+from stages.common import ParamsOption, SetOption, console, params_from, say
 
 
 def fit(
@@ -28,4 +28,4 @@ def fit(
     for name in todo:
         with console.status(f"fitting {name}"):
             out = fit_bridge(cfg, name)
-        console.print(f"fitted [bold]{name}[/bold] ({cfg.fit.bridges[name].method}) -> {out}")
+        say.print(f"fitted [bold]{name}[/bold] ({cfg.fit.bridges[name].method}) -> {out}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from
+from stages.common import ParamsOption, SetOption, params_from, say
 
 
 def _inputs(items: list[str] | None, lines: Path | None) -> list[str]:
@@ -24,7 +24,10 @@ def _inputs(items: list[str] | None, lines: Path | None) -> list[str]:
             raise BridgeError(f"--lines {lines}: not UTF-8 text (byte {e.start}); give one input per line") from None
         except IsADirectoryError:
             raise BridgeError(f"--lines {lines}: is a folder, not a file of lines") from None
-        out += [line for line in text.splitlines() if line.strip()]
+        given = [line for line in text.splitlines() if line.strip()]
+        if not given:
+            raise BridgeError(f"--lines {lines}: holds no non-empty line to embed")
+        out += given
     return out
 
 
@@ -46,6 +49,8 @@ def embed(
     from pipeline.core.files import atomic_write
     from pipeline.query import BridgedEncoder
 
+    if out.is_dir():
+        raise BridgeError(f"--out {out}: is a folder; give the .npy file to write")
     items = _inputs(inputs, lines)
     if not items:
         raise BridgeError("nothing to embed: pass inputs, or --lines FILE")
@@ -58,7 +63,7 @@ def embed(
             np.save(f, vectors)
 
     atomic_write(out, save)
-    console.print(f"embedded {len(items)} {tower} inputs -> {out} {list(vectors.shape)}", soft_wrap=True)
+    say.print(f"embedded {len(items)} {tower} inputs -> {out} {list(vectors.shape)}", soft_wrap=True)
 
 
 def search(
@@ -82,6 +87,7 @@ def search(
     from rich.table import Table
 
     from pipeline.core.errors import BridgeError
+    from pipeline.core.vectors import require_scoreable
     from pipeline.query import BridgedEncoder, query_space, search_set, set_in_space
 
     cfg = params_from(params, overrides)
@@ -104,8 +110,16 @@ def search(
         except (OSError, ValueError) as e:
             raise BridgeError(f"{vector}: not a readable .npy of vectors ({e})") from None
         queries = np.atleast_2d(queries)
+        if queries.ndim != 2 or queries.dtype.kind not in "fiu":
+            raise BridgeError(f"{vector}: expected a [n, d] array of numbers, got {queries.dtype} {list(queries.shape)}")
+        require_scoreable(queries.astype(np.float32), str(vector))
         shown = [f"{vector}[{i}]" for i in range(len(queries))]
-    hits = search_set(cfg, set_name, queries, k, bridge)
+    try:
+        hits = search_set(cfg, set_name, queries, k, bridge)
+    except BridgeError as e:
+        if vector is not None and "query vectors have dim" in str(e):
+            raise BridgeError(f"{vector}: {e}") from None
+        raise
     if as_json:
         print(json.dumps([{"query": q, "results": h} for q, h in zip(shown, hits, strict=True)], indent=1))
         return

@@ -100,6 +100,14 @@ def cli(project: Path, *args: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def cli_both(project: Path, *args: str) -> tuple[int, str, str]:
+    """``cli`` that also returns stdout, where commands say what they did (``stages.common.say``)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code, err = cli(project, *args)
+    return code, err, out.getvalue()
+
+
 def cli_with_edit(project: Path, edit: Callable[[dict[str, Any]], Any], *args: str) -> tuple[int, str]:
     """``cli(project, *args)`` with ``project/params.yaml`` changed by ``edit`` (a function of its dict), and
     put back as it was afterwards."""

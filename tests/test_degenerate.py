@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import collapsed, require_scoreable
-from pipeline.evaluate.metrics import (candidate_accuracy, class_vectors, retrieval, zeroshot_classification)
+from pipeline.evaluate.metrics import candidate_accuracy, class_vectors, retrieval, zeroshot_classification
 from pipeline.evaluate.ranks import rank_positives
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bridge_project import cli, synthetic_lane, tree_digest, write_params
+from bridge_project import cli, cli_both, synthetic_lane, tree_digest, write_params
 
 TEXT = Path("artifacts/embeddings/synth/syn-clip/text")
 
@@ -115,12 +115,12 @@ def test_damage_is_named_on_read_and_repaired_by_redoing_only_the_bad_shard(proj
     assert re.fullmatch(f"error: {message}", err.strip()), err
     assert tree_digest(project / "artifacts") == before  # a failed read writes nothing
 
-    code, err = cli(project, "extract", "synth-clip-text")
+    code, err, said = cli_both(project, "extract", "synth-clip-text")
     assert code == 0, err
     assert tree_digest(project / TEXT) == tree_digest(golden / TEXT)  # the original bytes, manifest included
     rewritten = {int(f.name[5:10]) for f in (project / TEXT).glob("part-*") if f.stat().st_ino != inodes[f.name]}
     assert rewritten == redone
-    assert f"redoing {len(redone)}" in err
+    assert f"redoing {len(redone)}" in said
     assert cli(project, "fit", "clip-linear")[0] == 0
 
 
@@ -137,7 +137,7 @@ def test_manifest_paths_that_escape_are_refused_by_the_repairing_writer_too(proj
     outside = project / "precious.txt"
     outside.write_text("not a shard")
     _edit_manifest(lambda m: m["shards"][0].update(file="../../../../../precious.txt"))(project)
-    code, err = cli(project, "extract", "synth-clip-text")
-    assert code == 0 and "escapes the set directory" in err and "redoing 1" in err, err
+    code, err, said = cli_both(project, "extract", "synth-clip-text")
+    assert code == 0 and "escapes the set directory" in said and "redoing 1" in said, (err, said)
     assert outside.read_text() == "not a shard"
     assert tree_digest(project / TEXT) == tree_digest(golden / TEXT)

@@ -11,7 +11,7 @@ import pytest
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors.numpy import load_file
 
-from pipeline.bridges.base import card_digest, METHODS, Bridge, method_class
+from pipeline.bridges.base import METHODS, Bridge, card_digest, method_class
 from pipeline.bridges.training import TorchBridge, plot_curve
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import Vectors

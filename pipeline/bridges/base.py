@@ -32,8 +32,8 @@ from pipeline.core.blas import one_thread
 from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
-from pipeline.core.layout import Layout
 from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
+from pipeline.core.layout import Layout
 from pipeline.core.validation import StrictModel, one_line, validate
 from pipeline.core.vectors import Space, Vectors, require_finite
 
@@ -159,7 +159,9 @@ class Bridge(ABC):
         numbers would describe data it never saw.
         """
         for role, fitted in (self.info.get("fitted") or {}).items():
-            from pipeline.store.embedding_set import EmbeddingSet  # the manifest checked as a reader checks it
+            from pipeline.store.embedding_set import (
+                EmbeddingSet,  # the manifest checked as a reader checks it
+            )
 
             now = EmbeddingSet(Layout(root).embeddings(fitted["path"]), verify=False).fingerprint
             then = self.fitted_on.get(role)

@@ -216,7 +216,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def read_yaml(text: str) -> Any:
     """Parse YAML with the safe loader, refusing duplicate keys (``_UniqueKeyLoader``)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:

@@ -32,12 +32,29 @@ _TYPE_WORDS = {"float_parsing": "a number", "int_parsing": "an integer", "bool_p
                "model_type": "a mapping", "bool_type": "true or false", "dataclass_type": "a mapping"}
 
 
+class _Short:
+    """A value as a message quotes it: its repr, cut to ``LIMIT`` characters (a list of a million seeds is not
+    a message)."""
+
+    LIMIT = 80
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        return text if len(text) <= self.LIMIT else f"{text[:self.LIMIT - 20]} ... ({len(text)} characters)"
+
+    def __str__(self) -> str:
+        return repr(self) if not isinstance(self.value, str) else str(self.value)[:self.LIMIT]
+
+
 def one_line(error: ValidationError, model: Any, prefix: tuple = ()) -> str:
     """The first error of ``error`` (raised validating ``model``) as ``a.b.c: message``."""
     err = error.errors()[0]
     loc = prefix + tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
-    kind, got = err["type"], err.get("input")
+    kind, got = err["type"], _Short(err.get("input"))
     if kind == "value_error":
         return f"{where}: {err['msg'].removeprefix('Value error, ')}"
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
@@ -54,7 +71,7 @@ def one_line(error: ValidationError, model: Any, prefix: tuple = ()) -> str:
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         choices = [s.strip(" '") for s in expected.replace(" or ", ",").split(",")]
-        close = difflib.get_close_matches(str(got), choices, n=1)
+        close = difflib.get_close_matches(str(got.value), choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{where}: expected one of {expected}, got {got!r}{hint}"
     return f"{where}: {err['msg']}, got {got!r}"

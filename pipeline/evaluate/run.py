@@ -105,7 +105,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     outcome = over_seeds(outcomes, headline(task.kind, task.options)) if seeds else outcomes[0]
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
     if seeds:
-        outcome.protocol["bridges_content_sha256"] = {f"{b}/seed-{s}": sorted(h)[0]
+        outcome.protocol["bridges_content_sha256"] = {f"{b}/seed-{s}": min(h)
                                                       for (b, s), h in bridges_seen.items() if b}
     if seeds:
         outcome.protocol["seeds"] = {"bridges": seeds, "aggregate": "mean over seeds; <metric>/std is the "

@@ -94,9 +94,19 @@ class Outcome:
     protocol: dict[str, Any] = field(default_factory=dict)  # what produced the numbers (protocol.py)
 
 
+def labelled(ctx: TaskContext, rows: Vectors, side: str) -> None:
+    """Refuse rows without a label where labels are the truth (zero-shot, probe, transfer, label positives):
+    an empty label would be scored as a class of its own."""
+    empty = np.flatnonzero(np.asarray(rows.labels) == "")
+    if len(empty):
+        raise BridgeError(f"eval.tasks.{ctx.name}.{side}: {len(empty)} of {len(rows)} rows have no label (e.g. "
+                          f"{str(rows.ids[empty[0]])!r}); label them, or leave them out with a subset")
+
+
 def zeroshot(ctx: TaskContext) -> Outcome:
     """Single-label: top-1/top-5, balanced accuracy, per-class accuracy. Multi-label: mAP."""
     opts = ctx.options(ZeroshotOptions)
+    labelled(ctx, ctx.query, "query")
     prompts, p = ctx.gallery(PROMPT_SPLIT)
     names, class_vecs = metrics.class_vectors(p, prompts.labels)
     if opts.labels == "multi":
@@ -114,6 +124,8 @@ def retrieval(ctx: TaskContext) -> Outcome:
     ks, index = tuple(ctx.params.eval.ks), ctx.params.eval.index
     forward_own, backward_own = own_rows(ctx, gallery, opts.exclude_self, opts.positives == "group" and index == "exact")
     if opts.positives == "label":
+        labelled(ctx, ctx.query, "query")
+        labelled(ctx, gallery, "gallery")
         forward = metrics.label_retrieval(ctx.q, ctx.query.labels, g, gallery.labels, ks=ks)
         backward = metrics.label_retrieval(g, gallery.labels, ctx.q, ctx.query.labels, ks=ks)
         column = "precision"
@@ -259,9 +271,8 @@ def transfer(ctx: TaskContext) -> Outcome:
     source_train, s_train = ctx.side(ctx.task.query, "train", f"eval.tasks.{ctx.name}.query")
     target, t = ctx.gallery()
     target_train, t_train = ctx.gallery("train")
-    for rows, split in ((source_train, "train"), (target_train, "train"), (target, ctx.task.gallery.split)):
-        if not (rows.labels.astype(str) != "").any():
-            raise BridgeError(f"eval.tasks.{ctx.name}: {rows.space.key} rows of split {split!r} carry no labels")
+    for rows, side in ((source_train, "query"), (target_train, "gallery"), (target, "gallery")):
+        labelled(ctx, rows, side)
     out: dict[str, float] = {}
     plot: list[dict[str, object]] = []
     for name in opts.classifiers:
@@ -312,6 +323,8 @@ def probe(ctx: TaskContext) -> Outcome:
         test.append((ctx.query, ctx.q) if i == 0 else ctx.side(side, None, f"eval.tasks.{ctx.name}.{where}"))
         train.append(ctx.side(side, opts.train_split, f"eval.tasks.{ctx.name}.{where}"))
         (tr_rows, tr), (te_rows, te) = train[-1], test[-1]
+        labelled(ctx, tr_rows, where)
+        labelled(ctx, te_rows, where)
         out[f"side/{side.set}"] = accuracy(logistic(tr, tr_rows.labels, te, opts.c), te_rows.labels)
     x_train, y_train = _joint(train)
     x_test, y_test = _joint(test)

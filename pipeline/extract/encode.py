@@ -54,13 +54,15 @@ def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_e
             non_finite, zero = degenerate_rows(out)
             reasons[good[zero]] = "zero vector from the encoder (it would tie with every row)"
             reasons[good[non_finite]] = "non-finite vector (NaN or inf, or a norm beyond float32) from the encoder"
-            vectors[good] = l2_normalize(out) if normalize else out
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is found and named just below
+                vectors[good] = l2_normalize(out) if normalize else out
             stored, _ = degenerate_rows(vectors[good])
             overflow = np.setdiff1d(stored, non_finite)
             reasons[good[overflow]] = f"vector overflows the stored dtype {np.dtype(dtype).name} (values beyond its range)"
         bad = index[reasons[index] != ""]
         if len(bad) and on_error == "fail":
-            raise BridgeError(f"row {str(rows.ids[bad[0]])!r}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
+            where = f" of {rows.origin}" if rows.origin else ""
+            raise BridgeError(f"row {str(rows.ids[bad[0]])!r}{where}: {reasons[bad[0]]} ({len(bad)} bad rows in this batch; "
                               f"set extract.on_error: skip to record and drop them)")
         done += len(index)
         if progress:

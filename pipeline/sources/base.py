@@ -39,6 +39,7 @@ class Rows:
     labels: np.ndarray  # str [n] ("" when unlabelled; "a|b" for multi-label)
     splits: np.ndarray  # str [n]
     groups: np.ndarray  # str [n]
+    origin: str = ""  # the file(s) the rows were read from, when messages should name them (imported vectors)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -48,7 +49,7 @@ class Rows:
         payload = self.payload[index] if isinstance(self.payload, np.ndarray) or isinstance(index, slice) \
             else [self.payload[i] for i in np.asarray(index)]
         return Rows(self.modality, self.ids[index], payload, self.labels[index], self.splits[index],
-                    self.groups[index])
+                    self.groups[index], self.origin)
 
     def fingerprint(self, digests: Callable[[Sequence[str]], list[str]] | None = None) -> str:
         """sha256 over ids, metadata and payload: changes when any row does.
@@ -119,7 +120,7 @@ def check_values(labels: Iterable[str], splits: Iterable[str], where: str) -> No
         for part in str(label).split("|"):
             key = _label_key(part)
             if part and first.setdefault(key, part) != part:
-                raise BridgeError(f"{where}: labels {ascii(first[key])} and {ascii(part)} differ only in Unicode "
+                raise BridgeError(f"{where}: labels {first[key]!a} and {part!a} differ only in Unicode "
                                   "form or spaces: they would be two classes that print alike; make them one")
 
 
@@ -218,7 +219,7 @@ def data_files(pattern: str | Path, suffix: str, recursive: bool = False) -> lis
         unread = [f for f in every if f.is_file() and not f.name.startswith((".", "_"))
                   and f.suffix != suffix and (f"{suffix}." in f.name or f.suffix in COMPRESSED.get(suffix, ()))]
         if unread:  # a shard in a form this source does not read would silently be missing rows
-            raise BridgeError(f"{sorted(unread)[0]}: a {suffix} file in a form this source does not read "
+            raise BridgeError(f"{min(unread)}: a {suffix} file in a form this source does not read "
                               f"(compressed or renamed), beside the {suffix} files it reads; decompress it or move "
                               "it out of the folder")
     else:
@@ -278,7 +279,7 @@ def concat_rows(parts: list[Rows]) -> Rows:
         np.concatenate([np.asarray(p.payload, dtype=object) for p in parts])
     return Rows(parts[0].modality, np.concatenate([p.ids for p in parts]), payload,
                 np.concatenate([p.labels for p in parts]), np.concatenate([p.splits for p in parts]),
-                np.concatenate([p.groups for p in parts]))
+                np.concatenate([p.groups for p in parts]), " or ".join(dict.fromkeys(p.origin for p in parts if p.origin)))
 
 
 @dataclass

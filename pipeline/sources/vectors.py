@@ -31,6 +31,7 @@ from pipeline.sources.base import (
     Source,
     SourceOptions,
     assign_splits,
+    check_values,
     data_files,
     first_duplicate,
     parquet_batches,
@@ -79,6 +80,11 @@ def _float_matrix(column: pa.ChunkedArray, file: Path, name: str, first_row: int
     return values.reshape(len(array), int(lengths[0]) if len(lengths) else 0)
 
 
+def _part_number(file: Path) -> str:
+    """``3`` of ``img_emb_3.npy`` or ``metadata_3.parquet``: what pairs a vectors file with its metadata."""
+    return file.stem.rpartition("_")[2]
+
+
 def _strings(table: pa.Table, name: str, default: np.ndarray | None) -> np.ndarray | None:
     if name not in table.column_names:
         return default
@@ -108,19 +114,28 @@ class VectorsSource(Source):
             self._embs = data_files(Path(opts.path) / opts.emb, ".npy")
             self._files = data_files(Path(opts.path) / "metadata", ".parquet")
             if len(self._embs) != len(self._files):
-                raise BridgeError(f"{opts.path}: {len(self._embs)} .npy files in {opts.emb}/ but {len(self._files)} "
-                                  "in metadata/")
-            counts = []
+                number = {_part_number(f): f for f in self._files}
+                alone = [e for e in self._embs if _part_number(e) not in number] or self._embs[len(self._files):]
+                lonely = alone[0] if alone else self._files[len(self._embs)]
+                raise BridgeError(f"{lonely}: has no partner ({len(self._embs)} .npy files in {opts.emb}/ but "
+                                  f"{len(self._files)} in metadata/; clip-retrieval pairs <x>_emb_<k>.npy with "
+                                  "metadata_<k>.parquet)")
+            counts, first = [], None
             for emb, meta in zip(self._embs, self._files, strict=True):
                 shape = self._npy(emb).shape
                 rows = self._footer(meta).num_rows
                 if len(shape) != 2 or shape[0] != rows:
                     raise BridgeError(f"{emb}: {list(shape)} vectors for {rows} metadata rows in {meta}")
+                if first is not None and shape[1] != first[1]:
+                    raise BridgeError(f"{emb}: vectors of dim {shape[1]}, while {first[0].name} has dim {first[1]}")
+                first = first or (emb, shape[1])
                 counts.append(rows)
         names = self._footer(self._files[0]).schema.to_arrow_schema().names
         self._id = cols.id if opts.layout == "parquet" or cols.id in names else "key"
         self._split_given = all(cols.split in self._footer(f).schema.to_arrow_schema().names for f in self._files)
         self._check_ids()
+        self._check_labels()
+        self._dim: tuple[Path, int] | None = None
         self._rows = PartedRows(opts.modality, np.asarray(counts, dtype=np.int64), self._read)
 
     @staticmethod
@@ -149,6 +164,26 @@ class VectorsSource(Source):
             value, first, again = found
             where = f"in {again}" if first == again else f"in {first} and {again}"
             raise BridgeError(f"{self.opts.path}: duplicate id {value!r} in column {self._id!r} ({where})")
+
+    def _check_labels(self) -> None:
+        """One kind of label in every file (integer ids in one metadata file and names in another would be two
+        classes of one), and no two labels that differ only in Unicode form or spaces."""
+        label = self.opts.columns.label
+        kinds: dict[str, Path] = {}
+        values: set[str] = set()
+        for file in self._files:
+            schema = self._footer(file).schema.to_arrow_schema()
+            if label not in schema.names:
+                continue
+            kind = str(schema.field(label).type)
+            kind = "number" if kind.startswith(("int", "uint", "float", "double")) else kind
+            kinds.setdefault(kind, file)
+            if len(kinds) > 1:
+                (ka, fa), (kb, fb) = list(kinds.items())[:2]
+                raise BridgeError(f"{fb}: column {label!r} holds {kb} labels, {fa} holds {ka} labels; give every "
+                                  "file the same kind of label")
+            values.update(np.unique(_strings(pq.ParquetFile(file).read(columns=[label]), label, None)).tolist())
+        check_values(values, [], f"{self.opts.path}: column {label!r}")
 
     def _read(self, k: int) -> Rows:
         """File ``k``'s rows, decoded ``READ_BATCH`` rows at a time into arrays sized for the file."""
@@ -179,9 +214,23 @@ class VectorsSource(Source):
             vectors = np.zeros((0, 0), dtype=np.float32)
         got = {c: np.concatenate(v) if v else np.array([], dtype=str) for c, v in strings.items()}
         ids = got[self._id]
+        for column in dict.fromkeys((self._id, cols.group)):
+            if column in got and (got[column] == "").any():  # a null id or group names nothing: refused
+                row = int(np.flatnonzero(got[column] == "")[0])
+                raise BridgeError(f"{file}: column {column!r}: row {row + 1} is null or empty")
+        if cols.split in got:  # an exported set's own class-prompt rows come back as such, nothing else may
+            labels = got.get(cols.label, np.full(len(ids), ""))
+            own = np.char.startswith(ids.astype(str), np.char.add(np.char.add("prompt-", labels.astype(str)), "-"))
+            check_values([], np.unique(got[cols.split][~own]).tolist(), f"{file}: column {cols.split!r}")
+        if len(vectors) and vectors.ndim == 2:
+            if self._dim is not None and vectors.shape[1] != self._dim[1]:
+                raise BridgeError(f"{file}: vectors of dim {vectors.shape[1]}, while {self._dim[0].name} has dim "
+                                  f"{self._dim[1]}")
+            self._dim = self._dim or (file, vectors.shape[1])
         groups = got.get(cols.group, ids)
         splits = got[cols.split] if self._split_given else assign_splits(groups, self.opts.test_fraction, self.opts.seed)
-        return Rows(self.opts.modality, ids, vectors, got.get(cols.label, np.full(len(ids), "")), splits, groups)
+        return Rows(self.opts.modality, ids, vectors, got.get(cols.label, np.full(len(ids), "")), splits, groups,
+                    str(self._embs[k] if self._embs else file))
 
     def modalities(self) -> list[str]:
         return [self.opts.modality]

@@ -156,10 +156,17 @@ class WebDatasetSource(ItemSource):
         media = {e.lstrip(".") for e in EXTENSIONS[opts.modality]}
         ids, payload, labels, splits = [], [], [], []
         cap_ids, cap_text, cap_of = [], [], []
+        owner: dict[str, Path] = {}  # key -> the shard that holds it: a key is one sample across all shards
         for shard in data_files(opts.path, ".tar"):
             items = scan_shard(shard, media, digests([str(shard)])[0])
             with_caption = [k for k, v in items.items() if v["captions"]]
             for key, item in items.items():
+                if owner.setdefault(key, shard) != shard:
+                    raise BridgeError(f"{shard}: key {key!r} is also in {owner[key]}; a key names one sample "
+                                      "across the shards")
+                if item["label"].lstrip("-").isdigit() and item["label"].startswith("-"):
+                    raise BridgeError(f"{shard}: key {key!r}: class {item['label']!r} is negative (-1 marks "
+                                      "'no label' in most datasets); drop the .cls member or give a class")
                 if item["media"] is None:
                     raise BridgeError(f"{shard}: key {key!r} has no {opts.modality} member "
                                       f"({', '.join(sorted(media))})")

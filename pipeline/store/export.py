@@ -37,7 +37,14 @@ import pyarrow.parquet as pq
 
 from pipeline.core.columns import string_array
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json, fsync_dir, remove_path, replace_dir, temp_name
+from pipeline.core.files import (
+    atomic_write,
+    atomic_write_json,
+    fsync_dir,
+    remove_path,
+    replace_dir,
+    temp_name,
+)
 from pipeline.store.embedding_set import EmbeddingSet
 from pipeline.store.formats import META_COLUMNS
 
