@@ -5,6 +5,7 @@
   text -> molecule R@1 that scikit-learn's ``Ridge`` gives from the same stored fingerprints to the same
   stored MiniLM vectors, and its headline numbers must sit within the lane's seed spread
   (``docs/lanes/molecules.md``, from a full 3-seed run).
+* Migration: seed 0 of ``lanes/migration``, its headline numbers likewise (``docs/lanes/migration.md``).
 
 The expected values are the 3-seed means and standard deviations of the fresh lane runs the docs show; a
 fresh seed-0 run must fall within 3 standard deviations (at least 0.02: a seed spread of three is itself
@@ -47,6 +48,17 @@ MOLECULES = {
     ("t2m-mlp-iupac-s0", "g2q/recall@1"): (0.5993, 0.0043),
     ("cand-mlp-iupac-s0", "q2g/T4/mrr"): (0.9730, 0.0036),
     ("cand-mlp-iupac-s0", "q2g/T20/mrr"): (0.9090, 0.0039),
+}
+MIGRATION = {
+    ("migrate-ridge-e5-minilm-s0", "q2g/recall@1"): (0.3528, 0.0247),
+    ("migrate-ridge-e5-minilm-s0", "g2q/recall@1"): (0.4658, 0.0328),
+    ("migrate-ridge-static-minilm-s0", "q2g/recall@1"): (0.0966, 0.0032),
+    ("migrate-procrustes-e5-minilm-s0", "q2g/recall@1"): (0.2865, 0.0256),
+    ("own-minilm-s0", "q2g/recall@1"): (0.4917, 0.0177),
+    ("geometry-minilm-e5-s0", "linear_cka"): (0.6613, 0.0093),
+    ("geometry-minilm-e5-s0", "mutual_knn@10"): (0.3759, 0.0084),
+    ("geometry-minilm-static-s0", "linear_cka"): (0.4556, 0.0176),
+    ("geometry-minilm-static-s0", "mutual_knn@10"): (0.2029, 0.0042),
 }
 
 
@@ -131,3 +143,18 @@ def test_ridge_bridge_reproduces_scikit_learn_ridge(molecules: Path, view: str) 
 
 def test_molecule_lane_headlines_within_seed_spread(molecules: Path) -> None:
     within_spread(molecules, MOLECULES)
+
+
+@pytest.fixture(scope="module")
+def migration(tmp_path_factory) -> Path:
+    keep = {"migrate-ridge-e5-minilm-s0", "migrate-ridge-static-minilm-s0",
+            "migrate-procrustes-e5-minilm-s0", "geometry-minilm-e5-s0", "geometry-minilm-static-s0"}
+    return run_stages(tmp_path_factory.mktemp("migration"), lane("migration", keep.__contains__))
+
+
+def test_migration_lane_headlines_within_seed_spread(migration: Path) -> None:
+    within_spread(migration, MIGRATION)
+    # the lane's finding, on this fresh seed: the closer pair (CKA) is the one bridged better
+    cka = {b: metrics(migration, f"geometry-minilm-{b}-s0")["linear_cka"] for b in ("e5", "static")}
+    r1 = {b: metrics(migration, f"migrate-ridge-{b}-minilm-s0")["q2g/recall@1"] for b in ("e5", "static")}
+    assert cka["e5"] > cka["static"] + 0.1 and r1["e5"] > r1["static"] + 0.1
