@@ -25,14 +25,7 @@ import numpy as np
 from pipeline.core.catalog import KINDS, headline
 from pipeline.core.config import Params, TaskSpec
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import (
-    atomic_write,
-    atomic_write_json,
-    fsync_dir,
-    remove_path,
-    replace_dir,
-    temp_name,
-)
+from pipeline.core.files import atomic_write, atomic_write_json, write_dir
 from pipeline.core.layout import Layout
 
 #: the number a task is judged by, per kind
@@ -93,17 +86,8 @@ def preservation(row: Row, by_task: dict[str, Row]) -> float | None:
 
 def build_report(params: Params, root: Path = Path(".")) -> Path:
     """Write ``artifacts/report/index.md`` and its PNGs; returns the index path."""
-    final = Layout(root).report()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    out = temp_name(final)  # written aside, then replaces the report whole: a failure leaves the last one
-    remove_path(out)
-    out.mkdir()
-    try:
-        _write_report(params, root, out)
-        fsync_dir(out)
-        replace_dir(out, final)
-    finally:
-        remove_path(out)
+    final = Layout(root).report()  # written aside, then replaces the report whole: a failure leaves the last one
+    write_dir(final, lambda out: _write_report(params, root, out))
     return final / "index.md"
 
 

@@ -182,3 +182,21 @@ def replace_dir(new: Path, final: Path) -> None:
     remove_path(old)
     if staged != new:
         remove_path(new)
+
+
+def write_dir(final: Path, write: Callable[[Path], T]) -> T:
+    """Call ``write(folder)`` on an empty temp folder beside ``final``, then publish it as ``final`` whole
+    (``replace_dir``); returns what ``write`` returned. A failure or kill leaves the previous ``final``: an
+    output folder (an export, a report) is never half old and half new."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = temp_name(final)
+    remove_path(staging)
+    staging.mkdir()
+    try:
+        result = write(staging)
+        fsync_dir(staging)
+        replace_dir(staging, final)
+        return result
+    finally:
+        remove_path(staging)

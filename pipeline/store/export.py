@@ -37,14 +37,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.columns import string_array
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import (
-    atomic_write,
-    atomic_write_json,
-    fsync_dir,
-    remove_path,
-    replace_dir,
-    temp_name,
-)
+from pipeline.core.files import atomic_write, atomic_write_json, write_dir
 from pipeline.store.embedding_set import EmbeddingSet
 from pipeline.store.formats import META_COLUMNS
 
@@ -94,18 +87,15 @@ def export_set(path: Path, out: Path, to: Literal["npy", "parquet"],
     out = Path(out)
     _replaceable(out)
     eset = EmbeddingSet(path)
-    staging = temp_name(out)
-    remove_path(staging)
-    staging.mkdir(parents=True)
-    try:
+
+    def write(staging: Path) -> list[Path]:
         names = _write_shards(eset, staging, to, transform)
         atomic_write_json(staging / EXPORT_CARD, {"set": eset.manifest["source"].get("dataset"),
                                                   "fingerprint": eset.fingerprint, "bridge": bridge, "format": to,
                                                   "rows": eset.rows, "files": [str(n) for n in names]})
-        fsync_dir(staging)
-        replace_dir(staging, out)
-    finally:
-        remove_path(staging)
+        return names
+
+    names = write_dir(out, write)
     return [out / n for n in names]
 
 
