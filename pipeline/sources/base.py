@@ -260,8 +260,8 @@ def prompt_rows(labels: np.ndarray, templates: list[str], class_names: dict[str,
     shown, first, inverse = np.unique(names.astype(str), return_index=True, return_inverse=True)
     if len(shown) < len(classes):  # two classes, one prompt text: their class vectors would coincide
         i = int(np.flatnonzero(first[inverse.ravel()] != np.arange(len(classes)))[0])
-        raise BridgeError(f"classes {classes[first[inverse.ravel()[i]]]!r} and {classes[i]!r} are both shown as "
-                          f"{names[i]!r} (class_names): give each class its own display name")
+        raise BridgeError(f"classes {str(classes[first[inverse.ravel()[i]]])!r} and {str(classes[i])!r} are both "
+                          f"shown as {str(names[i])!r} (class_names): give each class its own display name")
     texts = np.concatenate([fill_template(t, names) for t in templates]) if templates else np.array([], object)
     label_col = np.tile(classes, len(templates))
     ids = np.char.add(np.char.add("prompt-", label_col.astype(str)),
