@@ -72,12 +72,11 @@ def os_culprit(e: OSError) -> str:
     path = e.filename2 if e.filename2 is not None else e.filename
     if path is None:
         return "a file"
-    match = re.fullmatch(r"\.(.+)\.(?:tmp|incoming)-\d+", Path(str(path)).name)
-    if match:
-        path = Path(str(path)).with_name(match[1])
     if e.filename2 is not None:
         path = Path(str(path)).parent
-    return str(path)
+    # a temp name (a file's or a staging folder's, anywhere in the path) is shown as what it was for
+    return "/".join(re.sub(r"^\.(.+)\.(?:tmp|incoming)-\d+$", r"\1", part) for part in Path(str(path)).parts
+                    ).replace("//", "/", 1)
 
 
 _received: list[int] = []  # the terminating signal, kept apart: a library may re-raise the interrupt as its own
