@@ -47,7 +47,8 @@ def _warn_skipped(name: str, out: Path) -> None:
     import json
 
     try:
-        skipped = json.loads((out / "manifest.json").read_text()).get("skipped") or []
+        manifest = json.loads((out / "manifest.json").read_text())
+        skipped = (manifest.get("source", {}).get("skipped") or []) + (manifest.get("skipped") or [])
     except (OSError, ValueError):
         return
     if skipped:

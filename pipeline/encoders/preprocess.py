@@ -141,6 +141,27 @@ class ImagePreprocess:
         return Prepared(data[ok], ok, reasons)
 
 
+def _whole_wav(payload: Any) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (a cut copy): libsndfile reads the
+    samples that are there, so the clip would be encoded as less audio without a word."""
+    if not (isinstance(payload, str) and payload.lower().endswith(".wav")):
+        return
+    with open(payload, "rb") as f:
+        head = f.read(1 << 16)
+        size = f.seek(0, 2)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return  # not RIFF/WAVE: libsndfile says what it is
+    at = 12
+    while at + 8 <= len(head):
+        chunk, length = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if chunk == b"data":
+            have = size - (at + 8)
+            if length != 0xFFFFFFFF and length > have:
+                raise ValueError(f"truncated WAV: its header says {length} bytes of audio, the file holds {have}")
+            return
+        at += 8 + length + (length & 1)
+
+
 @dataclass(frozen=True)
 class AudioPreprocess:
     """Decode (soundfile), mix to mono, resample to ``rate``; then ``features`` if given.
@@ -161,7 +182,10 @@ class AudioPreprocess:
 
         if isinstance(payload, str) and not os.path.exists(payload):  # soundfile: a generic RuntimeError
             raise FileNotFoundError(payload)
+        _whole_wav(payload)
         wave, rate = soundfile.read(_openable(payload), dtype="float32", always_2d=True)
+        if not np.isfinite(wave).all():
+            raise ValueError(f"{int((~np.isfinite(wave)).sum())} samples are NaN or inf")
         wave = wave.mean(axis=1)
         if rate != self.rate and len(wave):
             from scipy.signal import resample_poly

@@ -119,10 +119,14 @@ def plan_set(params: Params, name: str, root: Path = Path(".")) -> SetPlan:
         raise BridgeError(f"dataset {ref.dataset!r} has no {tower.modality!r} rows for tower {ref.tower!r}; "
                           f"it has {source.modalities()}")
     rows = source.rows(tower.modality)
+    if not len(rows):  # an empty or unreadable input: never replaces a set that holds rows
+        raise BridgeError(f"dataset {ref.dataset!r} gives no {tower.modality} rows for set {name!r} (is its input "
+                          "empty?); nothing was written")
     header = {
         "encoder": {"name": ref.encoder, "family": encoder.family, **encoder.identity(), "tower": ref.tower,
                     "dim": tower.dim, "normalized": cfg.normalize},
-        "source": {"dataset": ref.dataset, "kind": dataset.source, "rows": len(rows)},
+        "source": {"dataset": ref.dataset, "kind": dataset.source, "rows": len(rows),
+                   **({"skipped": list(source.skipped)} if source.skipped else {})},
         "dtype": cfg.dtype,
         "format": cfg.format,
         "shard_rows": cfg.shard_rows,

@@ -129,6 +129,9 @@ class Source(ABC):
 
     #: name of the dataset in params.yaml
     name: str
+    #: rows the source itself left out under its own ``on_error: skip`` ({"id", "reason"}): extraction records
+    #: them in the set's manifest and names them in a warning, as it does for items the encoder could not take
+    skipped: Sequence[dict[str, str]] = ()
 
     @abstractmethod
     def modalities(self) -> list[str]:

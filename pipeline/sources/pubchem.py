@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.core.errors import BridgeError
 from pipeline.core.vectors import group_uniform
@@ -55,6 +55,13 @@ class PubChemOptions(SourceOptions):
     path: str | None = Field(None, description="a table in this layout (default: the one of `chemicals`)")
     names: list[Literal["common", "iupac", "synonyms"]] = Field(default_factory=lambda: ["common"],
                                                                 min_length=1)
+
+    @field_validator("names")
+    @classmethod
+    def _once(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):  # one view twice would give every name two rows of one id
+            raise ValueError(f"each view once, got {names}")
+        return names
     max_synonyms: int = Field(5, ge=1, le=100, description="synonyms kept per molecule (in the file's order)")
     size: int | None = Field(None, gt=0, description="a seeded draw of this many molecules")
     test_fraction: float = Field(0.2, ge=0.0, le=1.0)
@@ -79,12 +86,18 @@ def read_table(path: Path) -> list[list[str]]:
         raise BridgeError(f"{path}: no such file (the pubchem source's table)")
     lines = []
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) <= SMILES or not fields[CID].strip():
-                raise BridgeError(f"{path}:{number}: {len(fields)} fields, expected CID, CAS, formula, "
-                                  f"weight, SMILES, ... (tab-separated)")
-            lines.append(fields)
+        try:
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) <= SMILES or not fields[CID].strip():
+                    raise BridgeError(f"{path}:{len(lines) + 1}: {len(fields)} fields, expected CID, CAS, formula, "
+                                      f"weight, SMILES, ... (tab-separated)")
+                lines.append(fields)
+        except UnicodeDecodeError as e:
+            raise BridgeError(f"{path}:{len(lines) + 1}: not UTF-8 text (byte {e.object[e.start]:#x}); the table "
+                              "must be UTF-8") from None
+    if not lines:
+        raise BridgeError(f"{path}: holds no molecules (an empty table)")
     return lines
 
 
@@ -109,6 +122,7 @@ def _synonyms(fields: list[str], limit: int) -> list[str]:
 class PubChemSource(Source):
     def __init__(self, name: str, opts: PubChemOptions) -> None:
         self.name, self._opts = name, opts
+        self.skipped: list[dict[str, str]] = []
         path = Path(opts.path) if opts.path is not None else packaged_table()
         lines = read_table(path)
         cids = np.asarray([f[CID].strip() for f in lines], dtype=str)
@@ -131,6 +145,8 @@ class PubChemSource(Source):
             elif opts.on_error == "fail":
                 raise BridgeError(f"{path}:{i + 1}: CID {cids[i]}: {problem} (set datasets.{name}.options."
                                   f"on_error: skip to leave such molecules out)")
+            else:
+                self.skipped.append({"id": f"cid-{cids[i]}", "reason": f"{path.name}:{i + 1}: {problem}"})
         if opts.size is not None and len(keep) < opts.size:
             raise BridgeError(f"datasets.{name}.options.size: {opts.size} molecules asked, {path} has "
                               f"{len(keep)} with every name of {opts.names} and a valid SMILES")

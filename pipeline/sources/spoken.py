@@ -89,6 +89,12 @@ class SpokenDigitsOptions(SourceOptions):
 class SpokenDigits(Source):
     def __init__(self, name: str, opts: SpokenDigitsOptions, class_prompts: list[str]) -> None:
         self.name, self._opts, self._prompts = name, opts, class_prompts
+        folders: dict[str, str] = {}
+        for voice_name, voice in opts.voices.items():  # one recording listed twice would be both heard and not
+            other = folders.setdefault(voice.folder, voice_name)
+            if other != voice_name:
+                raise BridgeError(f"datasets.{name}.options.voices: {other!r} and {voice_name!r} are one folder "
+                                  f"({voice.folder!r}); list each voice once")
         unknown = sorted(set(opts.test_speakers) - {v.speaker for v in opts.voices.values()})
         if unknown and opts.voices:
             raise BridgeError(f"datasets.{name}.options.test_speakers: {unknown} speak none of the voices")
