@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.bridges.base import Bridge, MethodParams, method_class
 from pipeline.core.config import Params
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write_json, fsync_dir, recover_dir, remove_path, replace_dir, temp_name
+from pipeline.core.files import atomic_write_json, recover_dir, write_dir
 from pipeline.core.layout import Layout
 from pipeline.core.lock import hold
 from pipeline.core.validation import validate
@@ -90,10 +90,7 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
             bridge.save(out)
             timings = bridge.info.get("training")
         else:  # every seed's bridge in one staging directory, published together: never a partial set
-            staging = temp_name(out)
-            remove_path(staging)
-            staging.mkdir(parents=True)
-            try:
+            def fit_seeds(staging: Path) -> dict:
                 timings = {}
                 for seed in spec.seeds:
                     seeded = method_params.model_copy(update={"seed": seed})
@@ -101,10 +98,9 @@ def fit_bridge(params: Params, name: str, root: Path = Path(".")) -> Path:
                     bridge.info["fitted"] = fitted
                     bridge.save(staging / f"seed-{seed}")
                     timings[f"seed-{seed}"] = bridge.info.get("training")
-                fsync_dir(staging)
-                replace_dir(staging, out)
-            finally:
-                remove_path(staging)
+                return timings
+
+            timings = write_dir(out, fit_seeds)
         if timings and any(timings.values()):  # wall-clock goes to a log, never into the card
             log = layout.logs("fit", name)
             log.parent.mkdir(parents=True, exist_ok=True)

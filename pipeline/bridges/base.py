@@ -32,7 +32,7 @@ from pipeline.core.blas import one_thread
 from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
 from pipeline.core.catalog import METHODS
 from pipeline.core.errors import BridgeError
-from pipeline.core.files import fsync_dir, fsync_file, remove_path, replace_dir, sha256_file, temp_name
+from pipeline.core.files import fsync_file, sha256_file, write_dir
 from pipeline.core.layout import Layout
 from pipeline.core.validation import StrictModel, one_line, validate
 from pipeline.core.vectors import Space, Vectors, require_finite
@@ -208,27 +208,19 @@ class Bridge(ABC):
 
     def save(self, path: str | Path) -> None:
         """Write ``bridge.json`` + ``weights.safetensors`` into a temp directory beside ``path``, fsync,
-        and publish it with ``replace_dir`` (the previous bridge stays until the new one is in place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(path)
-        remove_path(tmp)
-        tmp.mkdir()
-        try:
+        and publish it whole (``write_dir``: the previous bridge stays until the new one is in place)."""
+
+        def write(tmp: Path) -> dict[str, Any]:
             weights = tmp / WEIGHTS_FILE
             state = {k: np.ascontiguousarray(v) for k, v in self.state().items()}
             save_file(state, str(weights))
-            digest = sha256_file(weights)
-            written = self.to_json(digest, state)
-            card = json.dumps(written, indent=2, allow_nan=False)
-            (tmp / CONFIG_FILE).write_text(card + "\n")
+            written = self.to_json(sha256_file(weights), state)
+            (tmp / CONFIG_FILE).write_text(json.dumps(written, indent=2, allow_nan=False) + "\n")
             for f in (weights, tmp / CONFIG_FILE):
                 fsync_file(f)
-            fsync_dir(tmp)
-            replace_dir(tmp, path)
-            self.content_sha256 = written["content_sha256"]
-        finally:
-            remove_path(tmp)
+            return written
+
+        self.content_sha256 = write_dir(Path(path), write)["content_sha256"]
 
     @classmethod
     def load(cls, path: str | Path, frozen: bool = False, fresh_in: Path | None = None) -> Bridge:
