@@ -106,6 +106,7 @@ def test_ray_backend_writes_the_same_bytes_and_reports_bad_items_in_one_line(pro
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2
     assert re.fullmatch(  # the row is the first of whichever shard an actor finished first
-        r"error: extract\.sets\.nan-text \(synth\): row '[^']+': non-finite vector \(NaN or inf\) from the encoder "
+        r"error: extract\.sets\.nan-text \(synth\): row '[^']+': non-finite vector "
+        r"\(NaN or inf, or a norm beyond float32\) from the encoder "
         r"\(1 bad rows in this batch; set extract\.on_error: skip to record and drop them\)",
         done.stderr.splitlines()[-1]), done.stderr
