@@ -113,10 +113,7 @@ def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path =
         raise BridgeError(f"no set {set_name!r} in extract.sets; sets: {', '.join(sorted(params.extract.sets))}")
     rows = load_vectors(Layout(root).embeddings(params.extract.sets[set_name].path), splits)
     require_scoreable(rows.vectors, f"set {set_name!r}", rows.ids)
-    mapped = in_space(params, bridge, rows.space.encoder, rows.space.tower, root)(rows.vectors)
-    if bridge is not None:
-        require_scoreable(mapped, f"set {set_name!r} through bridge {bridge!r}", rows.ids)
-    return rows, mapped
+    return rows, in_space(params, bridge, rows.space.encoder, rows.space.tower, root)(rows.vectors)
 
 
 def in_space(params: Params, bridge: str | None, encoder: str, tower: str, root: Path = Path(".")

@@ -158,11 +158,9 @@ class Bridge(ABC):
         encoder setting, other rows) has another fingerprint, and the bridge's
         numbers would describe data it never saw.
         """
-        for role, fitted in (self.info.get("fitted") or {}).items():
-            from pipeline.store.embedding_set import (
-                EmbeddingSet,  # the manifest checked as a reader checks it
-            )
+        from pipeline.store.embedding_set import EmbeddingSet  # the manifest checked as a reader checks it
 
+        for role, fitted in (self.info.get("fitted") or {}).items():
             now = EmbeddingSet(Layout(root).embeddings(fitted["path"]), verify=False).fingerprint
             then = self.fitted_on.get(role)
             if now != then:
