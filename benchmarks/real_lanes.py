@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the package, not benchmarks/pipeline.py
 from extract import interleaved  # noqa: E402  (benchmarks/extract.py: rounds timed back to back)
 
-from pipeline.core.config import load_params  # noqa: E402
-from pipeline.extract.run import extract_set  # noqa: E402
-from pipeline.sources.pubchem import CID, packaged_table  # noqa: E402
+from embridge.core.config import load_params  # noqa: E402
+from embridge.extract.run import extract_set  # noqa: E402
+from embridge.sources.pubchem import CID, packaged_table  # noqa: E402
 
 BATCH = 128
 ENCODERS = {
@@ -51,7 +51,7 @@ ENCODERS = {
 def molecules(n: int) -> list[list[str]]:
     """The lines of ``n`` molecules of the packaged table, drawn as the lanes draw them (pubchem source,
     seed 0, every molecule with a common name, a synonym and a valid SMILES)."""
-    from pipeline.sources.pubchem import PubChemOptions, PubChemSource
+    from embridge.sources.pubchem import PubChemOptions, PubChemSource
 
     source = PubChemSource("bench", PubChemOptions(names=["common", "synonyms"], max_synonyms=1, size=n,
                                                    on_error="skip"))
@@ -62,7 +62,7 @@ def molecules(n: int) -> list[list[str]]:
 
 def bare(encoder: str):
     """``seconds(lines)`` of the bare encoder over the lines' SMILES or texts (as the source makes them)."""
-    from pipeline.sources.pubchem import _synonyms
+    from embridge.sources.pubchem import _synonyms
 
     def texts(lines: list[list[str]]) -> list[str]:
         return [f[8].strip() for f in lines] + [_synonyms(f, 1)[0] for f in lines]

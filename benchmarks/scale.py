@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DIM = 48
 #: what every stage process holds before it touches data: the CLI, the stage modules, numpy, pyarrow
-BASELINE = ("import stages.cli, pipeline.extract.run, pipeline.fit, pipeline.evaluate.run, pipeline.bridges.linear, "
+BASELINE = ("import embridge.stages.cli, embridge.extract.run, embridge.fit, embridge.evaluate.run, embridge.bridges.linear, "
             "pyarrow.parquet")
 
 
@@ -79,7 +79,7 @@ def vector_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> f
 
 def count_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> float:
     sys.path.insert(0, str(ROOT))
-    from pipeline.store.embedding_set import EmbeddingSet
+    from embridge.store.embedding_set import EmbeddingSet
 
     eset = EmbeddingSet(project / "artifacts/embeddings/synth/clip" / set_name, verify=False)
     if splits is None:

@@ -1,4 +1,4 @@
-"""Benchmark ``pipeline.evaluate.search`` against a chunked numpy baseline, and at 2M scale.
+"""Benchmark ``embridge.evaluate.search`` against a chunked numpy baseline, and at 2M scale.
 
     python benchmarks/search.py            # 50k x 200k exact, and a 2M-vector gallery
     python benchmarks/search.py --quick    # the same at ~1/10 size, in seconds
@@ -11,7 +11,7 @@ Part 2 searches a 2M-vector gallery: at d=512 its float32 copy alone is 4 GB,
 so the gallery is stored float16 (2 GB) and searched through an IVF index
 with 8-bit scalar-quantised codes (``IVF2048,SQ8``: 1 byte per dimension,
 1 GB), with recall@k measured against exact search on a query sample.
-Part 3 times the exact ranks of positives (``pipeline.evaluate.ranks``, the
+Part 3 times the exact ranks of positives (``embridge.evaluate.ranks``, the
 count behind every exact retrieval metric) at d=48 and d=512 against the
 time its arithmetic takes at this machine's matrix-multiply rate, measured in
 the same run, and against the previous unblocked count (target: <= 2x).
@@ -45,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.evaluate.search import approximate_recall, build_index, search, search_index
+from embridge.evaluate.search import approximate_recall, build_index, search, search_index
 
 CENTRES = 1000
 GEN_ROWS = 1 << 16
@@ -232,8 +232,8 @@ def unblocked_ranks(queries: np.ndarray, gallery: np.ndarray, best: np.ndarray, 
 
 
 def part_ranks(args: argparse.Namespace) -> None:
-    """Exact ranks of positives (``pipeline.evaluate.ranks``) against the machine's matmul rate, measured here."""
-    from pipeline.evaluate.ranks import rank_positives
+    """Exact ranks of positives (``embridge.evaluate.ranks``) against the machine's matmul rate, measured here."""
+    from embridge.evaluate.ranks import rank_positives
 
     print(f"\n## Part 3: exact ranks (both tie rules, one pass), {args.rank_queries} queries x {args.rank_gallery} "
           f"gallery rows, 2 positives per query, {os.cpu_count()} cores\n")

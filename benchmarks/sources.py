@@ -35,7 +35,7 @@ def write_parquet(folder: Path, rows: int, dim: int) -> None:
     import pyarrow.parquet as pq
 
     sys.path.insert(0, str(ROOT))
-    from pipeline.store.export import float_list
+    from embridge.store.export import float_list
 
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -66,10 +66,10 @@ def child(kind: str, folder: Path, project: Path) -> dict:
     start = time.perf_counter()
     if kind == "table":  # the streamed table source, read shard by shard as extraction's plan reads it
         sys.path.insert(0, str(ROOT))
-        from pipeline.core.memory import bound_allocator
+        from embridge.core.memory import bound_allocator
 
         bound_allocator()
-        from pipeline.sources.registry import load_source
+        from embridge.sources.registry import load_source
 
         texts = load_source("caps", "table", {"path": str(folder)}, []).rows("text")
         for lo in range(0, len(texts), PER_FILE):
@@ -81,11 +81,11 @@ def child(kind: str, folder: Path, project: Path) -> dict:
         rows = pq.read_table(folder).num_rows
     else:
         sys.path.insert(0, str(ROOT))
-        from pipeline.core.memory import bound_allocator
+        from embridge.core.memory import bound_allocator
 
         bound_allocator()  # what the CLI does first in every stage process
-        from pipeline.core.config import load_params
-        from pipeline.extract.run import extract_set
+        from embridge.core.config import load_params
+        from embridge.extract.run import extract_set
 
         rows = extract_set(load_params(project / "params.yaml"), "imported", root=project) and \
             json.loads((project / "artifacts/embeddings/data/vec/image/manifest.json").read_text())["rows"]
@@ -103,8 +103,8 @@ def write_ratio(dim: int, shards: int = 4) -> tuple[float, float]:
     """Best of 3: seconds to write ``shards`` x 250k vectors as a set (``SetWriter``: encode, hash, fsync,
     manifest, every shard durable at ``finish``) and to ``np.save`` the same array into one file + fsync."""
     sys.path.insert(0, str(ROOT))
-    from pipeline.core.files import atomic_write
-    from pipeline.store.embedding_set import SetWriter
+    from embridge.core.files import atomic_write
+    from embridge.store.embedding_set import SetWriter
 
     n = PER_FILE * shards
     emb = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float16)

@@ -33,9 +33,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package, not benchmarks/pipeline.py
 
-from pipeline.core.config import load_params  # noqa: E402
-from pipeline.extract.run import extract_set  # noqa: E402
-from pipeline.sources.spoken import VOICES, load  # noqa: E402
+from embridge.core.config import load_params  # noqa: E402
+from embridge.extract.run import extract_set  # noqa: E402
+from embridge.sources.spoken import VOICES, load  # noqa: E402
 
 
 def clips() -> tuple[list[str], list[str]]:
@@ -106,7 +106,7 @@ def main() -> None:
             mine_ids, mine = [ids[k] for k in mine], [paths[k] for k in mine]
             tb, vectors = bare(mine, args.batch, args.threads)
             tp = project(Path(tmp) / f"round-{k}", group, args.batch, args.threads)
-            from pipeline.store.embedding_set import EmbeddingSet
+            from embridge.store.embedding_set import EmbeddingSet
 
             stored = EmbeddingSet(Path(tmp) / f"round-{k}" / "artifacts" / "embeddings" / "d" / "w" / "audio")
             row = {i: k for k, i in enumerate(stored.ids)}

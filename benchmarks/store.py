@@ -21,7 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.store.embedding_set import EmbeddingSet, SetWriter
+from embridge.store.embedding_set import EmbeddingSet, SetWriter
 
 
 def timed(fn) -> float:

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.core.catalog import KINDS, split_model
-from pipeline.core.config import Params
-from pipeline.core.layout import Layout
+from embridge.core.catalog import KINDS, split_model
+from embridge.core.config import Params
+from embridge.core.layout import Layout
 
 #: the ``pipeline/`` code every stage runs (params, layout, files, errors, the catalog)
 CORE = ["pipeline/core"]

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams, method_class
-from pipeline.core.config import Params
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write_json, recover_dir, write_dir
-from pipeline.core.layout import Layout
-from pipeline.core.lock import hold
-from pipeline.core.validation import validate
-from pipeline.core.vectors import Space, Vectors
-from pipeline.store.vectors import load_vectors
+from embridge.bridges.base import Bridge, MethodParams, method_class
+from embridge.core.config import Params
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write_json, recover_dir, write_dir
+from embridge.core.layout import Layout
+from embridge.core.lock import hold
+from embridge.core.validation import validate
+from embridge.core.vectors import Space, Vectors
+from embridge.store.loading import load_vectors
 
 #: a kill loses at most this much training; a checkpoint costs ~9 ms (fsync), so every epoch of a fit of
 #: many short epochs would spend a tenth of its time writing them

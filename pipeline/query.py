@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.config import Params
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json
-from pipeline.core.layout import Layout
-from pipeline.core.vectors import Vectors, normalize, require_scoreable
+from embridge.core.config import Params
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write, atomic_write_json
+from embridge.core.layout import Layout
+from embridge.core.vectors import Vectors, normalize, require_scoreable
 
 #: galleries up to this many rows are searched exactly (IndexFlatIP); above, HNSW
 EXACT_MAX = 200_000
@@ -49,7 +49,7 @@ def _bridge(params: Params, name: str | None, root: Path) -> Any:
     rewrites the card, whose ``weights_sha256`` then differs)."""
     if name is None:
         return None
-    from pipeline.bridges.base import Bridge
+    from embridge.bridges.base import Bridge
 
     directory = _bridge_dir(params, name, root)
     card = directory / "bridge.json"
@@ -74,8 +74,8 @@ class BridgedEncoder:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        from pipeline.encoders.registry import load_encoder
-        from pipeline.extract.plan import resolve_world
+        from embridge.encoders.registry import load_encoder
+        from embridge.extract.plan import resolve_world
 
         if self.encoder not in self.params.encoders:
             raise BridgeError(f"no encoder {self.encoder!r} in encoders; encoders: "
@@ -86,8 +86,8 @@ class BridgedEncoder:
 
     def encode(self, inputs: list[Any] | np.ndarray) -> np.ndarray:
         """Vectors of ``inputs`` in the bridge's shared space (the tower's own space without a bridge)."""
-        from pipeline.extract.encode import encode_rows
-        from pipeline.sources.base import Rows
+        from embridge.extract.encode import encode_rows
+        from embridge.sources.base import Rows
 
         n = len(inputs)
         ids = np.char.add("input-", np.arange(n).astype(str))
@@ -107,7 +107,7 @@ class BridgedEncoder:
 def set_in_space(params: Params, set_name: str, bridge: str | None, root: Path = Path("."),
                  splits: tuple[str, ...] | None = None) -> tuple[Vectors, np.ndarray]:
     """The rows of ``set_name`` and their vectors mapped through ``bridge`` (or as stored)."""
-    from pipeline.store.vectors import load_vectors
+    from embridge.store.loading import load_vectors
 
     if set_name not in params.extract.sets:
         raise BridgeError(f"no set {set_name!r} in extract.sets; sets: {', '.join(sorted(params.extract.sets))}")

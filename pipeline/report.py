@@ -22,11 +22,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.core.catalog import KINDS, headline
-from pipeline.core.config import Params, TaskSpec
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json, write_dir
-from pipeline.core.layout import Layout
+from embridge.core.catalog import KINDS, headline
+from embridge.core.config import Params, TaskSpec
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write, atomic_write_json, write_dir
+from embridge.core.layout import Layout
 
 #: the number a task is judged by, per kind
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",
@@ -142,7 +142,7 @@ def paper_table(rows: list[Row], params: Params, root: Path = Path("."), section
     """Each seed paper's claim of ``section`` (the synthetic world's, or the real lanes') beside the
     project's number for it (``pipeline/papers.py``); the EmergentBridge sweep's default-setting row at the
     pipeline's lambda stands in as task ``SWEEP``."""
-    from pipeline.papers import SWEEP, claim_rows
+    from embridge.papers import SWEEP, claim_rows
 
     metrics = {r.task: r.metrics for r in rows}
     lambdas = {spec.params.get("proxy_weight") for spec in params.fit.bridges.values() if spec.method == "emergent"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.core.catalog import KINDS, METHODS, SOURCES
-from pipeline.core.registry import Registry
+from embridge.core.catalog import KINDS, METHODS, SOURCES
+from embridge.core.registry import Registry
 
 
 def _show(registry: Registry, title: str, extra: dict[str, str]) -> None:

@@ -12,18 +12,18 @@ from pathlib import Path
 import typer
 from typer._click import exceptions as click_errors  # typer's own copy of click: what it raises
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.memory import bound_allocator
-from stages.catalog import methods, sources, tasks
-from stages.common import exit_with
-from stages.dvc import dvc
-from stages.encoders import encoders
-from stages.evaluate import evaluate
-from stages.export import export
-from stages.extract import extract
-from stages.fit import fit
-from stages.query import embed, search
-from stages.report import report
+from embridge.core.errors import BridgeError
+from embridge.core.memory import bound_allocator
+from embridge.stages.catalog import methods, sources, tasks
+from embridge.stages.common import exit_with
+from embridge.stages.dvc import dvc
+from embridge.stages.encoders import encoders
+from embridge.stages.evaluate import evaluate
+from embridge.stages.export import export
+from embridge.stages.extract import extract
+from embridge.stages.fit import fit
+from embridge.stages.query import embed, search
+from embridge.stages.report import report
 
 app = typer.Typer(
     help="Precompute frozen-encoder embeddings, fit bridges between embedding spaces, evaluate with FAISS.\n\n"
@@ -124,5 +124,5 @@ def main() -> None:
         exit_with(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
 
 
-if __name__ == "__main__":  # python -m stages.cli
+if __name__ == "__main__":  # python -m embridge.stages.cli (python -m embridge is the short form)
     main()

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline.core.config import Params, load_params
+from embridge.core.config import Params, load_params
 
 console = Console(stderr=True)  # errors, warnings and progress
 say = Console(soft_wrap=True, highlight=False)  # what a command did (stdout): an error stays the only stderr line

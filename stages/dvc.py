@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.core.errors import BridgeError
-from stages.common import ParamsOption, SetOption, console, params_from
+from embridge.core.errors import BridgeError
+from embridge.stages.common import ParamsOption, SetOption, console, params_from
 
 
 def dvc(
@@ -18,8 +18,8 @@ def dvc(
                                                       "gives (for CI)."),
 ) -> None:
     """Reads params.yaml; writes dvc.yaml with one stage per set, bridge and task and their exact deps."""
-    from pipeline.core.files import atomic_write
-    from pipeline.dag import render, stages
+    from embridge.core.files import atomic_write
+    from embridge.dag import render, stages
 
     cfg = params_from(params, overrides)
     text = render(cfg)

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.core.catalog import FAMILIES
-from stages.common import ParamsOption, SetOption, params_from
+from embridge.core.catalog import FAMILIES
+from embridge.stages.common import ParamsOption, SetOption, params_from
 
 
 def encoders(
@@ -24,9 +24,9 @@ def encoders(
     load: bool = typer.Option(False, "--load", help="Load each params.yaml encoder and show its towers' dims."),
 ) -> None:
     """Reads params.yaml (encoders) if present; prints families, packaged models and configured encoders."""
-    from pipeline.encoders.registry import load_encoder
-    from pipeline.encoders.resolve import PACKAGED
-    from pipeline.extract.plan import resolve_world
+    from embridge.encoders.registry import load_encoder
+    from embridge.encoders.resolve import PACKAGED
+    from embridge.extract.plan import resolve_world
 
     out = Console()
     families = Table(title="encoder families (params.yaml: encoders.<name>.model = '<family>:<model>')")

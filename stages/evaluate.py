@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stages.common import ParamsOption, SetOption, params_from
+from embridge.stages.common import ParamsOption, SetOption, params_from
 
 
 def evaluate(
@@ -18,13 +18,13 @@ def evaluate(
 ) -> None:
     """Reads params.yaml (eval), artifacts/embeddings/ and artifacts/bridges/;
     writes artifacts/metrics/<task>.json and artifacts/plots/<kind>/<task>.csv, and prints a table."""
-    from pipeline.evaluate.run import run_task  # imports faiss: only when evaluating
+    from embridge.evaluate.run import run_task  # imports faiss: only when evaluating
 
     cfg = params_from(params, overrides)
     results = {name: run_task(cfg, name) for name in cfg.names("eval.tasks", names, str(params))}
     table = Table(title="bridge eval")
     table.add_column("task")
-    from pipeline.core.catalog import KINDS
+    from embridge.core.catalog import KINDS
 
     columns = [c for kind in KINDS.entries() for c in kind.info["columns"]]
     shown = [m for m in dict.fromkeys(columns) if any(m in r for r in results.values())]

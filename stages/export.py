@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, params_from, say
+from embridge.stages.common import ParamsOption, SetOption, params_from, say
 
 
 def export(
@@ -23,10 +23,10 @@ def export(
 ) -> None:
     """Reads the set from artifacts/embeddings/ (verifying every shard) and the bridge from artifacts/bridges/;
     writes one file pair (npy) or one Parquet file per shard under --out. The store itself is unchanged."""
-    from pipeline.core.errors import BridgeError
-    from pipeline.core.layout import Layout
-    from pipeline.query import in_space
-    from pipeline.store.export import EXPORTS, export_set
+    from embridge.core.errors import BridgeError
+    from embridge.core.layout import Layout
+    from embridge.query import in_space
+    from embridge.store.export import EXPORTS, export_set
 
     if to not in EXPORTS:
         raise BridgeError(f"--to {to!r}: choose one of {', '.join(EXPORTS)}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from, progress_bar, say
+from embridge.stages.common import ParamsOption, SetOption, console, params_from, progress_bar, say
 
 
 def extract(
@@ -28,8 +28,8 @@ def extract(
     and repairs a damaged one by redoing only its bad shards. One run per set at a time (a lock in .bridge/locks/).
     """
 
-    from pipeline.extract.partition import Partition
-    from pipeline.extract.run import extract_set  # imports the encoders and sources: only when extracting
+    from embridge.extract.partition import Partition
+    from embridge.extract.run import extract_set  # imports the encoders and sources: only when extracting
 
     part = Partition.parse(partition) if partition is not None else None
     cfg = params_from(params, overrides)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stages.common import ParamsOption, SetOption, console, params_from, say
+from embridge.stages.common import ParamsOption, SetOption, console, params_from, say
 
 
 def fit(
@@ -18,7 +18,7 @@ def fit(
 
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
-    from pipeline.fit import fit_bridge, validate_method_params
+    from embridge.fit import fit_bridge, validate_method_params
 
     cfg = params_from(params, overrides)
     todo = cfg.names("fit.bridges", names, str(params))

@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from stages.common import ParamsOption, SetOption, params_from, say
+from embridge.stages.common import ParamsOption, SetOption, params_from, say
 
 
 def _inputs(items: list[str] | None, lines: Path | None) -> list[str]:
     """Inputs from the command line, plus one per line of ``--lines`` (``-`` is stdin)."""
     out = list(items or [])
     if lines is not None:
-        from pipeline.core.errors import BridgeError
+        from embridge.core.errors import BridgeError
 
         try:
             text = sys.stdin.read() if str(lines) == "-" else lines.read_text(encoding="utf-8")
@@ -45,9 +45,9 @@ def embed(
     """Reads params.yaml (encoders), the encoder's weights and artifacts/bridges/<bridge>/; writes --out."""
     import numpy as np
 
-    from pipeline.core.errors import BridgeError
-    from pipeline.core.files import atomic_write
-    from pipeline.query import BridgedEncoder
+    from embridge.core.errors import BridgeError
+    from embridge.core.files import atomic_write
+    from embridge.query import BridgedEncoder
 
     if out.is_dir():
         raise BridgeError(f"--out {out}: is a folder; give the .npy file to write")
@@ -86,9 +86,9 @@ def search(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.core.errors import BridgeError
-    from pipeline.core.vectors import require_scoreable
-    from pipeline.query import BridgedEncoder, query_space, search_set, set_in_space
+    from embridge.core.errors import BridgeError
+    from embridge.core.vectors import require_scoreable
+    from embridge.query import BridgedEncoder, query_space, search_set, set_in_space
 
     cfg = params_from(params, overrides)
     if sum(x is not None and x != [] for x in (text, file, row, vector)) != 1:
@@ -134,6 +134,6 @@ def search(
 
 
 def _media_tower(path: Path) -> str:
-    from pipeline.sources.folder import EXTENSIONS
+    from embridge.sources.folder import EXTENSIONS
 
     return "audio" if path.suffix.lower() in EXTENSIONS["audio"] else "image"

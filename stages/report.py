@@ -7,15 +7,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from stages.common import ParamsOption, SetOption, params_from
+from embridge.stages.common import ParamsOption, SetOption, params_from
 
 
 def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
     """Reads params.yaml, artifacts/metrics/, plots/, projections/, each bridge's bridge.json (training
     curves) and benchmarks/results/emergent_sweep.csv when present;
     writes artifacts/report/index.md with PNG figures and prints the results table."""
-    from pipeline.core.catalog import headline
-    from pipeline.report import (
+    from embridge.core.catalog import headline
+    from embridge.report import (
         build_report,
         emergent_matrix,
         paper_table,

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from stages.cli import main
+from embridge.stages.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def write_params(project: Path, params: dict[str, Any], dvc: bool = False) -> Pa
     path = project / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     if dvc:
-        from pipeline.core.config import load_params
-        from pipeline.dag import render
+        from embridge.core.config import load_params
+        from embridge.dag import render
 
         (project / "dvc.yaml").write_text(render(load_params(path)))
     return path
@@ -101,7 +101,7 @@ def cli(project: Path, *args: str) -> tuple[int, str]:
 
 
 def cli_both(project: Path, *args: str) -> tuple[int, str, str]:
-    """``cli`` that also returns stdout, where commands say what they did (``stages.common.say``)."""
+    """``cli`` that also returns stdout, where commands say what they did (``embridge.stages.common.say``)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code, err = cli(project, *args)

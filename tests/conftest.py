@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
 @pytest.fixture(scope="session")

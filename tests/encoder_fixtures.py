@@ -174,7 +174,7 @@ def write_params(path: Path, datasets: dict, encoders: dict, sets: dict, **extra
 def run_bridge(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
                capsys: pytest.CaptureFixture) -> tuple[int, str]:
     """``bridge ARGS`` in ``cwd`` through the real entry point: (exit code, stderr)."""
-    from stages.cli import main
+    from embridge.stages.cli import main
 
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["bridge", *args])
@@ -190,7 +190,7 @@ def run_bridge(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers.utils import logging
 
-    from pipeline.encoders.runtime import quiet_transformers
+    from embridge.encoders.runtime import quiet_transformers
 
     quiet_transformers()  # saving prints progress bars that would land in a test's captured stderr
     logging.get_verbosity()  # binds transformers' log handler to the session's stderr, not one test's capsys

@@ -1,6 +1,6 @@
 """Synthetic-world data for the method tests: encoded observations as ``Vectors``, and metrics.
 
-Metrics are the project's own (``pipeline.evaluate.metrics``), reported in
+Metrics are the project's own (``embridge.evaluate.metrics``), reported in
 percent so tolerances read as "points".
 """
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.core.vectors import Space, Vectors
-from pipeline.evaluate import metrics
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World
+from embridge.core.vectors import Space, Vectors
+from embridge.evaluate import metrics
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World
 
 
 def encode(world: World, encoder: SyntheticEncoder, modality: str, name: str, tower: str | None = None,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.encoders.base import Encoder, Tower
-from pipeline.encoders.preprocess import ImagePreprocess
+from embridge.encoders.base import Encoder, Tower
+from embridge.encoders.preprocess import ImagePreprocess
 
 
 class Quadrants(Tower):

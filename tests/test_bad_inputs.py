@@ -19,8 +19,8 @@ import pytest
 import yaml
 from bridge_project import cli, synthetic_lane, tree_digest, write_params
 
-from pipeline.core.lock import hold
-from pipeline.extract.partition import set_lock
+from embridge.core.lock import hold
+from embridge.extract.partition import set_lock
 
 TEXT = Path("artifacts/embeddings/synth/syn-clip/text")
 IMAGE = Path("artifacts/embeddings/synth/syn-clip/image")
@@ -65,7 +65,7 @@ def json_file(path: Path, edit: Callable[[dict], Any]) -> Setup:
         data = json.loads((project / path).read_text())
         edit(data)
         if path.name == "bridge.json" and isinstance(data, dict) and "content_sha256" in data:
-            from pipeline.bridges.base import card_digest
+            from embridge.bridges.base import card_digest
 
             try:
                 data["content_sha256"] = card_digest(data)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core.errors import BridgeError
-from stages.cli import main
+from embridge.core.errors import BridgeError
+from embridge.stages.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

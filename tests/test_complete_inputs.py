@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.registry import load_source
+from embridge.core.errors import BridgeError
+from embridge.sources.registry import load_source
 
 
 def _tar(path: Path, members: list[tuple[str, bytes]], end: bool = True) -> Path:

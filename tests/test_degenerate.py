@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import collapsed, require_scoreable
-from pipeline.evaluate.metrics import candidate_accuracy, class_vectors, retrieval, zeroshot_classification
-from pipeline.evaluate.ranks import rank_positives
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import collapsed, require_scoreable
+from embridge.evaluate.metrics import candidate_accuracy, class_vectors, retrieval, zeroshot_classification
+from embridge.evaluate.ranks import rank_positives
 
 
 def _tied_data(rng: np.random.Generator, n: int = 80, pool: int = 6, d: int = 6):

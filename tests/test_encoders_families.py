@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from encoder_fixtures import CLAP_RATE, run_bridge, write_images, write_params, write_wavs
 
-from pipeline.store.embedding_set import EmbeddingSet
+from embridge.store.embedding_set import EmbeddingSet
 
 pytest_plugins = ["encoder_fixtures"]  # the tiny-model fixtures
 
@@ -67,8 +67,8 @@ def test_st_llm_embedder_prompt_and_truncate_dim(st_model: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.core.errors import BridgeError
-    from pipeline.encoders.registry import load_encoder
+    from embridge.core.errors import BridgeError
+    from embridge.encoders.registry import load_encoder
 
     prompt = "Instruct: retrieve the matching caption\nQuery: "
     encoder = load_encoder(f"st:{st_model}", {"prompt": prompt, "truncate_dim": 16})
@@ -218,8 +218,8 @@ def test_onnx_text_matches_torch_mean_pooling(tmp_path: Path, onnx_model: Path, 
 USER_ENCODER = '''
 """A user's own encoder: character-histogram text tower and a mean-colour image tower."""
 import numpy as np
-from pipeline.encoders.base import Encoder, TextTower, Tower
-from pipeline.encoders.preprocess import ImagePreprocess
+from embridge.encoders.base import Encoder, TextTower, Tower
+from embridge.encoders.preprocess import ImagePreprocess
 
 
 class Chars(TextTower):
@@ -283,7 +283,7 @@ def test_efficientnet_packaged_matches_bare_forward(tmp_path: Path, monkeypatch,
     from efficientnet_lite_pytorch import EfficientNet
     from PIL import Image
 
-    from pipeline.sources.digits import load_images
+    from embridge.sources.digits import load_images
 
     write_params(tmp_path / "params.yaml",
                  {"d": {"source": "digits", "options": {"loader": "sklearn", "limit": 6}}},
@@ -313,7 +313,7 @@ def test_efficientnet_batchnorm_folding_keeps_the_forward() -> None:
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    from pipeline.encoders.efficientnet import fold_batchnorm
+    from embridge.encoders.efficientnet import fold_batchnorm
 
     torch.manual_seed(0)
     model = EfficientNet.from_name("efficientnet-lite0").eval()

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.registry import load_encoder, split_model
-from pipeline.encoders.resolve import files_sha256, resolve
+from embridge.core.errors import BridgeError
+from embridge.encoders.registry import load_encoder, split_model
+from embridge.encoders.resolve import files_sha256, resolve
 
 
 def test_known_hub_id_resolves_to_the_installed_package() -> None:

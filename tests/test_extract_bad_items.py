@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from encoder_fixtures import run_bridge, write_images, write_params, write_wavs
 
-from pipeline.store.embedding_set import EmbeddingSet
+from embridge.store.embedding_set import EmbeddingSet
 
 pytest_plugins = ["encoder_fixtures"]  # the tiny-model fixtures
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from encoder_fixtures import run_bridge, write_images, write_params, write_wavs
 
-from pipeline.encoders.pool import default_workers
+from embridge.encoders.pool import default_workers
 
 pytest_plugins = ["encoder_fixtures"]  # the tiny-model fixtures
 
@@ -59,7 +59,7 @@ def test_two_runs_write_identical_bytes_with_or_without_workers(tmp_path: Path, 
 
 def test_encoders_command_lists_families_towers_and_params(tmp_path: Path, models_dir: Path, st_model: Path,
                                                            monkeypatch, capsys) -> None:
-    from stages.cli import main
+    from embridge.stages.cli import main
 
     write_params(tmp_path / "params.yaml", {}, {"mine": {"model": f"st:{st_model}"}}, {})
     monkeypatch.chdir(tmp_path)

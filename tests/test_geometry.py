@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.evaluate.geometry import cknna, linear_cka, mutual_knn
+from embridge.core.errors import BridgeError
+from embridge.evaluate.geometry import cknna, linear_cka, mutual_knn
 
 
 def _rotation(d: int, seed: int) -> np.ndarray:

@@ -146,7 +146,7 @@ def weights_with(value: float, bridge: Path, tensor: str) -> Setup:
 
 HOSTILE_ENCODERS = '''
 import numpy as np
-from pipeline.encoders.base import Encoder, TextTower
+from embridge.encoders.base import Encoder, TextTower
 
 
 class Letters(TextTower):

@@ -859,12 +859,15 @@ def test_same_folder_as_two_speakers_refused(audio):
 
 @pytest.fixture(scope="module")
 def project_copy(tmp_path_factory):
-    """A copy of the project's code and lanes (the lanes' dvc.yaml name ../../pipeline deps)."""
+    """A copy of the project's code and lanes (the lanes' dvc.yaml name ../../pipeline deps). ``bridge dvc``
+    finds the code root from where ``embridge`` was imported: ``path/embridge`` links to the copy's pipeline/."""
     root = tmp_path_factory.mktemp("proj")
     for name in ("pipeline", "stages", "lanes"):
         shutil.copytree(HERE / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "artifacts", ".dvc"))
     for name in ("pyproject.toml", "params.yaml", "dvc.yaml", "Makefile"):
         shutil.copy(HERE / name, root / name)
+    (root / "path").mkdir()
+    (root / "path" / "embridge").symlink_to(root / "pipeline")
     return root
 
 
@@ -873,7 +876,7 @@ def test_lane_stale_dvc_yaml_refused(project_copy, lane):
     """`make spoken-digits` starts with `bridge dvc --check`: a lane params.yaml with a new set must be refused
     in one line (naming the lane's dvc.yaml), and the check must not write dvc.yaml."""
     d = project_copy / "lanes" / lane
-    ok = bridge(d, "dvc", "--check", pythonpath=project_copy)
+    ok = bridge(d, "dvc", "--check", pythonpath=project_copy / "path")
     assert ok.rc == 0, ok
     p = load_params(d)
     first = next(iter(p["extract"]["sets"].values()))
@@ -882,7 +885,7 @@ def test_lane_stale_dvc_yaml_refused(project_copy, lane):
     dvc_before = (d / "dvc.yaml").read_bytes()
     try:
         save_params(d, p)
-        res = bridge(d, "dvc", "--check", pythonpath=project_copy)
+        res = bridge(d, "dvc", "--check", pythonpath=project_copy / "path")
     finally:
         (d / "params.yaml").write_bytes(original)
     assert_clean(res)
@@ -897,7 +900,7 @@ def test_lane_params_bad_override_refused(project_copy, tmp_path):
     d = project_copy / "lanes" / "molecules"
     before = tree_hash(d)
     res = bridge(d, "extract", "pubchem-s0-morgan", "--set", "datasets.pubchem-s0.options.size=0", timeout=60,
-                 pythonpath=project_copy)
+                 pythonpath=project_copy / "path")
     assert_refused(res, ("size",), before, d)
 
 

@@ -1,6 +1,6 @@
 """The house rules, checked: dvc.yaml is what params.yaml gives and agrees with the layout, each stage
 imports only pipeline/ code its dvc.yaml deps name (and no torch when its work is numpy), and the import
-graph has no cycle, no upward import out of core, no pipeline -> stages and no stage -> stage import."""
+graph has no cycle, no upward import out of core, no library -> CLI and no stage -> stage import."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import yaml
 from bridge_project import REPO, cli, env, synthetic_lane, write_params
 
-from pipeline.core.config import load_params
-from pipeline.core.layout import Layout
-from pipeline.dag import render, stages
+from embridge.core.config import load_params
+from embridge.core.layout import Layout
+from embridge.dag import render, stages
 
 
 def test_dvc_yaml_is_what_params_yaml_gives() -> None:
@@ -63,11 +63,11 @@ import atexit, json, sys
 out = sys.argv.pop(1)
 def record():
     mods = {m: getattr(sys.modules[m], '__file__', None) for m in list(sys.modules)}
-    json.dump({m: f for m, f in mods.items() if m.startswith('pipeline')} | {'torch': 'torch' in mods},
+    json.dump({m: f for m, f in mods.items() if m.startswith('embridge')} | {'torch': 'torch' in mods},
               open(out, 'w'))
 atexit.register(record)
 sys.argv = ['bridge'] + sys.argv[1:]
-from stages.cli import main
+from embridge.stages.cli import main
 main()
 """
 
@@ -121,9 +121,20 @@ def test_a_stage_imports_only_code_its_dvc_deps_name(project: Path, argv: list[s
 
 # -- the import graph ---------------------------------------------------------------------------------------
 
+#: the folders the design names and the import names they install as (pyproject.toml's package-dir)
+PACKAGES = {"pipeline": ("embridge",), "stages": ("embridge", "stages")}
+
+
 def _module(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+    folder, *parts = path.relative_to(REPO).with_suffix("").parts
+    parts = [*PACKAGES[folder], *parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _library(module: str) -> bool:
+    """``embridge`` minus the CLI (``embridge.stages``) and ``python -m embridge``'s entry point."""
+    return (module == "embridge" or module.startswith("embridge.")) and not module.startswith("embridge.stages") \
+        and module != "embridge.__main__"
 
 
 def _graph() -> dict[str, set[str]]:
@@ -144,15 +155,14 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_no_import_cycle_inside_pipeline() -> None:
-    graph = {m: {d for d in deps if d.startswith("pipeline")} for m, deps in _graph().items()
-             if m.startswith("pipeline")}
+    graph = {m: {d for d in deps if _library(d)} for m, deps in _graph().items() if _library(m)}
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
     def visit(node: str, path: list[str]) -> None:
         state[node] = 1
         for dep in sorted(graph.get(node, ())):
-            if dep.startswith(node + ".") or node.startswith(dep + ".") and dep == "pipeline":
+            if dep.startswith(node + ".") or node.startswith(dep + ".") and dep == "embridge":
                 continue
             if state.get(dep) == 1:
                 cycles.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
@@ -169,28 +179,35 @@ def test_no_import_cycle_inside_pipeline() -> None:
 def test_layers_point_down() -> None:
     graph = _graph()
     upward = {(m, d) for m, deps in graph.items() for d in deps
-              if m.startswith("pipeline.core") and not d.startswith("pipeline.core")}
+              if m.startswith("embridge.core") and not d.startswith("embridge.core")}
     assert upward == set(), "core imports only core"
     assert {(m, d) for m, deps in graph.items() for d in deps
-            if m.startswith("pipeline") and d.startswith("stages")} == set()
+            if _library(m) and d.startswith("embridge.stages")} == set()
     stage_to_stage = {(m, d) for m, deps in graph.items() for d in deps
-                      if m.startswith("stages.") and m != "stages.cli" and d.startswith("stages.")
-                      and d != "stages.common"}  # the CLI root registers the stage modules; they share common
+                      if m.startswith("embridge.stages.") and m != "embridge.stages.cli"
+                      and d.startswith("embridge.stages.")
+                      and d != "embridge.stages.common"}  # the CLI root registers the stage modules; they share common
     assert stage_to_stage == set()
 
 
-def test_the_cli_runs_as_a_module(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "stages.cli", "--help"], cwd=REPO, capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0 and "extract" in done.stdout and "dvc" in done.stdout
+def test_the_cli_runs_as_a_module_beside_a_users_own_pipeline_folder(tmp_path: Path) -> None:
+    """``python -m embridge`` is the ``bridge`` command where ``bridge`` is iproute2's; a project's own
+    ``pipeline/`` and ``stages/`` packages in the working directory shadow nothing of ours."""
+    for own in ("pipeline", "stages"):
+        (tmp_path / own).mkdir()
+        (tmp_path / own / "__init__.py").write_text("raise ImportError('the user package was imported')\n")
+    for module in ("embridge", "embridge.stages.cli"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0 and "extract" in done.stdout and "dvc" in done.stdout, done.stderr
 
 
 def test_the_catalog_torch_flag_of_every_method_is_true() -> None:
     """``bridge methods`` says which methods need torch: importing each in a fresh process checks it."""
-    from pipeline.core.catalog import METHODS
+    from embridge.core.catalog import METHODS
 
     for entry in METHODS.entries():
-        script = (f"import sys; from pipeline.core.catalog import METHODS; "
+        script = (f"import sys; from embridge.core.catalog import METHODS; "
                   f"METHODS.load({entry.name!r}); print('torch' in sys.modules)")
         done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
         assert done.stdout.strip() == str(entry.info["torch"]), entry.name

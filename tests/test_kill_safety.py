@@ -107,7 +107,7 @@ def test_a_killed_lock_holder_releases_the_lock(tmp_path: Path) -> None:
     """A process holding a set's lock blocks `bridge extract` with its pid; SIGKILLed, it blocks nothing."""
     write_params(tmp_path, synthetic_lane(sets=[SET], groups=100))
     holder = start(tmp_path, [sys.executable, "-c", ("import sys, time; from pathlib import Path; "
-                              "from pipeline.core.lock import hold; lock = hold(Path(sys.argv[1]), 'x'); "
+                              "from embridge.core.lock import hold; lock = hold(Path(sys.argv[1]), 'x'); "
                               "lock.__enter__(); print('held', flush=True); time.sleep(120)"), str(LOCK)])
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     code, err = cli(tmp_path, "extract", SET)

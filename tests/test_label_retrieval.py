@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.metrics import label_retrieval, retrieval, tie_dependent
+from embridge.evaluate.metrics import label_retrieval, retrieval, tie_dependent
 
 
 def test_precision_and_map_at_r_by_hand() -> None:

@@ -14,12 +14,12 @@ import importlib.util
 import numpy as np
 import pytest
 import yaml
-
 from bridge_project import REPO
-from pipeline.core.config import TaskSpec, load_params
-from pipeline.dag import code_root, render
-from pipeline.papers import claim_rows
-from pipeline.report import Row, seed_table
+
+from embridge.core.config import TaskSpec, load_params
+from embridge.dag import code_root, render
+from embridge.papers import claim_rows
+from embridge.report import Row, seed_table
 
 LANES = ("molecules", "migration")
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from methods_world import encode, encoder, mean_std, single_thread, split, zeroshot_top1  # noqa: F401
 
-from pipeline.bridges.binding import CentroBindBridge, CentroBindParams, FABindBridge, FABindParams
-from pipeline.core.vectors import Vectors
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.binding import CentroBindBridge, CentroBindParams, FABindBridge, FABindParams
+from embridge.core.vectors import Vectors
+from embridge.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)
 HARD = {"groups": 2000, "concepts": 40, "within_concept": 1.0, "obs_noise": 0.5}

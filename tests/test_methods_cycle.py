@@ -21,9 +21,9 @@ from methods_world import (  # noqa: F401 - fixture
     zeroshot_top1,
 )
 
-from pipeline.bridges.base import method_class
-from pipeline.bridges.cycle import CycleBridge, CycleParams
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.base import method_class
+from embridge.bridges.cycle import CycleBridge, CycleParams
+from embridge.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)
 HARD = {"groups": 2000, "concepts": 40, "within_concept": 1.0, "obs_noise": 0.5}

@@ -26,9 +26,9 @@ from methods_world import (  # noqa: F401 - fixture
     split,
 )
 
-from pipeline.bridges.emergent import EmergentBridge, EmergentParams
-from pipeline.core.vectors import Vectors
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.emergent import EmergentBridge, EmergentParams
+from embridge.core.vectors import Vectors
+from embridge.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)
 HARD = {"groups": 3000, "concepts": 40, "within_concept": 1.0, "obs_noise": 0.5}

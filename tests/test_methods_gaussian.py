@@ -15,9 +15,9 @@ import pytest
 from methods_world import mean_std, single_thread  # noqa: F401 - fixture
 from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
 
-from pipeline.bridges.binding import CentroBindBridge, CentroBindParams
-from pipeline.bridges.gaussian import GaussianBridge, GaussianParams
-from pipeline.core.vectors import Space, Vectors
+from embridge.bridges.binding import CentroBindBridge, CentroBindParams
+from embridge.bridges.gaussian import GaussianBridge, GaussianParams
+from embridge.core.vectors import Space, Vectors
 
 SEEDS = (0, 1, 2)
 LATENT, CLASSES, DIM_A, DIM_B, N_TRAIN, N_TEST = 8, 6, 24, 32, 3000, 1000

@@ -11,11 +11,11 @@ import pytest
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors.numpy import load_file
 
-from pipeline.bridges.base import METHODS, Bridge, card_digest, method_class
-from pipeline.bridges.training import TorchBridge, plot_curve
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Vectors
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.base import METHODS, Bridge, card_digest, method_class
+from embridge.bridges.training import TorchBridge, plot_curve
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Vectors
+from embridge.worlds.synthetic import World, WorldConfig
 
 FAST = {"epochs": 2, "batch_size": 64}
 
@@ -145,8 +145,8 @@ def test_graph_ops_equal_the_torch_mlp(activation: str, batchnorm: bool) -> None
     """``MLP.ops`` run by numpy gives torch's forward (eval mode, trained BatchNorm statistics) to 1e-6."""
     import torch
 
-    from pipeline.bridges import graph
-    from pipeline.bridges.nets import MLP
+    from embridge.bridges import graph
+    from embridge.bridges.nets import MLP
 
     torch.manual_seed(0)
     mlp = MLP(24, 40, 16, activation, batchnorm)
@@ -183,7 +183,7 @@ def test_the_graph_matches_the_torch_networks_of_each_method(data: dict[str, Vec
     binding heads, EmergentBridge's head and the cycle's chain of hops, run in torch."""
     import torch
 
-    from pipeline.core.vectors import normalize
+    from embridge.core.vectors import normalize
 
     def torch_forward(bridge: TorchBridge, role: str, x: np.ndarray) -> np.ndarray:
         x = normalize(x.astype(np.float32))
@@ -215,7 +215,7 @@ def test_a_frozen_load_imports_no_torch(data: dict[str, Vectors], tmp_path) -> N
     import sys
 
     fitted("textme", data).save(tmp_path / "b")
-    code = ("import sys; from pipeline.bridges.base import Bridge; import numpy as np; "
+    code = ("import sys; from embridge.bridges.base import Bridge; import numpy as np; "
             f"b = Bridge.load({str(tmp_path / 'b')!r}, frozen=True); "
             "print(b.transform('clip', 'image', np.ones((2, 48), np.float32)).shape, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -257,8 +257,8 @@ def test_emergent_fit_is_bit_identical_on_every_core(data: dict[str, Vectors]) -
 def test_closed_forms_from_blocked_moments_equal_the_materialised_pairs(data: dict[str, Vectors], monkeypatch) -> None:
     """linear / procrustes / cca fit from ``paired_moments`` in blocks of 7 pairs: the same weights as the
     textbook formulas on the whole float64 pair matrices (what the methods computed before)."""
-    from pipeline.bridges import common
-    from pipeline.core.vectors import normalize, pair_by_group
+    from embridge.bridges import common
+    from embridge.core.vectors import normalize, pair_by_group
 
     monkeypatch.setattr(common.paired_moments, "__defaults__", (None, 7))
     src, tgt = data["clip_image"], data["llm_text"]

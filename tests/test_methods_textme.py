@@ -22,9 +22,9 @@ from methods_world import (  # noqa: F401 - fixture
     zeroshot_top1,
 )
 
-from pipeline.bridges.classical import PCANaiveBridge, PCANaiveParams
-from pipeline.bridges.textme import PairedMLPBridge, ProjectorParams, TextMEBridge
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.classical import PCANaiveBridge, PCANaiveParams
+from embridge.bridges.textme import PairedMLPBridge, ProjectorParams, TextMEBridge
+from embridge.worlds.synthetic import World, WorldConfig
 
 SEEDS = (0, 1, 2)
 HARD = {"groups": 3000, "concepts": 40, "within_concept": 1.0, "obs_noise": 0.5}

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from methods_world import encode, encoder, single_thread, split  # noqa: F401 - fixture
 from safetensors import safe_open
 
-from pipeline.bridges.common import group_tuples
-from pipeline.bridges.emergent import perpendicular
-from pipeline.bridges.losses import hard_negative_nce, info_nce, symmetric_info_nce
-from pipeline.bridges.textme import ProjectorParams, TextMEBridge
-from pipeline.bridges.training import TrainHooks, TrainParams, lr_at
-from pipeline.core.vectors import Space, Vectors, pair_same_rows
-from pipeline.worlds.synthetic import World, WorldConfig
+from embridge.bridges.common import group_tuples
+from embridge.bridges.emergent import perpendicular
+from embridge.bridges.losses import hard_negative_nce, info_nce, symmetric_info_nce
+from embridge.bridges.textme import ProjectorParams, TextMEBridge
+from embridge.bridges.training import TrainHooks, TrainParams, lr_at
+from embridge.core.vectors import Space, Vectors, pair_same_rows
+from embridge.worlds.synthetic import World, WorldConfig
 
 
 def loop_hard_negative(z: torch.Tensor, t: torch.Tensor, tau: float, low: float, high: float) -> torch.Tensor:

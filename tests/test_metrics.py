@@ -11,7 +11,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from pipeline.evaluate.metrics import (
+from embridge.evaluate.metrics import (
     candidate_accuracy,
     class_vectors,
     label_matrix,

@@ -9,11 +9,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from pipeline.bridges.classical import CCABridge, CCAParams, ProcrustesBridge, ProcrustesParams
-from pipeline.bridges.linear import LinearBridge, LinearParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors
-from pipeline.encoders.registry import load_encoder
+from embridge.bridges.classical import CCABridge, CCAParams, ProcrustesBridge, ProcrustesParams
+from embridge.bridges.linear import LinearBridge, LinearParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors
+from embridge.encoders.registry import load_encoder
 
 TEXTS = ["aspirin", "acetylsalicylic acid", "caffeine", "guaranine", "ethanol", "ethyl alcohol"]
 

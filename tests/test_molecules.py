@@ -16,9 +16,9 @@ pytest.importorskip("rdkit")
 
 from bridge_project import cli, tree_digest, write_params  # noqa: E402
 
-from pipeline.core.errors import BridgeError  # noqa: E402
-from pipeline.encoders.registry import load_encoder  # noqa: E402
-from pipeline.sources.pubchem import PubChemOptions, PubChemSource  # noqa: E402
+from embridge.core.errors import BridgeError  # noqa: E402
+from embridge.encoders.registry import load_encoder  # noqa: E402
+from embridge.sources.pubchem import PubChemOptions, PubChemSource  # noqa: E402
 
 #: the real table's layout: CID, CAS, formula, weight, SMILES, InChI, InChIKey, IUPAC name, common name,
 #: synonyms
@@ -163,8 +163,8 @@ def test_bad_molecule_input_on_the_cli_is_one_line_and_changes_nothing_written(t
 def test_an_invalid_smiles_reaching_the_encoder_follows_extract_on_error() -> None:
     """A SMILES no source checked (a user's own source of molecule rows) is the encoder's bad item, as a
     corrupt image is: ``fail`` names its row, ``skip`` drops and records it."""
-    from pipeline.extract.encode import encode_rows
-    from pipeline.sources.base import Rows
+    from embridge.extract.encode import encode_rows
+    from embridge.sources.base import Rows
 
     tower = load_encoder("rdkit:morgan", {"size": 256}).towers["molecule"]
     ids = np.array(["m1", "m2", "m3"])

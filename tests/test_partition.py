@@ -61,7 +61,7 @@ def test_plain_extract_takes_finished_parts_and_encodes_only_the_rest(project: P
 
 NAN_ENCODER = """
 import numpy as np
-from pipeline.encoders.base import Encoder, Tower
+from embridge.encoders.base import Encoder, Tower
 
 
 class NaNTower(Tower):

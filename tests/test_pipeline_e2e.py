@@ -77,8 +77,8 @@ def test_repro_twice_and_a_fit_param_change(clone: Path) -> None:
 def test_a_fitted_bridge_embeds_and_searches_the_real_lane(clone: Path, tmp_path: Path) -> None:
     """`bridge search` finds each digit from its prompt through the MNIST bridge, and `bridge embed` gives the
     vectors eval used for the same prompts (to float16 rounding)."""
-    from pipeline.core.config import load_params
-    from pipeline.query import set_in_space
+    from embridge.core.config import load_params
+    from embridge.query import set_in_space
 
     sh(clone, "dvc", "repro")  # up to date after the test above; the whole pipeline when this test runs alone
     prompts = [f"a photo of the digit {d}" for d in range(10)]

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from bridge_project import cli, synthetic_lane, write_params
 
-from pipeline.core.config import load_params
-from pipeline.core.layout import Layout
-from pipeline.query import BridgedEncoder, search_set, set_in_space
-from pipeline.sources.synthetic import SyntheticSource
-from pipeline.store.vectors import load_vectors
+from embridge.core.config import load_params
+from embridge.core.layout import Layout
+from embridge.query import BridgedEncoder, search_set, set_in_space
+from embridge.sources.synthetic import SyntheticSource
+from embridge.store.loading import load_vectors
 
 TEXT, IMAGE = "synth-clip-text", "synth-clip-image"
 
@@ -166,8 +166,8 @@ def test_precomputed_vectors_import_identical(project: Path, layout: str) -> Non
 def test_vectors_source_names_the_bad_column(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from pipeline.core.errors import BridgeError
-    from pipeline.sources.vectors import load
+    from embridge.core.errors import BridgeError
+    from embridge.sources.precomputed import load
 
     pq.write_table(pa.table({"id": ["a", "b"], "embedding": ["x", "y"]}), tmp_path / "bad.parquet")
     with pytest.raises(BridgeError, match=r"bad.parquet: column 'embedding' must hold lists of floats"):
@@ -190,9 +190,9 @@ def test_vectors_are_decoded_in_batches_and_errors_name_the_file_row(tmp_path: P
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.core.errors import BridgeError
-    from pipeline.sources import vectors
-    from pipeline.sources.vectors import load
+    from embridge.core.errors import BridgeError
+    from embridge.sources import vectors
+    from embridge.sources.precomputed import load
 
     monkeypatch.setattr(vectors, "READ_BATCH", 3)
     values = np.arange(20, dtype=np.float32).reshape(10, 2)
@@ -212,7 +212,7 @@ def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:
     """Shards that straddle files come out whole and in order; a file is read once per sequential pass."""
     import pyarrow as pa
 
-    from pipeline.sources.vectors import load
+    from embridge.sources.precomputed import load
 
     for k, n in enumerate((3, 5, 2)):
         pq.write_table(pa.table({"id": [f"r{k}-{i}" for i in range(n)],
@@ -231,8 +231,8 @@ def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:
 
 def test_a_text_search_loads_its_bridge_once(project: Path, monkeypatch) -> None:
     """Query space, encoder and gallery share one frozen load; a changed card (a refit) loads again."""
-    from pipeline import query
-    from pipeline.bridges.base import Bridge
+    from embridge import query
+    from embridge.bridges.base import Bridge
 
     loads = []
     real = Bridge.load.__func__

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from bridge_project import REPO, run_stages
 
 pytestmark = pytest.mark.slow
@@ -102,7 +101,7 @@ def molecules(tmp_path_factory) -> Path:
 
 
 def _set(project: Path, name: str):
-    from pipeline.store.embedding_set import EmbeddingSet
+    from embridge.store.embedding_set import EmbeddingSet
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     ref = params["extract"]["sets"][name]
@@ -113,7 +112,7 @@ def _set(project: Path, name: str):
 def test_ridge_bridge_reproduces_scikit_learn_ridge(molecules: Path, view: str) -> None:
     from sklearn.linear_model import Ridge
 
-    from pipeline.bridges.base import Bridge
+    from embridge.bridges.base import Bridge
 
     mols, texts = _set(molecules, "pubchem-s0-morgan"), _set(molecules, "pubchem-s0-minilm")
     (m_meta, m_vec), (t_meta, t_vec) = mols.select(), texts.select()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.ranks import cuda_available, rank_positives, ranks_of_positives
-from pipeline.evaluate.search import approximate_recall, build_index, search
+from embridge.evaluate.ranks import cuda_available, rank_positives, ranks_of_positives
+from embridge.evaluate.search import approximate_recall, build_index, search
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

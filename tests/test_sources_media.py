@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from encoder_fixtures import write_images, write_wavs
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.preprocess import AudioPreprocess, ImagePreprocess
-from pipeline.sources.registry import load_source
+from embridge.core.errors import BridgeError
+from embridge.encoders.preprocess import AudioPreprocess, ImagePreprocess
+from embridge.sources.registry import load_source
 
 
 def test_image_folder_labels_captions_prompts(tmp_path: Path) -> None:
@@ -85,8 +85,8 @@ def test_a_streamed_world_equals_the_world_drawn_whole(monkeypatch) -> None:
     """The synthetic source reads its world in parts (PartedRows); parts of 333 groups, read out of order,
     are bit-identical to the world drawn in one piece (one normal stream for latents, one per modality for
     noise then private values, as the world drew them before it streamed)."""
-    from pipeline.sources import synthetic
-    from pipeline.worlds.synthetic import World, WorldConfig, _rng
+    from embridge.sources import synthetic
+    from embridge.worlds.synthetic import World, WorldConfig, _rng
 
     monkeypatch.setattr(synthetic, "PART_GROUPS", 333)
     config = {"seed": 4, "groups": 1000, "captions_per_item": 3, "concepts": 5}

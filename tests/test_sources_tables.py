@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.registry import load_source
+from embridge.core.errors import BridgeError
+from embridge.sources.registry import load_source
 
 CAPTIONS = pd.DataFrame({
     "img": ["a.png", "a.png", "b.png", "b.png", "c.png"],
@@ -119,7 +119,7 @@ def test_parquet_folder_in_the_hugging_face_layout(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from pipeline.encoders.preprocess import ImagePreprocess
+    from embridge.encoders.preprocess import ImagePreprocess
 
     def png(value: int) -> bytes:
         out = io.BytesIO()
@@ -157,7 +157,7 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path, monkeypatch) ->
     splits from the dict, class names for labels, image bytes through the encoder's preprocessing (streamed
     3 rows at a time, so image bytes come from two chunks)."""
     datasets = pytest.importorskip("datasets")
-    from pipeline.sources import table
+    from embridge.sources import table
 
     monkeypatch.setattr(table, "CHUNK_ROWS", 3)
     import io
@@ -165,9 +165,9 @@ def test_a_save_to_disk_dataset_extracts_offline(tmp_path: Path, monkeypatch) ->
     from bridge_project import cli_with_project, pixel_project
     from PIL import Image
 
-    from pipeline.core.config import load_params
-    from pipeline.core.layout import Layout
-    from pipeline.store.vectors import load_vectors
+    from embridge.core.config import load_params
+    from embridge.core.layout import Layout
+    from embridge.store.loading import load_vectors
 
     def png(value: int) -> bytes:
         out = io.BytesIO()
@@ -234,7 +234,7 @@ def test_a_table_streams_in_chunks_with_the_rows_it_gives_whole(tmp_path: Path, 
     """Read 2 rows at a time, a table gives the rows it gives read whole: an image listed on rows in
     different chunks is one row (the first row's id), list captions keep their ids across chunk bounds,
     splits and groups agree, prompts come last. Its texts are re-read chunk by chunk (PartedRows)."""
-    from pipeline.sources import table
+    from embridge.sources import table
 
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(7)],
                           "img": ["a.png", "b.png", "a.png", "c.png", "", "b.png", "d.png"],
@@ -267,7 +267,7 @@ def test_a_table_streams_in_chunks_with_the_rows_it_gives_whole(tmp_path: Path, 
 
 
 def test_a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: Path, monkeypatch) -> None:
-    from pipeline.sources import table
+    from embridge.sources import table
 
     monkeypatch.setattr(table, "CHUNK_ROWS", 2)
     path = tmp_path / "t.jsonl"
@@ -311,7 +311,7 @@ def test_int_cells_next_to_nulls_read_alike_in_any_chunking(tmp_path: Path, suff
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.sources import table
+    from embridge.sources import table
 
     path = tmp_path / f"t{suffix}"
     labels = [1, 2, None, 3, 4, 5]
@@ -339,7 +339,7 @@ def json_line(record: dict) -> str:
 def test_a_bad_text_cell_is_raised_by_the_texts_alone(tmp_path: Path, monkeypatch) -> None:
     """A number in the text column stops the texts (named by its row in the file), not the table's image
     rows; a line without the text key is a null text in any chunking (NaN or None alike)."""
-    from pipeline.sources import table
+    from embridge.sources import table
 
     path = tmp_path / "t.jsonl"
     path.write_text(json_line({"id": "a", "image": "a.png", "text": "x"}) + json_line({"id": "b", "image": "b.png"})

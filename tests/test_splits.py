@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.core.vectors import group_uniform
-from pipeline.sources.base import assign_splits
+from embridge.core.vectors import group_uniform
+from embridge.sources.base import assign_splits
 
 MASK = (1 << 64) - 1
 

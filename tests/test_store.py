@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core.errors import BridgeError
-from pipeline.store import embedding_set, formats
-from pipeline.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
+from embridge.core.errors import BridgeError
+from embridge.store import embedding_set, formats
+from embridge.store.embedding_set import MANIFEST, EmbeddingSet, SetWriter
 
 
 def make_rows(n: int, dim: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -204,7 +204,7 @@ def test_string_columns_round_trip_through_their_buffers() -> None:
     through Python strings: ASCII of one and of many lengths, non-ASCII, empty, nulls, slices, chunks."""
     import pyarrow as pa
 
-    from pipeline.core.columns import numpy_strings, string_array
+    from embridge.core.columns import numpy_strings, string_array
 
     cases = [["row-000001", "row-000002"], ["a", "", "abc", "concept-07"], ["é", "日本", "x"], ["", ""], []]
     for values in cases:
@@ -225,7 +225,7 @@ def test_the_cli_process_uses_bounded_allocators() -> None:
     import subprocess
     import sys
 
-    probe = ("from pipeline.core.memory import bound_allocator; bound_allocator(); import pyarrow as pa; "
+    probe = ("from embridge.core.memory import bound_allocator; bound_allocator(); import pyarrow as pa; "
              "pa.array([1, 2, 3]); print(pa.default_memory_pool().backend_name)")
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from bridge_project import cli_with_edit, run_stages, synthetic_lane
 
-from pipeline.core.config import Subset, load_params
-from pipeline.fit import fit_rows
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.core.config import Subset, load_params
+from embridge.fit import fit_rows
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
 def test_parts_partition_groups_and_fraction_is_seeded() -> None:
@@ -52,8 +52,8 @@ def test_held_out_protocol_in_params(project: Path) -> None:
 def test_a_side_subset_filters_rows_and_is_in_the_protocol(project: Path) -> None:
     card = json.loads((project / "artifacts/protocols/clip-zeroshot-raw.json").read_text())
     params = load_params(project / "params.yaml")
-    from pipeline.core.layout import Layout
-    from pipeline.store.vectors import load_vectors
+    from embridge.core.layout import Layout
+    from embridge.store.loading import load_vectors
 
     rows = load_vectors(Layout(project).embeddings(params.extract.sets["synth-clip-image"].path), ("test",))
     assert card["sides"]["query"]["rows"] == int(np.isin(rows.labels, ["concept-00", "concept-03"]).sum())

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from bridge_project import cli, synthetic_lane, write_params
 
-from pipeline.core.config import Params
-from pipeline.core.vectors import Space, Vectors
-from pipeline.evaluate.tasks import TaskContext, zeroshot
+from embridge.core.config import Params
+from embridge.core.vectors import Space, Vectors
+from embridge.evaluate.tasks import TaskContext, zeroshot
 
 TASKS = {
     "geo": {"kind": "geometry", "query": {"set": "synth-clap-text"}, "gallery": {"set": "synth-anchor-text"},
@@ -129,9 +129,9 @@ def test_multilabel_zeroshot_is_sklearns_macro_average_precision() -> None:
 
 
 def test_the_emergent_matrix_marks_trained_pairs_and_equals_direct_retrieval(project: Path) -> None:
-    from pipeline.core.layout import Layout
-    from pipeline.evaluate import metrics as m
-    from pipeline.evaluate.run import side_vectors
+    from embridge.core.layout import Layout
+    from embridge.evaluate import metrics as m
+    from embridge.evaluate.run import side_vectors
 
     got = json.loads((project / "artifacts/metrics/matrix.json").read_text())
     # the linear bridges were fitted on (image, anchor text) and (audio, anchor text) pairs; image-audio never
@@ -162,7 +162,7 @@ def test_transfer_and_probe(project: Path) -> None:
     # acc(All) by hand: each item's image and audio vectors side by side, scikit-learn's logistic regression
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.evaluate.run import side_vectors
+    from embridge.evaluate.run import side_vectors
 
     params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
     task = params.eval.tasks["probe"]
@@ -185,7 +185,7 @@ def test_transfer_and_probe(project: Path) -> None:
 
 def test_classifiers_on_a_hand_made_case() -> None:
     """Two classes: ncm and the Gaussian classifier against hand-derived answers, logistic separates them."""
-    from pipeline.evaluate.classify import gaussian, logistic, ncm
+    from embridge.evaluate.classify import gaussian, logistic, ncm
 
     x_train = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
     y_train = np.array(["a", "a", "b", "b"])
@@ -217,7 +217,7 @@ def test_bad_sides_are_one_line(project: Path, tmp_path: Path, tasks: dict, expe
 
 
 def test_the_report_reads_the_emergent_matrix_from_what_eval_wrote(project: Path) -> None:
-    from pipeline.report import emergent_matrix
+    from embridge.report import emergent_matrix
 
     params = Params.model_validate(__import__("yaml").safe_load((project / "params.yaml").read_text()))
     names, recall, trained = emergent_matrix(params, project, "matrix")
@@ -227,7 +227,7 @@ def test_the_report_reads_the_emergent_matrix_from_what_eval_wrote(project: Path
 
 
 def test_paper_claims_compute_their_number_and_verdict() -> None:
-    from pipeline.papers import CLAIMS, claim_rows
+    from embridge.papers import CLAIMS, claim_rows
 
     metrics = {"audio-zeroshot-textme": {"top1": 0.40}, "audio-zeroshot-paired": {"top1": 0.50},
                "image-audio-transfer": {"transfer/gaussian": 0.70, "target/gaussian": 0.73}}

@@ -28,7 +28,7 @@ from bridge_project import (
     write_params,
 )
 
-from pipeline.core.files import aside, atomic_write, remove_leftovers, replace_dir
+from embridge.core.files import aside, atomic_write, remove_leftovers, replace_dir
 
 TEXT = Path("artifacts/embeddings/synth/syn-clip/text")
 EMBEDDINGS = Path("artifacts/embeddings")
@@ -146,7 +146,7 @@ def _kill_at_switch(project: Path) -> subprocess.CompletedProcess[str]:
         "    return real(src, dst, *a, **k)\n"
         "os.replace = replace\n"
         "sys.argv = ['bridge', 'extract', 'synth-clip-text']\n"
-        "from stages.cli import main\n"
+        "from embridge.stages.cli import main\n"
         "main()\n")
     return subprocess.run([sys.executable, "-c", script], check=False, cwd=project, env={**env(project), "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=120)

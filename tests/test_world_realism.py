@@ -16,10 +16,10 @@ import pytest
 import yaml
 from methods_world import encode, encoder, single_thread, split, zeroshot_top1  # noqa: F401 - fixture
 
-from pipeline.bridges.classical import PCANaiveBridge, PCANaiveParams
-from pipeline.bridges.textme import PairedMLPBridge, ProjectorParams, TextMEBridge
-from pipeline.evaluate.gap import gap_statistics
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.bridges.classical import PCANaiveBridge, PCANaiveParams
+from embridge.bridges.textme import PairedMLPBridge, ProjectorParams, TextMEBridge
+from embridge.evaluate.gap import gap_statistics
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 SEEDS = (20, 21, 22)
 PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())

@@ -27,15 +27,15 @@ from pydantic import ValidationError
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save_file
 
-from pipeline.bridges import graph
-from pipeline.core.blas import one_thread
-from pipeline.core.cards import BRIDGE_FORMAT, BridgeCard
-from pipeline.core.catalog import METHODS
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import fsync_file, sha256_file, write_dir
-from pipeline.core.layout import Layout
-from pipeline.core.validation import StrictModel, one_line, validate
-from pipeline.core.vectors import Space, Vectors, require_finite
+from embridge.bridges import graph
+from embridge.core.blas import one_thread
+from embridge.core.cards import BRIDGE_FORMAT, BridgeCard
+from embridge.core.catalog import METHODS
+from embridge.core.errors import BridgeError
+from embridge.core.files import fsync_file, sha256_file, write_dir
+from embridge.core.layout import Layout
+from embridge.core.validation import StrictModel, one_line, validate
+from embridge.core.vectors import Space, Vectors, require_finite
 
 CONFIG_FILE = "bridge.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -158,7 +158,7 @@ class Bridge(ABC):
         encoder setting, other rows) has another fingerprint, and the bridge's
         numbers would describe data it never saw.
         """
-        from pipeline.store.embedding_set import EmbeddingSet  # the manifest checked as a reader checks it
+        from embridge.store.embedding_set import EmbeddingSet  # the manifest checked as a reader checks it
 
         for role, fitted in (self.info.get("fitted") or {}).items():
             now = EmbeddingSet(Layout(root).embeddings(fitted["path"]), verify=False).fingerprint

@@ -17,13 +17,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.common import group_tuples
-from pipeline.bridges.losses import info_nce, symmetric_info_nce
-from pipeline.bridges.nets import MLP, Activation
-from pipeline.bridges.offset import normalize
-from pipeline.bridges.training import TorchBridge, TrainParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors
+from embridge.bridges.common import group_tuples
+from embridge.bridges.losses import info_nce, symmetric_info_nce
+from embridge.bridges.nets import MLP, Activation
+from embridge.bridges.offset import normalize
+from embridge.bridges.training import TorchBridge, TrainParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors
 
 
 class BindParams(TrainParams):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pipeline.bridges.base import MethodParams
-from pipeline.bridges.common import ArrayBridge, PairedMoments, paired_moments, require_pairs
-from pipeline.bridges.offset import normalize
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors, pair_same_rows
+from embridge.bridges.base import MethodParams
+from embridge.bridges.common import ArrayBridge, PairedMoments, paired_moments, require_pairs
+from embridge.bridges.offset import normalize
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors, pair_same_rows
 
 
 def _moments(inputs: dict[str, Vectors], method: str, prepare=None) -> PairedMoments:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors
+from embridge.bridges.base import Bridge, MethodParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors
 
 
 def require_pairs(ia: np.ndarray, what: str, a: Vectors, b: Vectors) -> None:

@@ -17,12 +17,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.common import group_tuples
-from pipeline.bridges.losses import cosine_loss
-from pipeline.bridges.nets import MLP, Activation
-from pipeline.bridges.training import TorchBridge, TrainParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors, normalize
+from embridge.bridges.common import group_tuples
+from embridge.bridges.losses import cosine_loss
+from embridge.bridges.nets import MLP, Activation
+from embridge.bridges.training import TorchBridge, TrainParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors, normalize
 
 
 class CycleParams(TrainParams):

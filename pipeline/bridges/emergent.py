@@ -22,15 +22,15 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges import graph
-from pipeline.bridges.common import paired_moments, require_pairs
-from pipeline.bridges.diffusion import DDPM, Schedule
-from pipeline.bridges.losses import cosine_loss, symmetric_info_nce
-from pipeline.bridges.nets import MLP, Activation, Denoiser
-from pipeline.bridges.offset import normalize
-from pipeline.bridges.training import TorchBridge, TrainParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors, pair_by_group
+from embridge.bridges import graph
+from embridge.bridges.common import paired_moments, require_pairs
+from embridge.bridges.diffusion import DDPM, Schedule
+from embridge.bridges.losses import cosine_loss, symmetric_info_nce
+from embridge.bridges.nets import MLP, Activation, Denoiser
+from embridge.bridges.offset import normalize
+from embridge.bridges.training import TorchBridge, TrainParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors, pair_by_group
 
 
 class EmergentParams(TrainParams):

@@ -17,11 +17,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.bridges.base import MethodParams
-from pipeline.bridges.common import ArrayBridge, require_pairs
-from pipeline.core.errors import BridgeError
-from pipeline.core.mixture import fit_mixture, log_posterior
-from pipeline.core.vectors import Space, Vectors, pair_by_group
+from embridge.bridges.base import MethodParams
+from embridge.bridges.common import ArrayBridge, require_pairs
+from embridge.core.errors import BridgeError
+from embridge.core.mixture import fit_mixture, log_posterior
+from embridge.core.vectors import Space, Vectors, pair_by_group
 
 #: unit roundoff of the formats vectors arrive in: the coarsest that holds every value exactly is theirs
 PRECISIONS = (("float16", np.float16, 2.0 ** -11), ("float32", np.float32, 2.0 ** -24), ("float64", np.float64, 2.0 ** -53))

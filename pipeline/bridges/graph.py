@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import normalize
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import normalize
 
 #: one op: its name, then its arguments (weights keys or numbers)
 Op = list[Any]

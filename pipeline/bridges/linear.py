@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.bridges.base import Bridge, MethodParams
-from pipeline.bridges.common import paired_moments
-from pipeline.bridges.offset import normalize
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Vectors, pair_same_rows
+from embridge.bridges.base import Bridge, MethodParams
+from embridge.bridges.common import paired_moments
+from embridge.bridges.offset import normalize
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Vectors, pair_same_rows
 
 
 class LinearParams(MethodParams):

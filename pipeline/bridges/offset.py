@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.bridges.base import Bridge, MethodParams
-from pipeline.core.vectors import Vectors, normalize
+from embridge.bridges.base import Bridge, MethodParams
+from embridge.core.vectors import Vectors, normalize
 
 
 class OffsetParams(MethodParams):

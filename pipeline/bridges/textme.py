@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from pipeline.bridges.common import require_pairs
-from pipeline.bridges.losses import hard_negative_nce, info_nce
-from pipeline.bridges.nets import MLP, Activation
-from pipeline.bridges.offset import centroid
-from pipeline.bridges.training import TorchBridge, TrainParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors, normalize, pair_by_group, pair_same_rows
+from embridge.bridges.common import require_pairs
+from embridge.bridges.losses import hard_negative_nce, info_nce
+from embridge.bridges.nets import MLP, Activation
+from embridge.bridges.offset import centroid
+from embridge.bridges.training import TorchBridge, TrainParams
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors, normalize, pair_by_group, pair_same_rows
 
 
 class ProjectorParams(TrainParams):

@@ -42,11 +42,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pipeline.bridges import graph
-from pipeline.bridges.base import Bridge, MethodParams
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write
-from pipeline.core.vectors import Space
+from embridge.bridges import graph
+from embridge.bridges.base import Bridge, MethodParams
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write
+from embridge.core.vectors import Space
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from pipeline.core.validation import StrictModel
+from embridge.core.validation import StrictModel
 
 MANIFEST_SCHEMA = 1
 BRIDGE_FORMAT = 1
@@ -110,7 +110,7 @@ def set_fingerprint(manifest: dict[str, Any]) -> str:
 
 def read_complete_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of the complete set in ``directory``; a missing, unreadable or incomplete one is one line."""
-    from pipeline.core.errors import BridgeError
+    from embridge.core.errors import BridgeError
 
     manifest_file = directory / "manifest.json"
     try:

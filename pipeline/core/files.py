@@ -83,7 +83,7 @@ def remove_path(path: Path) -> None:
 def atomic_write(path: Path, write: Callable[[Path], T]) -> T:
     """Call ``write(tmp_path)``, fsync it, rename it over ``path``; returns what ``write`` returned."""
     path = Path(path)
-    tmp, result = stage(path, write)
+    tmp, result = write_beside(path, write)
     try:
         publish(tmp, path)
     finally:
@@ -91,7 +91,7 @@ def atomic_write(path: Path, write: Callable[[Path], T]) -> T:
     return result
 
 
-def stage(path: Path, write: Callable[[Path], T]) -> tuple[Path, T]:
+def write_beside(path: Path, write: Callable[[Path], T]) -> tuple[Path, T]:
     """The first half of ``atomic_write``: ``write(tmp_path)`` into ``path``'s temp sibling, not yet synced,
     after removing dead writers' leftovers; nothing is left behind if ``write`` fails. Returns the temp path
     and what ``write`` returned, for ``publish`` now or later."""

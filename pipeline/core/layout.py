@@ -34,8 +34,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.names import check_name
+from embridge.core.errors import BridgeError
+from embridge.core.names import check_name
 
 ARTIFACTS = Path("artifacts")
 WORK = Path(".bridge")

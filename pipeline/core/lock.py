@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 RULE = "letters, digits, '_' and '-', starting with a letter or digit, at most 100 characters"

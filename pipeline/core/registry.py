@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 
 class StrictModel(BaseModel):

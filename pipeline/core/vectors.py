@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
+from embridge.core.errors import BridgeError
 
 #: ``split`` value of the class-prompt text rows that zero-shot classification averages into class vectors
 PROMPT_SPLIT = "prompt"

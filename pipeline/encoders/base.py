@@ -3,7 +3,7 @@
 An encoder (CLIP, CLAP, a sentence-transformer, the synthetic world's) has
 towers such as ``text``, ``image`` or ``audio``; each tower consumes rows of
 one modality and has a fixed output dim. Adapters for each family live in
-their own module and are found through ``pipeline.encoders.registry``.
+their own module and are found through ``embridge.encoders.registry``.
 
 A tower's work is split in two so extraction runs at the encoder's speed:
 ``preprocess`` (a small picklable callable: decode files, resize, resample,
@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.validation import StrictModel, validate
-from pipeline.encoders.preprocess import Passthrough, Preprocess, TextCheck
+from embridge.core.errors import BridgeError
+from embridge.core.validation import StrictModel, validate
+from embridge.encoders.preprocess import Passthrough, Preprocess, TextCheck
 
 
 class Tower(ABC):
     """One input modality of an encoder.
 
     ``preprocess`` turns a batch of payloads (texts, paths, arrays) into a
-    :class:`~pipeline.encoders.preprocess.Prepared` batch: the model input of
+    :class:`~embridge.encoders.preprocess.Prepared` batch: the model input of
     the good items plus which items failed and why. ``parallel`` says the
     preprocessing is heavy enough (image or audio decoding) to be worth
     worker processes; it must then be picklable.

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.encoders.base import Encoder, Tower, parse_options
-from pipeline.encoders.preprocess import AudioPreprocess
-from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import Runtime, TokenizedTextTower, TorchOptions, quiet_transformers
+from embridge.encoders.base import Encoder, Tower, parse_options
+from embridge.encoders.preprocess import AudioPreprocess
+from embridge.encoders.resolve import resolve
+from embridge.encoders.runtime import Runtime, TokenizedTextTower, TorchOptions, quiet_transformers
 
 
 class ClapOptions(TorchOptions):

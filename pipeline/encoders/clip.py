@@ -22,11 +22,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Tower, parse_options
-from pipeline.encoders.preprocess import ImagePreprocess
-from pipeline.encoders.resolve import files_sha256, resolve
-from pipeline.encoders.runtime import (
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Tower, parse_options
+from embridge.encoders.preprocess import ImagePreprocess
+from embridge.encoders.resolve import files_sha256, resolve
+from embridge.encoders.runtime import (
     TEXT_INPUTS,
     PixelTower,
     Runtime,

@@ -23,11 +23,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, parse_options
-from pipeline.encoders.preprocess import ImagePreprocess
-from pipeline.encoders.resolve import PACKAGED, resolve
-from pipeline.encoders.runtime import PixelTower, Runtime, TorchOptions
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, parse_options
+from embridge.encoders.preprocess import ImagePreprocess
+from embridge.encoders.resolve import PACKAGED, resolve
+from embridge.encoders.runtime import PixelTower, Runtime, TorchOptions
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, TextTower, parse_options
-from pipeline.encoders.resolve import files_sha256
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, TextTower, parse_options
+from embridge.encoders.resolve import files_sha256
 
 VARIANTS = {"multilingual-e5-small": "original", "multilingual-e5-small-enpt": "enpt"}
 

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, TextTower, parse_options
-from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import quiet_transformers, tokenize
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, TextTower, parse_options
+from embridge.encoders.resolve import resolve
+from embridge.encoders.runtime import quiet_transformers, tokenize
 
 
 class OnnxOptions(Options):

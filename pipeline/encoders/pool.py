@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.encoders.preprocess import Prepared, Preprocess
+from embridge.encoders.preprocess import Prepared, Preprocess
 
 _worker_preprocess: Preprocess | None = None
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, Tower, parse_options
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, Tower, parse_options
 
 
 class PrecomputedOptions(Options):

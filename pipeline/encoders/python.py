@@ -1,6 +1,6 @@
 """``python:module:attr``: a user's own encoder, without forking this package.
 
-``attr`` is an :class:`~pipeline.encoders.base.Encoder` subclass or a factory
+``attr`` is an :class:`~embridge.encoders.base.Encoder` subclass or a factory
 returning one; it is called with the encoder's ``options`` as keyword
 arguments. The current directory is importable, so a ``my_encoders.py`` next
 to ``params.yaml`` works as ``python:my_encoders:MyEncoder``. Towers get the
@@ -15,8 +15,8 @@ import importlib
 import sys
 from typing import Any
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder
 
 
 def load(model: str, options: dict[str, Any]) -> Encoder:
@@ -39,5 +39,5 @@ def load(model: str, options: dict[str, Any]) -> Encoder:
         raise BridgeError(f"encoder 'python:{model}': bad options {sorted(options)} ({e})") from None
     if not isinstance(encoder, Encoder):
         raise BridgeError(f"encoder 'python:{model}': {attr} returned {type(encoder).__name__}, "
-                          f"not a pipeline.encoders.base.Encoder")
+                          f"not a embridge.encoders.base.Encoder")
     return encoder

@@ -26,9 +26,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, Tower, parse_options
-from pipeline.encoders.preprocess import Prepared
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, Tower, parse_options
+from embridge.encoders.preprocess import Prepared
 
 KINDS = ("morgan", "maccs")
 

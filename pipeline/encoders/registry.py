@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.catalog import FAMILIES, split_model
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder
+from embridge.core.catalog import FAMILIES, split_model
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder
 
 
 def load_encoder(spec: str, options: dict[str, Any] | None = None) -> Encoder:

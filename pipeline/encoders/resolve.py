@@ -20,8 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import sha256_file
+from embridge.core.errors import BridgeError
+from embridge.core.files import sha256_file
 
 #: Files that say nothing about the model's function; left out of ``weights_sha256``.
 IGNORED = {"README.md", ".gitattributes", ".gitignore", "LICENSE"}

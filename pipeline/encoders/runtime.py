@@ -15,8 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from pipeline.encoders.base import Options, TextTower, Tower
-from pipeline.encoders.preprocess import ImagePreprocess
+from embridge.encoders.base import Options, TextTower, Tower
+from embridge.encoders.preprocess import ImagePreprocess
 
 
 class TorchOptions(Options):

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, TextTower, parse_options
-from pipeline.encoders.resolve import resolve
-from pipeline.encoders.runtime import Runtime, TorchOptions, quiet_transformers
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, TextTower, parse_options
+from embridge.encoders.resolve import resolve
+from embridge.encoders.runtime import Runtime, TorchOptions, quiet_transformers
 
 
 class STOptions(TorchOptions):

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.encoders.base import Encoder, Tower
-from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+from embridge.encoders.base import Encoder, Tower
+from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
 class _SyntheticTower(Tower):

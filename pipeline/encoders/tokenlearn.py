@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, TextTower, parse_options
-from pipeline.encoders.resolve import files_sha256
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, TextTower, parse_options
+from embridge.encoders.resolve import files_sha256
 
 MODELS = ("static-10k-64d",)
 

@@ -30,10 +30,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.encoders.base import Encoder, Options, Tower, parse_options
-from pipeline.encoders.preprocess import AudioPreprocess, Prepared, _describe, _is_encoded, _openable
-from pipeline.encoders.resolve import resolve
+from embridge.core.errors import BridgeError
+from embridge.encoders.base import Encoder, Options, Tower, parse_options
+from embridge.encoders.preprocess import AudioPreprocess, Prepared, _describe, _is_encoded, _openable
+from embridge.encoders.resolve import resolve
 
 RATE = 16000  # Whisper's sample rate
 HOP = 160  # samples per mel frame (10 ms)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.core.blas import one_thread
-from pipeline.core.mixture import fit_mixture, log_posterior
+from embridge.core.blas import one_thread
+from embridge.core.mixture import fit_mixture, log_posterior
 
 
 def gaussian(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, reg: float = 1e-6,

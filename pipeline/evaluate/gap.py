@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.core.vectors import normalize
+from embridge.core.vectors import normalize
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:

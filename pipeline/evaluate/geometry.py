@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import normalize
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import normalize
 
 
 def _pairs_check(a: np.ndarray, b: np.ndarray, k: int | None = None) -> None:

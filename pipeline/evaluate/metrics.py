@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.core.vectors import normalize, require_scoreable
-from pipeline.evaluate.ranks import TIE, TIES, Ranks, group_codes, rank_positives
-from pipeline.evaluate.search import search
+from embridge.core.vectors import normalize, require_scoreable
+from embridge.evaluate.ranks import TIE, TIES, Ranks, group_codes, rank_positives
+from embridge.evaluate.search import search
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

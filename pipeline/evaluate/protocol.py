@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.cards import set_fingerprint
-from pipeline.core.config import Params, TaskSide
-from pipeline.core.errors import BridgeError
-from pipeline.core.layout import Layout
-from pipeline.core.vectors import Vectors
+from embridge.core.cards import set_fingerprint
+from embridge.core.config import Params, TaskSide
+from embridge.core.errors import BridgeError
+from embridge.core.layout import Layout
+from embridge.core.vectors import Vectors
 
 #: what each kind scores, in words (tie rule: the expected rule of ``ranks.Ranks``)
 EXPECTED = "expected (each metric averaged over a random order of tied rows: a tie earns its fair share)"

@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.catalog import KINDS, headline
-from pipeline.core.config import Params, TaskSide
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json
-from pipeline.core.layout import Layout
-from pipeline.core.vectors import Vectors, collapsed, require_scoreable
-from pipeline.evaluate.protocol import protocol_card
-from pipeline.evaluate.tasks import Outcome, TaskContext
-from pipeline.store.embedding_set import bridge_version
-from pipeline.store.vectors import load_vectors
+from embridge.core.catalog import KINDS, headline
+from embridge.core.config import Params, TaskSide
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write, atomic_write_json
+from embridge.core.layout import Layout
+from embridge.core.vectors import Vectors, collapsed, require_scoreable
+from embridge.evaluate.protocol import protocol_card
+from embridge.evaluate.tasks import Outcome, TaskContext
+from embridge.store.embedding_set import bridge_version
+from embridge.store.loading import load_vectors
 
 
 def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None = None, where: str = "",
@@ -52,7 +52,7 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
     require_scoreable(rows.vectors, label, rows.ids)
     if side.bridge is None:
         return rows, rows.vectors, None
-    from pipeline.bridges.base import Bridge  # only tasks with a bridge import the bridges
+    from embridge.bridges.base import Bridge  # only tasks with a bridge import the bridges
 
     bridge = Bridge.load(layout.bridge(side.bridge, seed), frozen=True, fresh_in=root)
     try:

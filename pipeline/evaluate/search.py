@@ -22,7 +22,7 @@ returns ids 3, 1, 0 for a query tied with gallery rows 0, 1 and 3), and which
 of several tied items fill the last places of a top-k is not the lowest ids
 either; a top-k list therefore cannot give tie-exact metrics.
 ``ranks.py`` counts instead, with a stated tie rule, and
-``pipeline.evaluate.metrics`` builds its exact metrics on it.
+``embridge.evaluate.metrics`` builds its exact metrics on it.
 """
 
 from __future__ import annotations

@@ -16,14 +16,14 @@ from typing import Annotated, Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.config import Params, TaskSide, TaskSpec
-from pipeline.core.errors import BridgeError
-from pipeline.core.validation import StrictModel, validate
-from pipeline.core.vectors import PROMPT_SPLIT, Vectors, normalize, pair_by_group, pair_same_rows
-from pipeline.evaluate import gap as gap_stats
-from pipeline.evaluate import geometry as geometry_stats
-from pipeline.evaluate import metrics
-from pipeline.evaluate.search import approximate_recall
+from embridge.core.config import Params, TaskSide, TaskSpec
+from embridge.core.errors import BridgeError
+from embridge.core.validation import StrictModel, validate
+from embridge.core.vectors import PROMPT_SPLIT, Vectors, normalize, pair_by_group, pair_same_rows
+from embridge.evaluate import gap as gap_stats
+from embridge.evaluate import geometry as geometry_stats
+from embridge.evaluate import metrics
+from embridge.evaluate.search import approximate_recall
 
 PROJECTED_POINTS = 600
 O = TypeVar("O", bound=StrictModel)
@@ -265,7 +265,7 @@ def transfer(ctx: TaskContext) -> Outcome:
     scored on the gallery side's test rows, both in the shared space; beside it, the same classifier
     fitted on the gallery side's own train labels (``target/``, the reference) and scored within the
     query side (``source/``), and the alignment error of paired test rows."""
-    from pipeline.evaluate.classify import CLASSIFIERS, accuracy
+    from embridge.evaluate.classify import CLASSIFIERS, accuracy
 
     opts = ctx.options(TransferOptions)
     source_train, s_train = ctx.side(ctx.task.query, "train", f"eval.tasks.{ctx.name}.query")
@@ -313,7 +313,7 @@ def probe(ctx: TaskContext) -> Outcome:
     """Linear-probe accuracy (logistic regression on the train split, scored on the test split) of each
     side's vectors (``side/<set>``) and of all sides concatenated per group (``accuracy``, CentroBind's
     acc(All); with one side it is that side's)."""
-    from pipeline.evaluate.classify import accuracy, logistic
+    from embridge.evaluate.classify import accuracy, logistic
 
     opts = ctx.options(ProbeOptions)
     sides = [("query", ctx.task.query)] + [(f"sides.{i}", s) for i, s in enumerate(ctx.task.sides)]
@@ -349,7 +349,7 @@ def trained_pairs(ctx: TaskContext, sides: list[TaskSide]) -> set[frozenset[str]
     mapped to sets by ``fit.bridges.<b>.inputs``)."""
     import json
 
-    from pipeline.core.layout import Layout
+    from embridge.core.layout import Layout
 
     pairs: set[frozenset[str]] = set()
     for bridge in dict.fromkeys(s.bridge for s in sides if s.bridge):

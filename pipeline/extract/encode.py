@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import degenerate_rows
-from pipeline.core.vectors import normalize as l2_normalize
-from pipeline.encoders.base import Tower
-from pipeline.encoders.pool import prepared_batches
-from pipeline.extract.plan import SetPlan
-from pipeline.sources.base import Rows
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import degenerate_rows
+from embridge.core.vectors import normalize as l2_normalize
+from embridge.encoders.base import Tower
+from embridge.encoders.pool import prepared_batches
+from embridge.extract.plan import SetPlan
+from embridge.sources.base import Rows
 
 
 def encode_rows(tower: Tower, rows: Rows, batch_size: int, normalize: bool, on_error: str, workers: int = 0,

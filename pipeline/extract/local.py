@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.memory import release_freed
-from pipeline.encoders.pool import default_workers
-from pipeline.extract.encode import encode_rows
-from pipeline.extract.plan import Progress, SetPlan, shard_columns
-from pipeline.store.embedding_set import SetWriter
+from embridge.core.errors import BridgeError
+from embridge.core.memory import release_freed
+from embridge.encoders.pool import default_workers
+from embridge.extract.encode import encode_rows
+from embridge.extract.plan import Progress, SetPlan, shard_columns
+from embridge.store.embedding_set import SetWriter
 
 
 def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progress: Progress | None = None) -> None:

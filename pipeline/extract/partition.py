@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.layout import Layout, split_set
-from pipeline.core.lock import hold
-from pipeline.store.embedding_set import SetWriter, read_manifest, same_header
+from embridge.core.errors import BridgeError
+from embridge.core.layout import Layout, split_set
+from embridge.core.lock import hold
+from embridge.store.embedding_set import SetWriter, read_manifest, same_header
 
 _PART_DIR = re.compile(r"(\d+)-of-(\d+)")
 

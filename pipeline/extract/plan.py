@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.catalog import split_model
-from pipeline.core.config import ExtractSection, Params, SetRef, unknown_name
-from pipeline.core.errors import BridgeError
-from pipeline.core.layout import Layout
-from pipeline.core.memory import release_freed
-from pipeline.core.validation import validate
-from pipeline.encoders.base import Tower
-from pipeline.encoders.registry import load_encoder
-from pipeline.sources.base import Rows
-from pipeline.sources.digests import FileDigests
-from pipeline.sources.registry import load_source
+from embridge.core.catalog import split_model
+from embridge.core.config import ExtractSection, Params, SetRef, unknown_name
+from embridge.core.errors import BridgeError
+from embridge.core.layout import Layout
+from embridge.core.memory import release_freed
+from embridge.core.validation import validate
+from embridge.encoders.base import Tower
+from embridge.encoders.registry import load_encoder
+from embridge.sources.base import Rows
+from embridge.sources.digests import FileDigests
+from embridge.sources.registry import load_source
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
 Notify = Callable[[str], None]  # a line for the person running the extraction
@@ -72,7 +72,7 @@ def check_worlds(params: Params, ref: SetRef) -> None:
     uses += [("encoders", ref.encoder, spec.options)] if family == "synthetic" else []
     if not uses:
         return
-    from pipeline.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
+    from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
     path = params.path
     configs = {}

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.config import Params
-from pipeline.core.errors import BridgeError
-from pipeline.extract.encode import encode_shard
-from pipeline.extract.plan import Progress, SetPlan, plan_set, shard_columns
-from pipeline.store.embedding_set import SetWriter
+from embridge.core.config import Params
+from embridge.core.errors import BridgeError
+from embridge.extract.encode import encode_shard
+from embridge.extract.plan import Progress, SetPlan, plan_set, shard_columns
+from embridge.store.embedding_set import SetWriter
 
 
 class ShardEncoder:

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.config import Params
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import recover_dir, replace_dir
-from pipeline.core.layout import Layout
-from pipeline.core.lock import hold
-from pipeline.extract.local import write_shards_local
-from pipeline.extract.partition import Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
-from pipeline.extract.plan import Notify, Progress, SetPlan, plan_set
-from pipeline.store.embedding_set import SetWriter, set_problems
+from embridge.core.config import Params
+from embridge.core.errors import BridgeError
+from embridge.core.files import recover_dir, replace_dir
+from embridge.core.layout import Layout
+from embridge.core.lock import hold
+from embridge.extract.local import write_shards_local
+from embridge.extract.partition import Partition, adopt_parts, part_dir, part_lock, remove_parts, set_lock
+from embridge.extract.plan import Notify, Progress, SetPlan, plan_set
+from embridge.store.embedding_set import SetWriter, set_problems
 
 
 def extract_set(params: Params, name: str, root: Path = Path("."), progress: Progress | None = None,
@@ -79,7 +79,7 @@ def _extract(params: Params, plan: SetPlan, root: Path, progress: Progress | Non
                               f"are in no finished part under {Layout(root).parts(ref.path)}; "
                               f"run the missing `bridge extract {name} --partition I/N` first")
     if backend == "ray":
-        from pipeline.extract.ray import write_shards_ray
+        from embridge.extract.ray import write_shards_ray
 
         write_shards_ray(writer, plan, params, todo, progress)
     write_shards_local(writer, plan, todo, progress)

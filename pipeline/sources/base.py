@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.validation import StrictModel, validate
-from pipeline.core.vectors import PROMPT_SPLIT, group_uniform, name_hash
-from pipeline.sources.digests import FileDigests
+from embridge.core.errors import BridgeError
+from embridge.core.validation import StrictModel, validate
+from embridge.core.vectors import PROMPT_SPLIT, group_uniform, name_hash
+from embridge.sources.digests import FileDigests
 
 #: modalities whose payloads may be file paths (fingerprinted by content)
 MEDIA = ("image", "audio")

@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.core.files import atomic_write_json, sha256_file
+from embridge.core.files import atomic_write_json, sha256_file
 
 
 def _key(st: os.stat_result) -> str:

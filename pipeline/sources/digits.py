@@ -15,8 +15,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import ItemSource, Rows, SourceOptions, assign_splits, parse_source_options
+from embridge.core.errors import BridgeError
+from embridge.sources.base import ItemSource, Rows, SourceOptions, assign_splits, parse_source_options
 
 DIGIT_NAMES = {str(i): name for i, name in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])}

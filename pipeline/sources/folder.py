@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import ItemSource, Rows, SourceOptions, assign_splits, parse_source_options
+from embridge.core.errors import BridgeError
+from embridge.sources.base import ItemSource, Rows, SourceOptions, assign_splits, parse_source_options
 
 EXTENSIONS = {
     "image": [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"],

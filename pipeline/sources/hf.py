@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import parse_source_options
-from pipeline.sources.table import Frames, TableOptions, TableSource
+from embridge.core.errors import BridgeError
+from embridge.sources.base import parse_source_options
+from embridge.sources.table import Frames, TableOptions, TableSource
 
 
 class HFOptions(TableOptions):
@@ -122,7 +122,7 @@ def read_split(folder: Path, split: str | None) -> Iterator[pd.DataFrame]:
     rows, ClassLabel ints as names; ``split`` (a DatasetDict's) as every row's ``__file_split__``."""
     import pyarrow as pa
 
-    from pipeline.sources import table
+    from embridge.sources import table
 
     files, info = _files(folder), _json(folder / "dataset_info.json")
     features = info.get("features") if isinstance(info.get("features"), dict) else {}

@@ -33,9 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import group_uniform
-from pipeline.sources.base import (
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import group_uniform
+from embridge.sources.base import (
     Rows,
     Source,
     SourceOptions,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.catalog import SOURCES
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import Source
+from embridge.core.catalog import SOURCES
+from embridge.core.errors import BridgeError
+from embridge.sources.base import Source
 
 
 def load_source(name: str, kind: str, options: dict[str, Any], class_prompts: list[str]) -> Source:

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import (
+from embridge.core.errors import BridgeError
+from embridge.sources.base import (
     Rows,
     Source,
     SourceOptions,
@@ -45,7 +45,7 @@ from pipeline.sources.base import (
     parse_source_options,
     prompt_rows,
 )
-from pipeline.sources.digits import load_images
+from embridge.sources.digits import load_images
 
 SETUP = "make spoken-digits-setup"
 NUMBER_WORDS = {**{str(i): w for i, w in enumerate(

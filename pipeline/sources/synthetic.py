@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.sources.base import PartedRows, Rows, Source
-from pipeline.worlds.synthetic import TEXT, Observations, World, WorldConfig
+from embridge.sources.base import PartedRows, Rows, Source
+from embridge.worlds.synthetic import TEXT, Observations, World, WorldConfig
 
 #: groups per part of a streamed world: memory holds one part (16384 groups: tens of MB while it is drawn),
 #: and worlds up to this size are drawn in one piece as before (bit-identical either way)

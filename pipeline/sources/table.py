@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import name_hash
-from pipeline.sources.base import (
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import name_hash
+from embridge.sources.base import (
     PartedRows,
     Rows,
     Source,

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import (
+from embridge.core.errors import BridgeError
+from embridge.sources.base import (
     ItemSource,
     Rows,
     SourceOptions,
@@ -37,8 +37,8 @@ from pipeline.sources.base import (
     parse_source_options,
     prompt_rows,
 )
-from pipeline.sources.digests import FileDigests
-from pipeline.sources.folder import EXTENSIONS
+from embridge.sources.digests import FileDigests
+from embridge.sources.folder import EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ class WebDatasetSource(ItemSource):
 
 
 def load(name: str, options: dict[str, Any], class_prompts: list[str]) -> WebDatasetSource:
-    from pipeline.core.layout import Layout
+    from embridge.core.layout import Layout
 
     opts = parse_source_options(WebDatasetOptions, options, name)
     return WebDatasetSource(name, opts, class_prompts, FileDigests(Layout().cache("media", name)))

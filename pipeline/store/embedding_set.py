@@ -25,35 +25,32 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from pipeline.core.cards import MANIFEST_SCHEMA, Manifest, read_complete_manifest, set_fingerprint
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import (
+from embridge import __version__
+from embridge.core.cards import MANIFEST_SCHEMA, Manifest, read_complete_manifest, set_fingerprint
+from embridge.core.errors import BridgeError
+from embridge.core.files import (
     atomic_write,
     atomic_write_json,
     fsync_dir,
     publish,
     sha256_file,
-    stage,
+    write_beside,
 )
-from pipeline.core.validation import one_line
-from pipeline.store.formats import FORMATS, META_COLUMNS, map_embedding
+from embridge.core.validation import one_line
+from embridge.store.formats import FORMATS, META_COLUMNS, map_embedding
 
 MANIFEST = "manifest.json"
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
 def bridge_version() -> str:
-    try:
-        return f"bridge {version('bridge')}"
-    except PackageNotFoundError:
-        return "bridge (source tree)"
+    return f"bridge {__version__}"
 
 
 def shard_file(index: int, fmt: str) -> str:
@@ -319,7 +316,7 @@ class SetWriter:
         data, offset = FORMATS[self.fmt].encode(columns, embedding)  # in memory: hashed and written once
         self.flush()  # the previous shard's commit overlapped this one's encoding
         digest = _Digest(data)  # hashed in a thread while the bytes are written and synced (both release the GIL)
-        tmp, _ = stage(file, lambda tmp: tmp.write_bytes(data))
+        tmp, _ = write_beside(file, lambda tmp: tmp.write_bytes(data))
         entry = {"index": index, "file": file.name, "rows": len(embedding), "sha256": "",
                  "embedding_offset": offset, "skipped": list(skipped or [])}
         if self.sources is not None:

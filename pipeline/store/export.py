@@ -35,11 +35,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import string_array
-from pipeline.core.errors import BridgeError
-from pipeline.core.files import atomic_write, atomic_write_json, write_dir
-from pipeline.store.embedding_set import EmbeddingSet
-from pipeline.store.formats import META_COLUMNS
+from embridge.core.columns import string_array
+from embridge.core.errors import BridgeError
+from embridge.core.files import atomic_write, atomic_write_json, write_dir
+from embridge.store.embedding_set import EmbeddingSet
+from embridge.store.formats import META_COLUMNS
 
 EXPORTS = ("npy", "parquet")
 #: clip-retrieval's folder names per tower

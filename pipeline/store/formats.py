@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import numpy_strings, string_array
+from embridge.core.columns import numpy_strings, string_array
 
 META_COLUMNS = ("id", "label", "split", "group")
 MAX_PAGE = (1 << 31) - 1  # Parquet page sizes are int32: bigger shards fall back to the decoder

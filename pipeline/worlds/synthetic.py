@@ -32,7 +32,7 @@ from functools import cached_property
 import numpy as np
 from pydantic import ConfigDict
 
-from pipeline.core.vectors import normalize
+from embridge.core.vectors import normalize
 
 TEXT = "text"
 

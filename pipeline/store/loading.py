@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.errors import BridgeError
-from pipeline.core.vectors import Space, Vectors
-from pipeline.store.embedding_set import EmbeddingSet
+from embridge.core.errors import BridgeError
+from embridge.core.vectors import Space, Vectors
+from embridge.store.embedding_set import EmbeddingSet
 
 
 def load_vectors(path: Path, splits: tuple[str, ...] | None = None) -> Vectors:

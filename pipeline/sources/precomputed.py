@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from pipeline.core.columns import numpy_strings
-from pipeline.core.errors import BridgeError
-from pipeline.sources.base import (
+from embridge.core.columns import numpy_strings
+from embridge.core.errors import BridgeError
+from embridge.sources.base import (
     PartedRows,
     Rows,
     Source,
