@@ -167,7 +167,7 @@ def test_vectors_source_names_the_bad_column(tmp_path: Path) -> None:
     import pyarrow as pa
 
     from embridge.core.errors import BridgeError
-    from embridge.sources.precomputed import load
+    from embridge.sources.imported import load
 
     pq.write_table(pa.table({"id": ["a", "b"], "embedding": ["x", "y"]}), tmp_path / "bad.parquet")
     with pytest.raises(BridgeError, match=r"bad.parquet: column 'embedding' must hold lists of floats"):
@@ -192,7 +192,7 @@ def test_vectors_are_decoded_in_batches_and_errors_name_the_file_row(tmp_path: P
 
     from embridge.core.errors import BridgeError
     from embridge.sources import vectors
-    from embridge.sources.precomputed import load
+    from embridge.sources.imported import load
 
     monkeypatch.setattr(vectors, "READ_BATCH", 3)
     values = np.arange(20, dtype=np.float32).reshape(10, 2)
@@ -212,7 +212,7 @@ def test_parted_rows_read_one_part_per_slice(tmp_path: Path) -> None:
     """Shards that straddle files come out whole and in order; a file is read once per sequential pass."""
     import pyarrow as pa
 
-    from embridge.sources.precomputed import load
+    from embridge.sources.imported import load
 
     for k, n in enumerate((3, 5, 2)):
         pq.write_table(pa.table({"id": [f"r{k}-{i}" for i in range(n)],

@@ -56,7 +56,7 @@ SOURCES = Registry("source", [
                                                             "packages), MNIST digits and the words as text"),
     Entry("hf", "embridge.sources.hf:load", "a dataset saved with datasets.save_to_disk (read offline, no datasets)"),
     Entry("webdataset", "embridge.sources.webdataset:load", "tar shards of key.jpg/.png/.wav/.flac + key.txt/.json"),
-    Entry("vectors", "embridge.sources.precomputed:load", "embeddings computed elsewhere: float-list Parquet or "
+    Entry("vectors", "embridge.sources.imported:load", "embeddings computed elsewhere: float-list Parquet or "
                                                       "clip-retrieval's npy + metadata"),
     Entry("pubchem", "embridge.sources.pubchem:load", "PubChem's identifiers table shipped by `chemicals`: SMILES "
                                                       "as molecule rows, each name a text row of its molecule"),
