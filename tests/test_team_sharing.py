@@ -3,8 +3,8 @@
 Clone A runs `dvc repro`, `dvc push --run-cache` to a shared remote (a local directory here; S3, SSH or
 NFS for a team) and commits its dvc.lock. Two teammates then get the results without recomputing:
 
-* B, a clone of A's commit (the README's flow): `dvc pull --run-cache` and `dvc repro` report the
-  pipeline up to date;
+* B, a clone of A's commit (the flow of docs/guides/team-sharing.md): `dvc pull --run-cache` and
+  `dvc repro` report the pipeline up to date;
 * C, a clone made before A's run, so without A's dvc.lock (another branch, or the same params reached
   independently): only the run-cache knows the results, and `dvc repro --pull` restores every stage
   from it. (`dvc pull --run-cache` alone downloads the run records but not the outputs they name,
