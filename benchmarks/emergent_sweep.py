@@ -81,8 +81,8 @@ def run_point(seed: int, lam: float, setting: dict) -> dict[str, float]:
     base = {k: v for k, v in PARAMS["fit"]["bridges"][BRIDGE].get("params", {}).items()}
     params = EmergentParams(**{**base, **setting, "proxy_weight": lam})
     bridge = EmergentBridge(params, {r: v.space for r, v in train.items()})
-    bridge.fit_inputs(train)
-    zm = bridge.transform(data["new"].space.encoder, "audio", test["new"].vectors)
+    bridge.fit(train)
+    zm = bridge.transform(test["new"].vectors, space=data["new"].space.key)
     return {"anchor_r1": r1_both_ways(test["new"], zm, test["anchor"], test["anchor"].vectors),
             "emergent_r1": r1_both_ways(test["new"], zm, test["bound"], test["bound"].vectors)}
 

@@ -118,8 +118,7 @@ def _fit_one(method: str, method_params: MethodParams, inputs: dict, checkpoints
         if hooks is not None:
             hooks.checkpoint_dir = checkpoints
             hooks.min_seconds = float(os.environ.get("BRIDGE_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
-        bridge.fit_inputs(inputs)
-        bridge.check_finite()
+        bridge.fit(inputs)  # checks the weights are finite
     except BridgeError as e:
         raise BridgeError(f"fit.bridges.{name}: {e}") from None
     return bridge

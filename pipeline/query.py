@@ -100,7 +100,7 @@ class BridgedEncoder:
                               f"({type(e).__name__}: {str(e)[:120]})") from None
         if self._bridge is None:
             return vectors
-        return require_scoreable(self._bridge.transform(self.encoder, self.tower, vectors),
+        return require_scoreable(self._bridge.transform(vectors, space=f"{self.encoder}/{self.tower}"),
                                  f"bridge {self.bridge!r}: its output", ids)
 
 
@@ -123,7 +123,7 @@ def in_space(params: Params, bridge: str | None, encoder: str, tower: str, root:
     b = _bridge(params, bridge, root)
 
     def apply(vectors: np.ndarray) -> np.ndarray:
-        mapped = vectors if b is None else b.transform(encoder, tower, vectors)
+        mapped = vectors if b is None else b.transform(vectors, space=f"{encoder}/{tower}")
         if b is not None:
             require_scoreable(mapped, f"bridge {bridge!r}: its output for {encoder}/{tower}")
         return normalize(np.asarray(mapped, dtype=np.float32))

@@ -36,8 +36,8 @@ def world_sets(seed: int, weak: float) -> tuple[dict[str, Vectors], Vectors]:
 def audio_zeroshot(bridge: CentroBindBridge | FABindBridge, sets: dict[str, Vectors],
                    prompts: Vectors) -> float:
     audio = split(sets["audio"], "test")
-    return zeroshot_top1(bridge.transform("enc_audio", "audio", audio.vectors), audio.labels,
-                         bridge.transform("enc_text", "text", prompts.vectors), prompts.labels)
+    return zeroshot_top1(bridge.transform(audio.vectors, space="enc_audio/audio"), audio.labels,
+                         bridge.transform(prompts.vectors, space="enc_text/text"), prompts.labels)
 
 
 def run_seed(seed: int, weak: float) -> dict[str, float]:
@@ -47,7 +47,7 @@ def run_seed(seed: int, weak: float) -> dict[str, float]:
     out = {}
     for name, bridge in (("centrobind", CentroBindBridge(CentroBindParams(**BUDGET), spaces)),
                          ("fabind", FABindBridge(FABindParams(anchor="image", **BUDGET), spaces))):
-        bridge.fit_inputs(train)
+        bridge.fit(train)
         out[name] = audio_zeroshot(bridge, sets, prompts)
     return out
 
@@ -86,7 +86,7 @@ def test_centrobind_trains_with_missing_modalities() -> None:
     scores = []
     for inputs in (train, dropped):
         bridge = CentroBindBridge(CentroBindParams(**BUDGET), {m: v.space for m, v in sets.items()})
-        bridge.fit_inputs(inputs)
+        bridge.fit(inputs)
         scores.append(audio_zeroshot(bridge, sets, prompts))
     print(f"\ncentrobind audio zero-shot: complete {scores[0]:.1f}, "
           f"1/3 audio + 1/3 text missing {scores[1]:.1f}")

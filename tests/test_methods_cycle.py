@@ -46,10 +46,10 @@ def run_cycle(seed: int) -> dict[str, float]:
     for name, weight in (("cycle", 0.3), ("no_cycle", 0.0)):
         params = CycleParams(lr=1e-3, epochs=30, batch_size=128, target="text", cycle_weight=weight)
         bridge = CycleBridge(params, {m: v.space for m, v in sets.items()})
-        bridge.fit_inputs(train)
-        audio = bridge.transform("enc_audio", "audio", test["audio"].vectors)
+        bridge.fit(train)
+        audio = bridge.transform(test["audio"].vectors, space="enc_audio/audio")
         out[f"audio_zeroshot_{name}"] = zeroshot_top1(audio, test["audio"].labels,
-                                                      bridge.transform("enc_text", "text", prompts.vectors),
+                                                      bridge.transform(prompts.vectors, space="enc_text/text"),
                                                       prompts.labels)
         for role in bridge.chain:
             out[f"cycle_error_{role}_{name}"] = bridge.cycle_error(role, test[role].vectors)
@@ -96,9 +96,9 @@ def test_paired_baselines_recover_an_alignment_naive_pca_cannot() -> None:
             roles = ("modal", "anchor") if method == "pca_naive" else ("source", "target")
             inputs = dict(zip(roles, train.values(), strict=True))
             bridge = cls(cls.Params(**params), {r: v.space for r, v in inputs.items()})
-            bridge.fit_inputs(inputs)
-            r1 = recall_at_1(bridge.transform("clip", "image", ti.vectors), ti.groups,
-                             bridge.transform("llm", "text", tt.vectors), tt.groups)
+            bridge.fit(inputs)
+            r1 = recall_at_1(bridge.transform(ti.vectors, space="clip/image"), ti.groups,
+                             bridge.transform(tt.vectors, space="llm/text"), tt.groups)
             scores.setdefault(method, []).append(r1)
     print("\nimage -> anchor-text R@1 (%), paired post-hoc baselines, mean ± std over seeds")
     for method, values in scores.items():

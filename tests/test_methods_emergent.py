@@ -57,8 +57,8 @@ def run_seed(seed: int, proxy: str) -> dict[str, float]:
     for name, variant in VARIANTS.items():
         bridge = EmergentBridge(EmergentParams(**HEAD, **PROXIES[proxy], **variant),
                                 {r: v.space for r, v in inputs.items()})
-        bridge.fit_inputs(inputs)
-        zm = bridge.transform("aud", "audio", tm.vectors)
+        bridge.fit(inputs)
+        zm = bridge.transform(tm.vectors, space="aud/audio")
         out[f"anchor_R1_{name}"] = both_ways(tm, zm, ta, ta.vectors)
         out[f"emergent_R1_{name}"] = both_ways(tm, zm, tb, tb.vectors)
     return out
@@ -134,7 +134,7 @@ def test_diffusion_proxies_are_conditional_samples() -> None:
     m = encode(world, encoder(world, kind="bimodal", towers=("audio",), dim=40, seed=5), "audio", "aud")
     bridge = EmergentBridge(EmergentParams(**HEAD, proxy_epochs=60),
                             {"anchor": a.space, "bound": b.space, "new": m.space})
-    bridge.fit_inputs({"anchor": split(a, "train"), "bound": split(b, "train"), "new": split(m, "train")})
+    bridge.fit({"anchor": split(a, "train"), "bound": split(b, "train"), "new": split(m, "train")})
     ta, tb = split(a, "test"), split(b, "test")
     proxies = bridge.synthesize(ta.vectors)
     chance = 100.0 / len(tb)

@@ -52,10 +52,10 @@ def linear_world(seed: int, noise: float = 0.0, latent: int = LATENT, dims: tupl
 def contrastive_transfer(train: dict[str, Vectors], test: dict[str, Vectors]) -> float:
     bridge = CentroBindBridge(CentroBindParams(epochs=30, batch_size=128, dim=LATENT),
                               {k: v.space for k, v in train.items()})
-    bridge.fit_inputs(train)
+    bridge.fit(train)
     qda = QuadraticDiscriminantAnalysis(reg_param=1e-3)
-    qda.fit(bridge.transform("enc_a", "a", train["a"].vectors), train["a"].labels)
-    predicted = qda.predict(bridge.transform("enc_b", "b", test["b"].vectors))
+    qda.fit(bridge.transform(train["a"].vectors, space="enc_a/a"), train["a"].labels)
+    predicted = qda.predict(bridge.transform(test["b"].vectors, space="enc_b/b"))
     return 100 * float(np.mean(predicted == test["b"].labels))
 
 
@@ -63,9 +63,9 @@ def run_seed(seed: int, noise: float) -> dict[str, float]:
     train, test = linear_world(seed, noise)
     params = GaussianParams(rank=LATENT if noise else 0)  # noisy data is full rank: truncate to the latent
     bridge = GaussianBridge(params, {k: v.space for k, v in train.items()})
-    bridge.fit_inputs(train)
-    z_a = bridge.transform("enc_a", "a", test["a"].vectors)
-    z_b = bridge.transform("enc_b", "b", test["b"].vectors)
+    bridge.fit(train)
+    z_a = bridge.transform(test["a"].vectors, space="enc_a/a")
+    z_b = bridge.transform(test["b"].vectors, space="enc_b/b")
     truth = test["a"].labels
     return {
         "rank": bridge.info["rank"],
@@ -123,7 +123,7 @@ def test_default_params_on_float16_vectors_find_the_rank_and_transfer(seed: int)
 
     def fit(params: GaussianParams) -> tuple[GaussianBridge, float, float]:
         bridge = GaussianBridge(params, {k: v.space for k, v in train.items()})
-        bridge.fit_inputs(train)
+        bridge.fit(train)
         transfer = 100 * float(np.mean(bridge.classify("enc_b", "b", test["b"].vectors) == truth))
         bayes_a = 100 * float(np.mean(bridge.classify("enc_a", "a", test["a"].vectors) == truth))
         return bridge, transfer, bayes_a

@@ -56,7 +56,7 @@ def fitted(method: str, data: dict[str, Vectors]) -> Bridge:
     params, roles = CASES[method]
     cls = method_class(method)
     bridge = cls(cls.Params(**params), {role: data[key].space for role, key in roles.items()})
-    bridge.fit_inputs({role: data[key] for role, key in roles.items()})
+    bridge.fit({role: data[key] for role, key in roles.items()})
     return bridge
 
 
@@ -73,14 +73,14 @@ def test_save_load_identical_and_wrong_dim_refused(method: str, data: dict[str, 
     for key in CASES[method][1].values():
         vecs = data[key]
         space = vecs.space
-        before = bridge.transform(space.encoder, space.tower, vecs.vectors[:50])
-        after = loaded.transform(space.encoder, space.tower, vecs.vectors[:50])
+        before = bridge.transform(vecs.vectors[:50], space=space.key)
+        after = loaded.transform(vecs.vectors[:50], space=space.key)
         assert before.dtype == np.float32 and np.all(np.isfinite(before))
         np.testing.assert_array_equal(before, after)
         wrong = np.zeros((3, space.dim + 1), dtype=np.float32)
         expected = rf"{space.encoder}/{space.tower} vectors must be \[n, {space.dim}\]"
         with pytest.raises(BridgeError, match=expected):
-            loaded.transform(space.encoder, space.tower, wrong)
+            loaded.transform(wrong, space=space.key)
     meta = json.loads((tmp_path / method / "bridge.json").read_text())
     assert meta["method"] == method
     if isinstance(bridge, TorchBridge):
@@ -97,7 +97,7 @@ def test_fit_refuses_wrong_dim_inputs(method: str, data: dict[str, Vectors]) -> 
     bad = data[key]
     bad = Vectors(bad.space, bad.ids, bad.labels, bad.groups, bad.splits, bad.vectors[:, :-1])
     with pytest.raises(BridgeError, match=rf"role {role!r}: expected dim {bad.space.dim}"):
-        bridge.fit_inputs({r: (bad if r == role else data[k]) for r, k in roles.items()})
+        bridge.fit({r: (bad if r == role else data[k]) for r, k in roles.items()})
 
 
 def test_truncated_weights_are_a_clear_error(data: dict[str, Vectors], tmp_path) -> None:
@@ -172,10 +172,10 @@ def test_a_frozen_load_transforms_as_the_fitted_bridge_without_its_code(method: 
     assert type(frozen).__name__ == "FrozenBridge" and frozen.method == method
     for key in CASES[method][1].values():
         space = data[key].space
-        np.testing.assert_array_equal(frozen.transform(space.encoder, space.tower, data[key].vectors[:50]),
-                                      bridge.transform(space.encoder, space.tower, data[key].vectors[:50]))
+        np.testing.assert_array_equal(frozen.transform(data[key].vectors[:50], space=space.key),
+                                      bridge.transform(data[key].vectors[:50], space=space.key))
     with pytest.raises(BridgeError, match="loaded frozen"):
-        frozen.fit_inputs({})
+        frozen.fit({})
 
 
 def test_the_graph_matches_the_torch_networks_of_each_method(data: dict[str, Vectors]) -> None:
@@ -204,7 +204,7 @@ def test_the_graph_matches_the_torch_networks_of_each_method(data: dict[str, Vec
         space = data[key].space
         with torch.no_grad():
             want = torch_forward(bridge, role, data[key].vectors[:100])
-        got = bridge.transform(space.encoder, space.tower, data[key].vectors[:100])
+        got = bridge.transform(data[key].vectors[:100], space=space.key)
         np.testing.assert_allclose(got, want, atol=2e-6, err_msg=method)
         checked += 1
     assert checked == 5
@@ -217,7 +217,7 @@ def test_a_frozen_load_imports_no_torch(data: dict[str, Vectors], tmp_path) -> N
     fitted("textme", data).save(tmp_path / "b")
     code = ("import sys; from embridge.bridges.base import Bridge; import numpy as np; "
             f"b = Bridge.load({str(tmp_path / 'b')!r}, frozen=True); "
-            "print(b.transform('clip', 'image', np.ones((2, 48), np.float32)).shape, 'torch' in sys.modules)")
+            "print(b.transform(np.ones((2, 48), np.float32), space='clip/image').shape, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["(2,", "64)", "False"]
 
@@ -248,7 +248,7 @@ def test_emergent_fit_is_bit_identical_on_every_core(data: dict[str, Vectors]) -
     for _ in range(2):
         fast = {**params, "threads": 0, "proxy_epochs": 3, "batch_size": 512, "diffusion_steps": 100}
         bridge = cls(cls.Params(**fast), {role: data[key].space for role, key in roles.items()})
-        bridge.fit_inputs({role: data[key] for role, key in roles.items()})
+        bridge.fit({role: data[key] for role, key in roles.items()})
         states.append(bridge.state())
     for key, value in states[0].items():
         np.testing.assert_array_equal(value, states[1][key], err_msg=key)

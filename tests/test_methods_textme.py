@@ -43,8 +43,8 @@ def run_seed(seed: int) -> dict[str, float]:
     test_image = split(image, "test")
 
     def zeroshot(bridge: TextMEBridge | PairedMLPBridge | PCANaiveBridge) -> float:
-        return zeroshot_top1(bridge.transform("clip", "image", test_image.vectors), test_image.labels,
-                             bridge.transform("llm", "text", prompts_llm.vectors), prompts_llm.labels)
+        return zeroshot_top1(bridge.transform(test_image.vectors, space="clip/image"), test_image.labels,
+                             bridge.transform(prompts_llm.vectors, space="llm/text"), prompts_llm.labels)
 
     out = {"clip_own": zeroshot_top1(test_image.vectors, test_image.labels, prompts_clip.vectors,
                                      prompts_clip.labels)}
@@ -52,14 +52,14 @@ def run_seed(seed: int) -> dict[str, float]:
                      "anchor": groups_subset(anchor, half1)}
     for name, params in (("textme", ProjectorParams()), ("uncentered", ProjectorParams(centered=False))):
         bridge = TextMEBridge(params, {r: v.space for r, v in textme_inputs.items()})
-        bridge.fit_inputs(textme_inputs)
+        bridge.fit(textme_inputs)
         out[name] = zeroshot(bridge)
     paired_inputs = {"modal": groups_subset(image, half1), "anchor": groups_subset(anchor, half1)}
     paired = PairedMLPBridge(ProjectorParams(), {r: v.space for r, v in paired_inputs.items()})
-    paired.fit_inputs(paired_inputs)
+    paired.fit(paired_inputs)
     out["paired"] = zeroshot(paired)
     naive = PCANaiveBridge(PCANaiveParams(), {r: v.space for r, v in paired_inputs.items()})
-    naive.fit_inputs({"modal": groups_subset(image, half2), "anchor": groups_subset(anchor, half1)})
+    naive.fit({"modal": groups_subset(image, half2), "anchor": groups_subset(anchor, half1)})
     out["pca_naive"] = zeroshot(naive)
     out["preservation_vs_paired"] = 100 * out["textme"] / out["paired"]
     out["preservation_vs_clip"] = 100 * out["textme"] / out["clip_own"]

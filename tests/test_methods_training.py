@@ -119,7 +119,7 @@ def fit_textme(inputs: dict[str, Vectors], hooks: TrainHooks | None = None, **pa
                           {r: v.space for r, v in inputs.items()})
     if hooks is not None:
         bridge.hooks = hooks
-    bridge.fit_inputs(inputs)
+    bridge.fit(inputs)
     return bridge
 
 

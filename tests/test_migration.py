@@ -59,7 +59,7 @@ def _two_models(rng: np.random.Generator, n: int = 400) -> tuple[Vectors, Vector
 
 def _fit(cls, params, source: Vectors, target: Vectors):
     bridge = cls(params, {"source": source.space, "target": target.space})
-    bridge.fit_inputs({"source": source, "target": target})
+    bridge.fit({"source": source, "target": target})
     return bridge
 
 

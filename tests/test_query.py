@@ -191,10 +191,10 @@ def test_vectors_are_decoded_in_batches_and_errors_name_the_file_row(tmp_path: P
     import pyarrow.parquet as pq
 
     from embridge.core.errors import BridgeError
-    from embridge.sources import vectors
+    from embridge.sources import imported
     from embridge.sources.imported import load
 
-    monkeypatch.setattr(vectors, "READ_BATCH", 3)
+    monkeypatch.setattr(imported, "READ_BATCH", 3)
     values = np.arange(20, dtype=np.float32).reshape(10, 2)
     pq.write_table(pa.table({"id": [f"r{i}" for i in range(10)], "label": ["a", "b"] * 5,
                              "embedding": values.tolist()}), tmp_path / "v.parquet")

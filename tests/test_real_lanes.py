@@ -135,7 +135,7 @@ def test_ridge_bridge_reproduces_scikit_learn_ridge(molecules: Path, view: str) 
     print(f"{view}: text -> molecule R@1 bridge {ours:.4f}, scikit-learn Ridge {sklearn_r1:.4f}")
     assert abs(ours - sklearn_r1) <= 0.005  # the same least squares: only float rounding and ties differ
     bridge = Bridge.load(molecules / "artifacts" / "bridges" / f"ridge-{view}-s0")
-    mapped = bridge.transform("morgan", "molecule", m_vec[gallery])
+    mapped = bridge.transform(m_vec[gallery], space="morgan/molecule")
     cosines = np.sum(mapped * predicted, axis=1) / np.linalg.norm(mapped, axis=1)
     assert cosines.min() > 0.999
 

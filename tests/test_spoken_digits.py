@@ -165,14 +165,14 @@ def test_bound_map_brings_a_foreign_bound_space_into_the_anchor() -> None:
     with pytest.raises(BridgeError, match="bound_map: ridge"):
         EmergentBridge(EmergentParams(**params), {r: v.space for r, v in inputs.items()})
     bridge = EmergentBridge(EmergentParams(**params, bound_map="ridge"), {r: v.space for r, v in inputs.items()})
-    bridge.fit_inputs(inputs)
+    bridge.fit(inputs)
     ta, tb, tf, tm = split(a, "test"), split(b, "test"), split(foreign, "test"), split(m, "test")
-    mapped = bridge.transform("cnn", "image", tf.vectors)
+    mapped = bridge.transform(tf.vectors, space="cnn/image")
     assert mapped.shape == (len(tf), 48) and bridge.info["bound_map_r2"] > 0.5
     native = recall_at_1(tb.vectors, tb.groups, ta.vectors, ta.groups)
     ours = recall_at_1(mapped, tf.groups, ta.vectors, ta.groups)
     assert ours > native - 3, (ours, native)
-    zm = bridge.transform("aud", "audio", tm.vectors)
+    zm = bridge.transform(tm.vectors, space="aud/audio")
     assert recall_at_1(zm, tm.groups, mapped, tf.groups) > recall_at_1(zm, tm.groups, tb.vectors, tb.groups) - 5
 
 

@@ -51,9 +51,9 @@ def run_seed(seed: int) -> dict[str, float]:
             ("paired", PairedMLPBridge(params, {r: v.space for r, v in paired_inputs.items()}), paired_inputs),
             ("pca", PCANaiveBridge(PCANaiveParams(), {r: v.space for r, v in paired_inputs.items()}),
              paired_inputs)):
-        bridge.fit_inputs(inputs)
-        out[name] = zeroshot_top1(bridge.transform("clap", "audio", test_audio.vectors), test_audio.labels,
-                                  bridge.transform("llm", "text", prompts.vectors), prompts.labels)
+        bridge.fit(inputs)
+        out[name] = zeroshot_top1(bridge.transform(test_audio.vectors, space="clap/audio"), test_audio.labels,
+                                  bridge.transform(prompts.vectors, space="llm/text"), prompts.labels)
     for name, enc, modality in (("clap", clap, "audio"), ("clip", clip, "image")):
         t, x = _first_caption(encode(world, enc, "text", name)), encode(world, enc, modality, name)
         stats = gap_statistics(t.vectors, x.vectors)

@@ -19,8 +19,9 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -34,8 +35,12 @@ from embridge.core.catalog import METHODS
 from embridge.core.errors import BridgeError
 from embridge.core.files import fsync_file, sha256_file, write_dir
 from embridge.core.layout import Layout
+from embridge.core.registry import USER_PREFIX, import_user
 from embridge.core.validation import StrictModel, one_line, validate
-from embridge.core.vectors import Space, Vectors, require_finite
+from embridge.core.vectors import Space, Vectors, as_vectors, require_finite
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 CONFIG_FILE = "bridge.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -52,7 +57,18 @@ class MethodParams(StrictModel):
 
 
 class Bridge(ABC):
-    """Maps its input spaces into one shared space. Subclasses fill in the math."""
+    """Maps its input spaces into one shared space. Subclasses fill in the math (``_fit``, ``_transform``,
+    ``state``, ``load_state``); users call ``fit``, ``transform``, ``save`` and ``Bridge.load``.
+
+    The estimator contract is scikit-learn's: hyperparameters are the method's ``Params`` (``get_params``),
+    ``fit`` returns the bridge, and ``transform`` refuses a bridge that was neither fitted nor loaded.
+
+    >>> import numpy as np, embridge
+    >>> x = np.random.default_rng(0).normal(size=(200, 8)).astype("float32")
+    >>> b = embridge.fit("linear", {"source": x, "target": x @ np.eye(8, 4, dtype="float32")})
+    >>> b.get_params()["alpha"], b.transform(x[:3], role="source").shape
+    (0.0, (3, 4))
+    """
 
     method: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
@@ -87,11 +103,17 @@ class Bridge(ABC):
         self.info: dict[str, Any] = {}
         self.path: Path | None = None  # where it was loaded from, to name it in errors
         self.content_sha256 = ""  # the snapshot it was loaded from (``card_digest``); empty until saved or loaded
+        self.is_fitted = False
+
+    def __repr__(self) -> str:
+        roles = ", ".join(f"{role}={s.key} [{s.dim}]" for role, s in getattr(self, "spaces", {}).items())
+        state = f"loaded from {str(self.path)!r}" if self.path else "fitted" if self.is_fitted else "not fitted"
+        return f"<{type(self).__name__} {self.method!r}: {roles}; {state}>"
 
     # -- the math ----------------------------------------------------------
     @abstractmethod
-    def fit(self, inputs: dict[str, Vectors]) -> None:
-        """Fit on in-memory training vectors keyed by role."""
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
+        """Fit on in-memory training vectors keyed by role (``fit`` has checked their dims)."""
 
     @abstractmethod
     def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
@@ -124,31 +146,74 @@ class Bridge(ABC):
         """How messages name this bridge: its directory name and method once loaded, else the method."""
         return f"{self.path.name!r} ({self.method})" if self.path else repr(self.method)
 
-    def transform(self, space: str, tower: str, vectors: np.ndarray) -> np.ndarray:
-        """Map ``vectors`` of encoder ``space``'s ``tower`` into the shared space."""
-        role = self.role_of(space, tower)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        want = self.spaces[role].dim
-        if vectors.ndim != 2 or vectors.shape[1] != want:
-            name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)
-            raise BridgeError(f"bridge {name}: {space}/{tower} vectors must be [n, {want}], "
-                              f"got {list(vectors.shape)}")
-        name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)
-        require_finite(vectors, f"bridge {name}: input {space}/{tower} vectors")
-        out = np.asarray(self._transform(role, vectors), dtype=np.float32)
-        return require_finite(out, f"bridge {name}: its output for {space}/{tower}")
+    def transform(self, vectors: np.ndarray, role: str | None = None, *, space: str | None = None) -> np.ndarray:
+        """Map ``vectors`` ``[n, dim]`` of one input into the shared space, float32.
 
-    def fit_inputs(self, inputs: dict[str, Vectors]) -> None:
-        """Check dims, fit on one BLAS thread (the weights' bits must not depend on the machine's core count:
-        ``core/blas.py``), and remember what the fit saw."""
+        Say which input by ``role`` (``"source"``, ``"text"``, ...) or by ``space``, the encoder tower the
+        vectors came from (``"clap/audio"``); a bridge with one role needs neither.
+        """
+        if not self.is_fitted:
+            raise BridgeError(f"bridge {self.label} is not fitted: call fit() first, or embridge.load() a saved one")
+        role = self._role(role, space)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        key, want = self.spaces[role].key, self.spaces[role].dim
+        if vectors.ndim != 2 or vectors.shape[1] != want:
+            raise BridgeError(f"bridge {self.label}: {key} vectors must be [n, {want}], got {list(vectors.shape)}")
+        require_finite(vectors, f"bridge {self.label}: input {key} vectors")
+        out = np.asarray(self._transform(role, vectors), dtype=np.float32)
+        return require_finite(out, f"bridge {self.label}: its output for {key}")
+
+    def _role(self, role: str | None, space: str | None) -> str:
+        """The role ``transform`` was asked for, by name or by space key."""
+        if role is not None and space is not None:
+            raise BridgeError(f"bridge {self.label}: give role or space, not both")
+        if space is not None:
+            encoder, _, tower = space.partition("/")
+            return self.role_of(encoder, tower)
+        if role is None:
+            if len(self.spaces) == 1:
+                return next(iter(self.spaces))
+            raise BridgeError(f"bridge {self.label} has roles {list(self.spaces)}: say which input, "
+                              f"e.g. transform(x, role={next(iter(self.spaces))!r})")
+        if role not in self.spaces:
+            raise BridgeError(f"bridge {self.label} has no role {role!r}; its roles are {list(self.spaces)}")
+        return role
+
+    def fit(self, inputs: Mapping[str, Vectors | np.ndarray]) -> Self:
+        """Fit on training vectors keyed by role; returns the bridge.
+
+        A value is a ``Vectors`` (ids, labels, groups and splits beside the vectors) or a plain array
+        ``[n, dim]``, whose row ``i`` is paired with row ``i`` of every other role's array. The fit runs on
+        one BLAS thread (the weights' bits must not depend on the machine's core count: ``core/blas.py``)
+        and records the fingerprint of what it saw; weights holding NaN or inf are refused.
+        """
+        inputs = {role: as_vectors(v, self.spaces.get(role), role)
+                  for role, v in inputs.items()}
         for role, vecs in inputs.items():
             if role in self.spaces and vecs.vectors.shape[1] != self.spaces[role].dim:
                 raise BridgeError(f"role {role!r}: expected dim {self.spaces[role].dim}, "
                                   f"got {vecs.vectors.shape[1]}")
+            require_finite(vecs.vectors, f"bridge {self.label}: fit input {role!r} ({vecs.space.key})")
         with one_thread():
-            self.fit(inputs)
+            self._fit(inputs)
         self.fitted_on = {role: v.fingerprint for role, v in inputs.items()}
         self.info["paired"] = [list(pair) for pair in self.paired_roles()]
+        self.check_finite()
+        self.is_fitted = True
+        return self
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The method's hyperparameters (its ``Params``) as a dict."""
+        return self.params.model_dump()
+
+    def set_params(self, **params: Any) -> Self:
+        """Replace hyperparameters, validated by the method's ``Params``; refit to apply them."""
+        try:
+            self.params = type(self).Params(**{**self.params.model_dump(), **params})
+        except ValidationError as e:
+            raise BridgeError(f"method {self.method!r}: {one_line(e, type(self).Params, ('params',))}") from None
+        self.is_fitted = False
+        return self
 
     def stale(self, root: Path) -> str | None:
         """Why the bridge no longer matches the sets it was fitted on (in the project at ``root``), or None.
@@ -263,6 +328,7 @@ class Bridge(ABC):
                                   f"({one_line(e, method_cls.Params, ('params',))})") from None
             bridge = method_cls(params, spaces)
             bridge.load_state(state)
+        bridge.is_fitted = True
         bridge.path = path
         bridge.content_sha256 = card.content_sha256
         bridge.curve = list(card.curve)
@@ -366,7 +432,7 @@ class FrozenBridge(Bridge):
                 raise BridgeError(f"{config_file}: inference graph has no entry for role {role!r}")
             graph.check(self.graphs[role], weights, space.dim, f"{config_file}: role {role!r}")
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         raise BridgeError(f"bridge {self.label} was loaded frozen (to transform only); load it with "
                           "Bridge.load(path) to fit")
 
@@ -380,6 +446,34 @@ class FrozenBridge(Bridge):
         self.weights = state
 
 
+#: how docs and messages show a user-defined method
+USER_METHOD_EXAMPLE = "python:my_methods:Whitening"
+
+
 def method_class(method: str) -> type[Bridge]:
-    """The Bridge subclass registered as ``method``."""
-    return METHODS.load(method)
+    """The Bridge subclass registered as ``method``, or a user's own named ``python:<module>:<Class>``
+    (checked against the contract by ``check_method``)."""
+    if not method.startswith(USER_PREFIX):
+        return METHODS.load(method)
+    cls = import_user(method, "bridge method", USER_METHOD_EXAMPLE)
+    check_method(cls, method)
+    cls.method = method  # the card names the class as params.yaml does, so ``Bridge.load`` finds it again
+    return cls
+
+
+def check_method(cls: Any, name: str) -> None:
+    """Refuse a method class that breaks the contract the fit, the card and ``load`` rely on, naming what
+    is missing: a ``Bridge`` subclass, with ``roles`` (a tuple of role names; empty = variadic), a ``Params``
+    model derived from ``MethodParams``, and ``_fit``, ``_transform``, ``state`` and ``load_state``."""
+    where = f"bridge method {name!r}"
+    if not isinstance(cls, type) or not issubclass(cls, Bridge):
+        raise BridgeError(f"{where}: {cls!r} is not a subclass of embridge.Bridge")
+    roles = getattr(cls, "roles", None)
+    if not isinstance(roles, tuple) or not all(isinstance(r, str) and r for r in roles):
+        raise BridgeError(f"{where}: class attribute roles must be a tuple of role names (empty for any "
+                          f"roles), got {roles!r}")
+    if not isinstance(cls.Params, type) or not issubclass(cls.Params, MethodParams):
+        raise BridgeError(f"{where}: Params must be a subclass of embridge.MethodParams, got {cls.Params!r}")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise BridgeError(f"{where}: does not implement {', '.join(missing)}")

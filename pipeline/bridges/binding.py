@@ -105,7 +105,7 @@ class _BindBridge(TorchBridge):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The method's loss on one batch of masked tuples."""
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         data = self.tuples(inputs)
         self.curve = self.run("heads", self.nets, lambda batch, gen: self.loss(batch), data)
         self.info["target"] = self.target_name()

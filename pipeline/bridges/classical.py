@@ -46,7 +46,7 @@ class PCANaiveBridge(ArrayBridge):
     params: PCANaiveParams
     roles = ("modal", "anchor")
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         p = self.params
         k = min(self.spaces["modal"].dim, self.spaces["anchor"].dim)
         self.arrays = {}
@@ -89,7 +89,7 @@ class ProcrustesBridge(ArrayBridge):
     roles = ("source", "target")
     paired = (("source", "target"),)
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         m = _moments(inputs, "procrustes", normalize)
         u, _, vt = np.linalg.svd(m.xy, full_matrices=False)
         weight = u @ vt
@@ -135,7 +135,7 @@ class CCABridge(ArrayBridge):
         if params.components > limit:
             raise BridgeError(f"cca: components={params.components} exceeds min(source, target dim)={limit}")
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         m = _moments(inputs, "cca")
         k = self.params.components or min(len(m.xx), len(m.yy))
         n = m.n - 1

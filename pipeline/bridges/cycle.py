@@ -107,7 +107,7 @@ class CycleBridge(TorchBridge):
             loss = loss + self.params.cycle_weight * cycle / m
         return loss
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         index = group_tuples({r: inputs[r] for r in self.chain})
         complete = np.all([index[r] >= 0 for r in self.chain], axis=0)
         if not complete.any():

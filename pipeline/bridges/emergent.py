@@ -181,7 +181,7 @@ class EmergentBridge(TorchBridge):
         self.info.update(bound_map_r2=float(1 - m.residual(weight) / max(np.trace(m.yy), 1e-12)))
         return normalize(graph.run([["linear", "array.bound_map"]], self.state(), xb))
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         a, b, m = inputs["anchor"], inputs["bound"], inputs["new"]
         # which groups give head pairs and proxy pairs (sparse pairs, the held-out protocol's disjoint halves)
         # is the roles' subsets' choice (fit.bridges.<b>.subsets.new / .bound), made before the rows get here

@@ -95,7 +95,7 @@ class GaussianBridge(ArrayBridge):
                               f"U_A and U_B would not have full column rank")
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         a, b = inputs["a"], inputs["b"]
         ia, ib = pair_by_group(a, b)
         require_pairs(ia, "gaussian", a, b)

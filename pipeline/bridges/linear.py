@@ -29,7 +29,7 @@ class LinearBridge(Bridge):
     roles = ("source", "target")
     paired = (("source", "target"),)
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         src, tgt = inputs["source"], inputs["target"]
         ia, ib = pair_same_rows(src, tgt)
         if len(ia) == 0:

@@ -38,7 +38,7 @@ class OffsetBridge(Bridge):
     roles = ("source", "target")
     same_dim = ("source", "target")  # it adds one space's centroid to the other's vectors
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         p = self.params
         self.mu = {role: centroid(inputs[role].vectors, p.max_samples, p.seed) for role in self.roles}
         self.info.update(target=f"{self.spaces['target'].key}:{p.mode}",

@@ -125,7 +125,7 @@ class TextMEBridge(_ProjectorBridge):
     paired = (("text", "anchor"),)  # the modal rows give only their centroid
     projected = ("text", "modal")
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         text, anchor = inputs["text"], inputs["anchor"]
         self.fit_centroids(inputs)
         it, ia = pair_same_rows(text, anchor)
@@ -148,7 +148,7 @@ class PairedMLPBridge(_ProjectorBridge):
     paired = (("modal", "anchor"),)
     projected = ("modal",)
 
-    def fit(self, inputs: dict[str, Vectors]) -> None:
+    def _fit(self, inputs: dict[str, Vectors]) -> None:
         modal, anchor = inputs["modal"], inputs["anchor"]
         self.fit_centroids(inputs)
         im, ia = pair_by_group(modal, anchor)

@@ -19,6 +19,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from embridge.core.catalog import KINDS, METHODS, SOURCES, split_model
 from embridge.core.errors import BridgeError
 from embridge.core.names import check_name
+from embridge.core.registry import USER_PREFIX, split_user_target
 from embridge.core.validation import StrictModel, one_line
 
 
@@ -333,9 +334,14 @@ def _check_references(params: Params, path: Path) -> None:
     sets = params.extract.sets
     for name, spec in params.fit.bridges.items():
         where = f"fit.bridges.{name}"
+        # a name check only: the fit validates the method's params (``fit.validate_method_params``), so
+        # reading params.yaml imports neither torch nor a user's module
         try:
-            METHODS.get(spec.method)  # a name check only: the method's params are validated by the fit that
-        except BridgeError as e:  # uses them (``fit.method_params``), so no stage imports torch to read params
+            if spec.method.startswith(USER_PREFIX):
+                split_user_target(spec.method, "bridge method", "python:my_methods:Whitening")
+            else:
+                METHODS.get(spec.method)
+        except BridgeError as e:
             raise BridgeError(f"{path}: {where}.method: {e}") from None
         for role, set_name in spec.inputs.items():
             if set_name not in sets:

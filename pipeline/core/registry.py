@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,3 +65,32 @@ class Registry:
 
     def load(self, name: str) -> Any:
         return self.get(name).load()
+
+
+#: what params.yaml writes to name a user's own code instead of a built-in entry
+USER_PREFIX = "python:"
+
+
+def split_user_target(spec: str, what: str, example: str) -> tuple[str, str]:
+    """``"python:my_methods:Whitening"`` -> ``("my_methods", "Whitening")``, checking the form only
+    (reading params.yaml never imports a user's module)."""
+    module, sep, attr = spec.removeprefix(USER_PREFIX).partition(":")
+    if not spec.startswith(USER_PREFIX) or not sep or not module or not attr or ":" in attr:
+        raise BridgeError(f"{what} {spec!r}: expected 'python:<module>:<attr>', e.g. {example!r}")
+    return module, attr
+
+
+def import_user(spec: str, what: str, example: str) -> Any:
+    """The object ``python:<module>:<attr>`` names. The working directory is importable (as under
+    ``python -m``), so a ``my_methods.py`` beside ``params.yaml`` works without installing it."""
+    module_name, attr = split_user_target(spec, what, example)
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise BridgeError(f"{what} {spec!r}: cannot import module {module_name!r} ({e})") from None
+    found = getattr(module, attr, None)
+    if found is None:
+        raise BridgeError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    return found

@@ -8,6 +8,7 @@ shares an *id*; different modalities of one thing share a *group*.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,29 @@ class Vectors:
     def take(self, index: np.ndarray) -> Vectors:
         return Vectors(self.space, self.ids[index], self.labels[index], self.groups[index],
                        self.splits[index], self.vectors[index], self.fingerprint)
+
+
+def as_vectors(value: Vectors | np.ndarray, space: Space | None = None, role: str = "input") -> Vectors:
+    """``value`` as ``Vectors``: a plain array ``[n, dim]`` becomes rows ``"0"`` .. ``"n-1"`` whose id and
+    group are their row number, so row ``i`` pairs with row ``i`` of another array (by id and by group), in
+    ``space`` (default ``<role>/vectors``), fingerprinted by its bytes so a bridge card names what it saw.
+
+    >>> as_vectors(np.eye(3), role="source").space.key, as_vectors(np.eye(3)).groups.tolist()
+    ('source/vectors', ['0', '1', '2'])
+    """
+    if isinstance(value, Vectors):
+        return value
+    try:
+        x = np.ascontiguousarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise BridgeError(f"role {role!r}: vectors must be a float array [n, dim] ({e})") from None
+    if x.ndim != 2 or not x.shape[0] or not x.shape[1]:
+        raise BridgeError(f"role {role!r}: vectors must be a float array [n, dim] with n, dim > 0, "
+                          f"got shape {list(x.shape)}")
+    rows = np.arange(len(x)).astype(str)
+    fingerprint = hashlib.sha256(f"{x.shape}".encode() + x.tobytes()).hexdigest()
+    return Vectors(space or Space(role, "vectors", x.shape[1]), rows, np.full(len(x), ""), rows,
+                   np.full(len(x), "train"), x, f"array:{fingerprint}")
 
 
 def normalize(x: np.ndarray, dtype: type | None = None) -> np.ndarray:

@@ -11,28 +11,16 @@ handling as the built-in families.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any
 
 from embridge.core.errors import BridgeError
+from embridge.core.registry import import_user
 from embridge.encoders.base import Encoder
 
 
 def load(model: str, options: dict[str, Any]) -> Encoder:
-    module_name, sep, attr = model.partition(":")
-    if not sep or not module_name or not attr:
-        raise BridgeError(f"encoder 'python:{model}': expected 'python:<module>:<attr>', e.g. "
-                          f"'python:my_encoders:MyEncoder'")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # the working directory, as `python -m` would have it
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise BridgeError(f"encoder 'python:{model}': cannot import module {module_name!r} ({e})") from None
-    factory = getattr(module, attr, None)
-    if factory is None:
-        raise BridgeError(f"encoder 'python:{model}': module {module_name!r} has no attribute {attr!r}")
+    factory = import_user(f"python:{model}", "encoder", "python:my_encoders:MyEncoder")
+    attr = model.rpartition(":")[2]
     try:
         encoder = factory(**options)
     except TypeError as e:

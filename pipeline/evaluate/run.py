@@ -59,7 +59,7 @@ def side_vectors(root: Path, params: Params, side: TaskSide, split: str | None =
         bridge.role_of(rows.space.encoder, rows.space.tower)
     except BridgeError as e:
         raise BridgeError(f"{where}.bridge: {e}" if where else str(e)) from None
-    mapped = bridge.transform(rows.space.encoder, rows.space.tower, rows.vectors)
+    mapped = bridge.transform(rows.vectors, space=rows.space.key)
     require_scoreable(mapped, f"{label} through bridge {side.bridge!r}", rows.ids)
     why = collapsed(rows.vectors, mapped)
     if why is not None:

@@ -1,0 +1,174 @@
+"""The public API: what ``import embridge`` offers, its doctests, and the import name's promise (PyPI's
+``pipeline`` and ``stages`` packages and a user's own ``pipeline/`` folder shadow nothing)."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bridge_project import REPO, cli, synthetic_lane, write_params
+
+import embridge
+from embridge.bridges.base import method_class
+from embridge.core.errors import BridgeError
+
+#: the modules whose docstrings carry the public API's examples
+DOCUMENTED = ("embridge", "embridge.api", "embridge.bridges.base", "embridge.core.vectors")
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One extracted synthetic set (image tower of the synthetic CLIP), for the set readers' examples."""
+    project = tmp_path_factory.mktemp("api")
+    params = synthetic_lane(sets=["synth-clip-image"], groups=40)
+    write_params(project, params)
+    code, err = cli(project, "extract", "synth-clip-image")
+    assert code == 0, err
+    return project / "artifacts/embeddings/synth/syn-clip/image"
+
+
+@pytest.mark.parametrize("module", DOCUMENTED)
+def test_doctests(module: str, tiny_set: Path) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    globs = {"embridge": embridge, "np": np, "tiny_set": str(tiny_set)}
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = [t for t in finder.find(mod, module, extraglobs=globs) if t.examples]
+    assert tests, f"{module} has no examples"
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} of {runner.tries} examples in {module} failed (see output)"
+
+
+def test_every_public_name_is_documented_with_an_example() -> None:
+    for name in embridge.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(embridge, name)
+        doc = inspect.getdoc(obj) or ""
+        assert doc, f"embridge.{name} has no docstring"
+        if inspect.isfunction(obj):
+            assert ">>>" in doc, f"embridge.{name}'s docstring has no example"
+    assert set(dir(embridge)) >= set(embridge.__all__) and set(embridge.__all__) == {"__version__", *embridge._PUBLIC}
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        embridge.nope  # noqa: B018
+
+
+def test_import_embridge_is_light() -> None:
+    """``import embridge`` loads no submodule: stages import only the code their DVC deps name."""
+    script = "import sys, embridge; print(sorted(m for m in sys.modules if m.startswith('embridge')), " \
+             "'numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["['embridge']", "False"]
+
+
+def test_fit_follows_the_estimator_contract() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    w = rng.normal(size=(12, 6)).astype(np.float32)
+    y = x @ w + 0.5
+    bridge = embridge.fit("linear", {"source": x, "target": y}, renormalize=False)
+    assert bridge.is_fitted and bridge.get_params() == {"alpha": 0.0, "renormalize": False}
+    np.testing.assert_allclose(bridge.transform(x[:20], role="source"), y[:20], atol=1e-4)  # exact least squares
+    np.testing.assert_array_equal(bridge.transform(y[:5], space="target/vectors"), y[:5])
+    # the card names what it saw: the fingerprint of each array's bytes
+    again = embridge.fit("linear", {"source": x, "target": y}, renormalize=False)
+    assert again.fitted_on == bridge.fitted_on
+    assert embridge.fit("linear", {"source": x[::-1], "target": y[::-1]}).fitted_on != bridge.fitted_on
+    fresh = type(bridge)(bridge.params, bridge.spaces)
+    with pytest.raises(BridgeError, match="not fitted"):
+        fresh.transform(x, role="source")
+    assert fresh.fit({"source": x, "target": y}) is fresh
+    assert fresh.set_params(alpha=1.0).is_fitted is False
+    with pytest.raises(BridgeError, match="params.alpha"):
+        fresh.set_params(alpha="lots")
+
+
+@pytest.mark.parametrize("inputs,message", [
+    ({"source": np.zeros((0, 4)), "target": np.zeros((0, 4))}, "n, dim > 0"),
+    ({"source": np.ones(5), "target": np.ones(5)}, r"\[n, dim\]"),
+    ({"source": [["a"]], "target": [[1.0]]}, "float array"),
+    ({"source": np.full((9, 3), np.nan), "target": np.ones((9, 3))}, "NaN|non-finite|inf"),
+    ({"source": np.ones((9, 3))}, "roles"),
+])
+def test_fit_refuses_bad_arrays_in_one_line(inputs: dict, message: str) -> None:
+    with pytest.raises(BridgeError, match=message) as caught:
+        embridge.fit("linear", inputs)
+    assert "\n" not in str(caught.value)
+
+
+def test_transform_names_the_input(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    bridge = embridge.fit("offset", {"source": x, "target": x + 1})
+    for kwargs, message in [({}, "say which input"), ({"role": "audio"}, "no role 'audio'"),
+                            ({"space": "clap/audio"}, "does not map space"),
+                            ({"role": "source", "space": "source/vectors"}, "not both")]:
+        with pytest.raises(BridgeError, match=message):
+            bridge.transform(x, **kwargs)
+    with pytest.raises(BridgeError, match=r"must be \[n, 4\]"):
+        bridge.transform(x[:, :3], role="source")
+
+
+def test_load_round_trips_every_numpy_method(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = np.tanh(x @ rng.normal(size=(8, 8)).astype(np.float32))
+    for method in ("linear", "procrustes", "cca", "pca_naive", "offset", "gaussian"):
+        roles = method_class(method).roles or ("a", "b")
+        bridge = embridge.fit(method, dict(zip(roles, (x, y), strict=True)))
+        bridge.save(tmp_path / method)
+        loaded = embridge.load(tmp_path / method)
+        assert loaded.content_sha256 == bridge.content_sha256
+        np.testing.assert_array_equal(loaded.transform(x[:50], role=roles[0]), bridge.transform(x[:50], role=roles[0]))
+
+
+NOTEBOOK = """\
+import numpy as np, embridge
+x = np.random.default_rng(0).normal(size=(500, 16)).astype("float32")
+bridge = embridge.fit("linear", {"source": x, "target": x[:, :8]})
+bridge.save("my-bridge")
+print(embridge.load("my-bridge").transform(x[:2], role="source").shape)
+"""
+
+
+@pytest.mark.slow
+def test_installs_and_runs_beside_pypi_pipeline_and_stages_and_a_users_pipeline_folder(tmp_path: Path) -> None:
+    """A fresh environment that already holds PyPI's ``pipeline`` and ``stages``, a notebook started in a
+    project with its own ``pipeline/`` package: the project installs (not editable), its CLI runs, and the
+    five-line notebook fits, transforms, saves and loads a bridge."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin/python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies (numpy, torch, ...) come from this environment rather than a second download
+    Path(site, "_deps.pth").write_text(str(Path(np.__file__).parents[1]) + "\n")
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "pipeline", "stages"], check=True, timeout=600)
+    subprocess.run([*pip, "--no-deps", str(REPO)], check=True, timeout=600)
+
+    work = tmp_path / "my-project"
+    (work / "pipeline").mkdir(parents=True)
+    (work / "pipeline" / "__init__.py").write_text("WHOSE = 'the user'\n")
+    (work / "notebook.py").write_text(NOTEBOOK)
+    assert len(NOTEBOOK.splitlines()) <= 5
+
+    def run(*argv: str | Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(a) for a in argv], cwd=work, capture_output=True, text=True, check=False,
+                              timeout=300)
+
+    done = run(python, "-c", "import pipeline, stages, embridge; print(pipeline.WHOSE, "
+               f"stages.__file__.startswith({site!r}), embridge.__file__.startswith({site!r}))")
+    assert done.stdout.split() == ["the", "user", "True", "True"], done.stderr
+    done = run(python, "notebook.py")
+    assert done.returncode == 0 and done.stdout.strip() == "(2, 8)", done.stderr
+    assert (work / "my-bridge" / "bridge.json").is_file()
+    for argv in ([venv / "bin/bridge", "methods"], [python, "-m", "embridge", "methods"]):
+        done = run(*argv)
+        assert done.returncode == 0 and "procrustes" in done.stdout, done.stderr
