@@ -17,6 +17,7 @@ are.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import yaml
@@ -24,6 +25,8 @@ import yaml
 from embridge.core.catalog import KINDS, split_model
 from embridge.core.config import Params
 from embridge.core.layout import Layout
+from embridge.evaluate.tasks import task_kind
+from embridge.papers import load_report_config
 
 #: the ``pipeline/`` code every stage runs (params, layout, files, errors, the catalog)
 CORE = ["pipeline/core"]
@@ -31,7 +34,7 @@ CODE = {
     "extract": CORE + ["pipeline/extract", "pipeline/encoders", "pipeline/sources", "pipeline/store"],
     "fit": CORE + ["pipeline/fit.py", "pipeline/bridges", "pipeline/store"],
     "eval": CORE + ["pipeline/evaluate", "pipeline/store"],
-    "report": CORE + ["pipeline/report.py", "pipeline/papers.py"],
+    "report": CORE + ["pipeline/evaluate", "pipeline/report.py", "pipeline/papers.py"],  # kinds' headlines
 }
 EXTRACT_PARAMS = ["extract.format", "extract.dtype", "extract.shard_rows", "extract.normalize", "extract.on_error"]
 HEADER = ("# Written by `bridge dvc` from params.yaml: one stage per embedding set, bridge and task, each depending\n"
@@ -43,7 +46,6 @@ def code_root() -> str:
     """Where ``pipeline/`` is, relative to the directory ``bridge dvc`` runs in: ``""`` at the repository's
     root, ``../../`` for a lane's own ``dvc.yaml`` in ``lanes/<lane>/`` (its stages run there, with their own
     ``params.yaml`` and ``artifacts/``, and still depend on the one copy of the code)."""
-    import os
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
@@ -91,14 +93,18 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
     report_deps = list(code["report"]) + [  # the training curves: each bridge's card, not its weights
         str(layout.bridge(name, seed) / "bridge.json") for name, spec in params.fit.bridges.items()
         for seed in (spec.seeds or [None])]
-    if layout.sweep().exists():  # a project without the sweep's table renders a report without its figure
-        report_deps.append(str(layout.sweep()))
+    report = load_report_config()  # claims and sweeps: files of the project, read when present
+    report_deps += [os.path.normpath(f) for f in report.files]
+    report_deps += [os.path.normpath(report.sweep_path(n)) for n in report.sweeps if report.sweep_path(n).exists()]
+    # a sweep's row follows a params key (the pipeline's lambda): the report reruns when its section changes
+    report_params = list(dict.fromkeys(["eval", "fit"] + [v["param"].partition(".")[0] for sweep in report.sweeps.values()
+                                                          for v in sweep.row.values() if isinstance(v, dict)]))
     for name, task in params.eval.tasks.items():
         sides = [s for _, s in task.all_sides()]
         sets = dict.fromkeys(str(layout.embeddings(params.extract.sets[s.set].path)) for s in sides)
         bridges = dict.fromkeys(str(layout.bridge(s.bridge)) for s in sides if s.bridge)
         outs = [str(layout.metrics(name)), str(layout.protocol(name)), str(layout.plot(task.kind, name))]
-        if KINDS.get(task.kind).info.get("projection"):
+        if task_kind(task.kind).projection:
             outs.append(str(layout.projection(name)))
         out[f"eval-{name}"] = {
             "cmd": f"bridge eval {name}",
@@ -109,7 +115,7 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
         }
         report_deps += outs
     if params.eval.tasks:  # one summary of headline numbers is the metrics file: `dvc exp show` fits a screen
-        out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": ["eval", "fit"],
+        out["report"] = {"cmd": "bridge report", "deps": report_deps, "params": report_params,
                          "outs": [str(layout.report())], "metrics": [str(layout.summary())]}
     return out
 
@@ -117,8 +123,7 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
 def plots(params: Params) -> list[dict[str, Any]]:
     """``dvc plots show`` definitions: one folder per task kind the tasks use, each with its own axes."""
     layout, used = Layout(), {task.kind for task in params.eval.tasks.values()}
-    return [{str(layout.plots() / kind.name): dict(kind.info["plot"])} for kind in KINDS.entries()
-            if kind.name in used]
+    return [{str(layout.plots() / name): task_kind(name).plot.dvc()} for name in KINDS if name in used]
 
 
 def render(params: Params) -> str:

@@ -2,10 +2,18 @@
 
 Built from what the eval stage wrote (metrics JSON, plot CSVs, and for the
 2-D picture of the gap closing the projection CSV of each gap task), the
-training curves in each fitted bridge's ``bridge.json``, and the committed
-result of ``benchmarks/emergent_sweep.py`` (``Layout.sweep``), so the report stage
-depends on those files alone. Preservation ratios follow METHODS.md: method / reference
-x 100, the reference being the task named in ``eval.tasks.<task>.reference``.
+training curves in each fitted bridge's ``bridge.json``, and the project's
+``report.yaml`` when it has one (papers' claims and committed sweep tables,
+``papers.py``), so the report stage depends on those files alone. A task's
+headline metric and columns are its kind's (``evaluate/tasks.py``).
+Preservation ratios follow METHODS.md: method / reference x 100, the
+reference being the task named in ``eval.tasks.<task>.reference``.
+
+Figures are drawn on a ``Figure`` of their own with the Agg canvas, never
+through pyplot's global state, so importing this module in a notebook leaves
+its matplotlib backend as it was. Every table goes through
+:func:`markdown_table`, which escapes ``|`` in cells, so a table always has
+as many cells in each row as in its header.
 """
 
 from __future__ import annotations
@@ -15,20 +23,19 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from embridge.core.catalog import KINDS, headline
 from embridge.core.config import Params, TaskSpec
 from embridge.core.errors import BridgeError
 from embridge.core.files import atomic_write, atomic_write_json, write_dir
 from embridge.core.layout import Layout
+from embridge.evaluate.tasks import headline, task_kind
+from embridge.papers import ReportConfig, SweepFigure, cells, claim_rows, load_report_config, sweep_metrics, sweep_rows
 
-#: the number a task is judged by, per kind
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",
              "instance_gap_consistency", "alignment_noise_mean", "gap_orthogonality")
 
@@ -98,23 +105,25 @@ def _write_report(params: Params, root: Path, out: Path) -> None:
         raise BridgeError(f"{Layout(root).metrics(bad[0])}: headline is not finite ({len(bad)} tasks); rerun "
                           "`bridge eval` for them; the report was not changed")
     by_task = {r.task: r for r in rows}
-    lines = ["# bridge report", "", "## Method by task", "",
-             "| task | kind | query -> gallery | bridge | metric | value | preservation |",
-             "| --- | --- | --- | --- | --- | ---: | ---: |"]
+    config = load_report_config(root)
+    table = []
     for r in rows:
         kept = preservation(r, by_task)
         gallery = r.spec.gallery.set if r.spec.gallery else ""
-        lines.append(f"| {r.task} | {r.spec.kind} | {r.spec.query.set} -> {gallery} | "
-                     f"{r.method} | {headline(r.spec.kind, r.spec.options)} | {r.value} | "
-                     f"{f'{kept:.1f}% of {r.spec.reference}' if kept is not None else ''} |")
+        table.append([r.task, r.spec.kind, f"{r.spec.query.set} -> {gallery}", r.method,
+                      headline(r.spec.kind, r.spec.options), r.value,
+                      f"{kept:.1f}% of {r.spec.reference}" if kept is not None else ""])
+    lines = ["# bridge report", "", "## Method by task", ""]
+    lines += markdown_table(["task", "kind", "query -> gallery", "bridge", "metric", "value", "preservation"],
+                            table, "lllllrr")
     protocol = ("Metrics: zero-shot top-1 over class vectors from prompt templates (normalise, average, "
                 "re-normalise); retrieval recall@1 query -> gallery with every same-group row a positive; "
                 "exact FAISS inner-product search on L2-normalised vectors.")
     lines += ["", protocol, ""]
-    lines += _seed_section(rows) + _papers_section(rows, params, root)
+    lines += _seed_section(rows) + _papers_section(rows, params, config)
     lines += _recall_figure(params, root, out) + _per_class_figure(params, root, out) + _gap_section(params, root,
                                                                                                        rows, out)
-    lines += _emergent_section(params, root, out) + _sweep_section(root, out) + _seed_figure(rows, out)
+    lines += _emergent_section(params, root, out) + _sweep_sections(config, out) + _seed_figure(rows, out)
     lines += _curves_section(params, root, out)
     lines += _protocol_section(rows, root)
     atomic_write(out / "index.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
@@ -137,31 +146,37 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
     return f"{task}: {sides}; positive: {card['positive']}; ties: {card['ties']}; index {card['index']['kind']}"
 
 
-def paper_table(rows: list[Row], params: Params, root: Path = Path("."), section: str = "synthetic"
-                ) -> list[dict[str, str]]:
-    """Each seed paper's claim of ``section`` (the synthetic world's, or the real lanes') beside the
-    project's number for it (``pipeline/papers.py``); the EmergentBridge sweep's default-setting row at the
-    pipeline's lambda stands in as task ``SWEEP``."""
-    from embridge.papers import SWEEP, claim_rows
+def markdown_table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+    """A markdown table: ``align`` holds one ``l`` or ``r`` per column (left by default); a ``|`` inside a
+    cell is escaped, so every row has the header's number of cells."""
+    def line(cells: list[str]) -> str:
+        if len(cells) != len(header):
+            raise ValueError(f"a row of {len(cells)} cells under a header of {len(header)}: {cells}")
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    metrics = {r.task: r.metrics for r in rows}
-    lambdas = {spec.params.get("proxy_weight") for spec in params.fit.bridges.values() if spec.method == "emergent"}
-    at = [d for d in read_sweep(root) if d["setting"] == "default" and float(d["lambda"]) in lambdas]
-    if len(at) == 1:
-        metrics[SWEEP] = {k: float(at[0][k]) for k in ("relative_gain", "anchor_change", "emergent_gain")}
-    return claim_rows(metrics, section)
+    rule = "|" + "".join(" ---: |" if a == "r" else " --- |" for a in align.ljust(len(header), "l"))
+    return [line(header), rule, *(line(r) for r in rows)]
 
 
-def _papers_section(rows: list[Row], params: Params, root: Path) -> list[str]:
+def paper_table(rows: list[Row], params: Params, root: Path = Path("."), section: str = "synthetic",
+                config: ReportConfig | None = None) -> list[dict[str, str]]:
+    """The claims of ``section`` of the project's ``report.yaml`` (or ``config``) beside the project's
+    number for each (``papers.py``); a sweep's row at the pipeline's setting stands in as a task named
+    after the sweep."""
+    config = load_report_config(root) if config is None else config
+    metrics = {r.task: r.metrics for r in rows} | sweep_metrics(config, params)
+    return claim_rows(metrics, section, config)
+
+
+def _papers_section(rows: list[Row], params: Params, config: ReportConfig) -> list[str]:
     lines = []
-    for section, title in (("synthetic", "Paper vs ours"), ("real", "Paper vs ours: real data")):
-        table = paper_table(rows, params, root, section)
+    for section, part in config.claims.items():
+        table = paper_table(rows, params, section=section, config=config)
         if not any(r["ours"] for r in table):
             continue  # a lane (lanes/) measures the real claims only, the default pipeline the synthetic ones
-        lines += [f"## {title}", "", "| paper | claim | paper says | ours | verdict |",
-                  "| --- | --- | --- | ---: | --- |"]
-        lines += [f"| {r['paper']} | {r['claim']} | {r['paper says']} | {r['ours']} | {r['verdict']} |"
-                  for r in table] + [""]
+        lines += [f"## {part.title}", ""]
+        lines += markdown_table(["paper", "claim", "paper says", "ours", "verdict"],
+                                [list(r.values()) for r in table], "lllrl") + [""]
     return lines
 
 
@@ -185,7 +200,7 @@ def seed_table(rows: list[Row]) -> list[dict[str, str]]:
             continue
         first = members[0]
         cells = {"task": name, "kind": first.spec.kind, "bridge": SEEDED_TASK.sub(r"\g<name>", first.method)}
-        for metric in KINDS.get(first.spec.kind).info["columns"]:
+        for metric in task_kind(first.spec.kind).columns:
             values = [m.metrics[metric] for m in members if metric in m.metrics]
             if len(values) == len(members):
                 cells[metric] = f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
@@ -206,8 +221,7 @@ def _seed_section(rows: list[Row]) -> list[str]:
     for kind in dict.fromkeys(r["kind"] for r in table):
         part = [r for r in table if r["kind"] == kind]
         columns = list(dict.fromkeys(c for r in part for c in r if c != "kind"))
-        lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-        lines += ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in part] + [""]
+        lines += markdown_table(columns, [[r.get(c, "") for c in columns] for r in part]) + [""]
     return lines
 
 
@@ -229,12 +243,11 @@ def _emergent_section(params: Params, root: Path, out: Path) -> list[str]:
     for task in (n for n, t in params.eval.tasks.items() if t.kind == "emergent"):
         names, recall, trained = emergent_matrix(params, root, task)
         lines += [f"## Emergent matrix: {task}", "", ("R@1, query (row) -> gallery (column); * = a trained pair, "
-                  "the others were never paired"), "", "| query \\ gallery | " + " | ".join(names) + " |",
-                  "| --- |" + " ---: |" * len(names)]
-        for i, name in enumerate(names):
-            cells = ["" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}" for j in range(len(names))]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 1.1 * len(names) + 1.2))
+                  "the others were never paired"), ""]
+        lines += markdown_table(["query \\ gallery", *names], [
+            [name, *("" if i == j else f"{recall[i, j]:.3f}{'*' if trained[i, j] else ''}" for j in range(len(names)))]
+            for i, name in enumerate(names)], "l" + "r" * len(names))
+        fig, ax = _figure(1, 1, figsize=(1.3 * len(names) + 2, 1.1 * len(names) + 1.2))
         image = ax.imshow(np.ma.masked_invalid(recall), vmin=0, vmax=1, cmap="viridis")
         for i in range(len(names)):
             for j in range(len(names)):
@@ -255,7 +268,7 @@ def _seed_figure(rows: list[Row], out: Path) -> list[str]:
     seeded = [r for r in rows if r.spread is not None]
     if not seeded:
         return []
-    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(seeded) + 1.5))
+    fig, ax = _figure(1, 1, figsize=(6.5, 0.5 * len(seeded) + 1.5))
     for y, r in enumerate(seeded):
         metric = headline(r.spec.kind, r.spec.options)
         values = [v for k, v in r.metrics.items() if k.startswith(f"{metric}/seed-")]
@@ -291,7 +304,7 @@ def _curves_section(params: Params, root: Path, out: Path) -> list[str]:
         return []
     cols = min(3, len(curves))
     rows = -(-len(curves) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
     for ax, (name, runs) in zip(axes.flat, curves.items()):
         for stage_index, stage in enumerate(runs[0]):
             for seed_index, run in enumerate(runs):
@@ -305,51 +318,69 @@ def _curves_section(params: Params, root: Path, out: Path) -> list[str]:
     for ax in list(axes.flat)[len(curves):]:
         ax.axis("off")
     _save(fig, out / "training_curves.png")
-    lines = ["## Training curves", "", "| bridge | stage | epochs | first loss | last loss |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {name} | {stage} | {len(v)} | {v[0]:.4f} | {v[-1]:.4f} |"
-              for name, runs in curves.items() for stage, v in runs[0].items() if v]
+    lines = ["## Training curves", ""]
+    lines += markdown_table(["bridge", "stage", "epochs", "first loss", "last loss"],
+                            [[name, stage, str(len(v)), f"{v[0]:.4f}", f"{v[-1]:.4f}"]
+                             for name, runs in curves.items() for stage, v in runs[0].items() if v], "llrrr")
     return lines + ["", "![training curves](training_curves.png)", ""]
 
 
-def read_sweep(root: Path) -> list[dict[str, str]]:
-    path = Layout(root).sweep()
-    return _read_csv(path) if path.exists() else []
+def _sweep_sections(config: ReportConfig, out: Path) -> list[str]:
+    """Each sweep of ``report.yaml`` whose CSV is present: its title, paragraph, table and figure, as the
+    config lays them out (``papers.Sweep``)."""
+    lines: list[str] = []
+    for name, sweep in config.sweeps.items():
+        data = [cells(d) for d in sweep_rows(config, name)]
+        if not data:
+            continue
+        where = f"{config.path}: sweeps.{name}"
+        lines += [f"## {sweep.title}", ""]
+        if sweep.about:
+            lines += [_format(sweep.about, data[0], f"{where}.about"), ""]
+        if sweep.table:
+            lines += markdown_table([c.header for c in sweep.table],
+                                    [[_format(c.value, d, f"{where}.table.{i}.value") for i, c in enumerate(sweep.table)]
+                                     for d in data], "".join(c.align[0] for c in sweep.table))
+        if sweep.figure:
+            _sweep_figure(sweep.figure, data, out / f"{name}.png", f"{where}.figure")
+            lines += ["", f"![{sweep.title}]({name}.png)"]
+        lines += [""]
+    return lines
 
 
-def _sweep_section(root: Path, out: Path) -> list[str]:
-    """EmergentBridge's proxy term against lambda, per setting: the gain on the never-paired pair and
-    the cost on the trained anchor pair (``benchmarks/emergent_sweep.py``)."""
-    data = read_sweep(root)
-    if not data:
-        return []
-    settings = list(dict.fromkeys(d["setting"] for d in data))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for i, setting in enumerate(settings):
-        points = [d for d in data if d["setting"] == setting]
-        lam = [float(d["lambda"]) for d in points]
-        x = [max(v, 0.01) for v in lam]  # lambda 0 drawn at 0.01 on the log axis
-        for ax, key in zip(axes, ("emergent_gain", "anchor_change"), strict=True):
-            ax.plot(x, [float(d[key]) for d in points], marker="o", color=f"C{i}", label=setting)
-    axes[0].set(xscale="log", xlabel="lambda (0 drawn at 0.01)", ylabel="points of R@1",
-                title="emergent audio <-> image R@1 gain over lambda 0")
-    axes[1].set(xscale="log", xlabel="lambda (0 drawn at 0.01)", ylabel="points of R@1",
-                title="anchor audio <-> text R@1 change")
-    for ax in axes:
+def _format(template: str, row: dict, where: str) -> str:
+    try:
+        return template.format_map(row)
+    except KeyError as e:
+        raise BridgeError(f"{where}: no column {e.args[0]!r} in the sweep's CSV (columns: {', '.join(row)})") from None
+    except (ValueError, TypeError) as e:
+        raise BridgeError(f"{where}: {template!r} does not format the sweep's row ({e})") from None
+
+
+def _sweep_figure(figure: SweepFigure, data: list[dict], path: Path, where: str) -> None:
+    """One panel per ``panels`` entry: the column against ``x``, one line per ``group``."""
+    for column in [figure.x, *([figure.group] if figure.group else []), *(p.y for p in figure.panels)]:
+        if column not in data[0]:
+            raise BridgeError(f"{where}: no column {column!r} in the sweep's CSV (columns: {', '.join(data[0])})")
+    groups = list(dict.fromkeys(d[figure.group] for d in data)) if figure.group else [None]
+    fig, axes = _figure(1, len(figure.panels), figsize=(5 * len(figure.panels), 3.8), squeeze=False)
+    axes = axes[0]
+    floor = figure.log_x_floor
+    for i, group in enumerate(groups):
+        points = [d for d in data if group is None or d[figure.group] == group]
+        x = [max(float(d[figure.x]), floor) if floor else float(d[figure.x]) for d in points]
+        for ax, panel in zip(axes, figure.panels, strict=True):
+            ax.plot(x, [float(d[panel.y]) for d in points], marker="o", color=f"C{i}", label=group)
+    for ax, panel in zip(axes, figure.panels, strict=True):
+        ax.set(xlabel=f"{figure.x} (0 drawn at {floor:g})" if floor else figure.x, ylabel=panel.ylabel,
+               title=panel.title)
+        if floor:
+            ax.set_xscale("log")
         ax.axhline(0, color="black", lw=0.8)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    _save(fig, out / "emergent_sweep.png")
-    seeds = data[0]["seeds"]
-    lines = ["## EmergentBridge sweep", "", (f"`benchmarks/emergent_sweep.py`, the default world over {seeds} seeds; "
-                                             "each row is a `dvc exp run -S ...` of the pipeline (the `command` "
-                                             "column of the CSV)."), "",
-             "| setting | lambda | anchor R@1 | emergent R@1 | anchor change | emergent gain | relative |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {d['setting']} | {float(d['lambda']):g} | {float(d['anchor_r1']):.2f} ± {float(d['anchor_r1_std']):.2f} "
-              f"| {float(d['emergent_r1']):.2f} ± {float(d['emergent_r1_std']):.2f} | {float(d['anchor_change']):+.2f} "
-              f"| {float(d['emergent_gain']):+.2f} | {float(d['relative_gain']):+.0f} % |" for d in data]
-    return lines + ["", "![EmergentBridge sweep](emergent_sweep.png)", ""]
+    if figure.group:
+        axes[0].legend(fontsize=7)
+    _save(fig, path)
 
 
 def _protocol_section(rows: list[Row], root: Path) -> list[str]:
@@ -366,7 +397,7 @@ def _recall_figure(params: Params, root: Path, out: Path) -> list[str]:
     tasks = [n for n, t in params.eval.tasks.items() if t.kind == "retrieval"]
     if not tasks:
         return []
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure(1, 1, figsize=(6.5, 4))
     for name in tasks:
         data = _read_csv(Layout(root).plot("retrieval", name))
         ks = [int(d["k"]) for d in data]
@@ -384,7 +415,7 @@ def _per_class_figure(params: Params, root: Path, out: Path) -> list[str]:
     tasks = [n for n, t in params.eval.tasks.items() if t.kind == "zeroshot"]
     if not tasks:
         return []
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.9 * len(tasks)), squeeze=False)
+    fig, axes = _figure(len(tasks), 1, figsize=(8, 1.9 * len(tasks)), squeeze=False)
     for ax, name in zip(axes[:, 0], tasks):
         data = _read_csv(Layout(root).plot("zeroshot", name))
         ax.bar(range(len(data)), [float(d["accuracy"]) for d in data], color="tab:blue")
@@ -399,11 +430,13 @@ def _gap_section(params: Params, root: Path, rows: list[Row], out: Path) -> list
     gaps = [r for r in rows if r.spec.kind == "gap"]
     if not gaps:
         return []
-    lines = ["## Modality gap", "", "| task | statistic | raw | bridged |", "| --- | --- | ---: | ---: |"]
+    lines = ["## Modality gap", ""]
     for r in gaps:
+        table = []
         for stat in GAP_STATS:
             raw, bridged = r.metrics.get(f"raw/{stat}"), r.metrics.get(f"bridged/{stat}")
-            lines.append(f"| {r.task} | {stat} | {raw:.4f} | {'' if bridged is None else f'{bridged:.4f}'} |")
+            table.append([r.task, stat, f"{raw:.4f}", "" if bridged is None else f"{bridged:.4f}"])
+        lines += markdown_table(["task", "statistic", "raw", "bridged"], table, "llrr")
         figure = f"gap_{r.task}.png"
         _projection_figure(Layout(root).projection(r.task), r, out / figure)
         lines += ["", f"![{r.task}: the two modalities before and after bridging]({figure})", ""]
@@ -417,7 +450,7 @@ def _projection_figure(source: Path, row: Row, path: Path) -> None:
     except FileNotFoundError:
         raise BridgeError(f"{source}: missing (run `bridge eval {row.task}` first)") from None
     stages = list(dict.fromkeys(p["stage"] for p in points))
-    fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 4.2), squeeze=False)
+    fig, axes = _figure(1, len(stages), figsize=(5 * len(stages), 4.2), squeeze=False)
     for ax, stage in zip(axes[0], stages, strict=True):
         for side, label in (("query", row.spec.query.set), ("gallery", row.spec.gallery.set)):
             xy = np.array([(float(p["x"]), float(p["y"])) for p in points if p["stage"] == stage and p["side"] == side])
@@ -430,7 +463,14 @@ def _projection_figure(source: Path, row: Row, path: Path) -> None:
     _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _figure(rows: int, cols: int, figsize: tuple[float, float], squeeze: bool = True) -> tuple[Figure, Any]:
+    """A figure of its own on the Agg canvas, with its axes: pyplot's global state and backend are left
+    alone."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

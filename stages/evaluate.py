@@ -25,8 +25,9 @@ def evaluate(
     table = Table(title="bridge eval")
     table.add_column("task")
     from embridge.core.catalog import KINDS
+    from embridge.evaluate.tasks import task_kind
 
-    columns = [c for kind in KINDS.entries() for c in kind.info["columns"]]
+    columns = [c for kind in KINDS for c in task_kind(kind).columns]
     shown = [m for m in dict.fromkeys(columns) if any(m in r for r in results.values())]
     for metric in shown:
         table.add_column(metric, justify="right")

@@ -12,9 +12,10 @@ from embridge.stages.common import ParamsOption, SetOption, params_from
 
 def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
     """Reads params.yaml, artifacts/metrics/, plots/, projections/, each bridge's bridge.json (training
-    curves) and benchmarks/results/emergent_sweep.csv when present;
+    curves) and report.yaml when present (papers' claims, sweep tables);
     writes artifacts/report/index.md with PNG figures and prints the results table."""
-    from embridge.core.catalog import headline
+    from embridge.evaluate.tasks import headline
+    from embridge.papers import load_report_config
     from embridge.report import (
         build_report,
         emergent_matrix,
@@ -60,12 +61,12 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
         for r in part:
             over.add_row(*(r.get(c, "") for c in columns))
         console.print(over)
-    titles = {"synthetic": "paper vs ours (default pipeline)", "real": "paper vs ours (real data)"}
-    for section, title in titles.items():
-        claims = paper_table(rows, cfg, section=section)
+    config = load_report_config()
+    for section, part in config.claims.items():
+        claims = paper_table(rows, cfg, section=section, config=config)
         if not any(r["ours"] for r in claims):
             continue  # a lane (lanes/) measures the real claims only, the default pipeline the synthetic ones
-        papers = Table(title=title)
+        papers = Table(title=part.title)
         for column in ("paper", "claim", "paper says", "ours", "verdict"):
             papers.add_column(column, justify="right" if column == "ours" else "left")
         for row in claims:

@@ -2,12 +2,15 @@
 
 Each entry is declared once here, as data (``core/registry.py``): the name
 params.yaml uses, where its code lives (imported only when a stage uses it),
-a summary, and what the kind says about itself. Keeping the declarations
-together and import-free lets ``params.yaml`` be checked, and ``bridge
-encoders|sources|methods|tasks`` list everything, without importing torch or
-any model code; the packages' own loaders (``encoders/registry.py``,
+a summary, and what ``params.yaml``'s check needs to know about it (an encoder
+family's towers, a method's torch flag, a task kind's sides). Keeping these
+lines together and import-free lets ``params.yaml`` be checked, and ``bridge
+encoders|sources|methods`` list everything, without importing torch or any
+model code; the packages' own loaders (``encoders/registry.py``,
 ``sources/registry.py``, ``bridges/base.py``, ``evaluate/run.py``) import
-from here.
+from here. A task kind's outputs (headline metric, columns, plot) are declared
+beside its runner instead (``evaluate/tasks.py``: ``TaskKind``), so a new kind
+is its runner's module plus one line here.
 """
 
 from __future__ import annotations
@@ -85,66 +88,32 @@ METHODS = Registry("bridge method", [
 ])
 
 
-#: every task kind: ``eval.tasks.<name>.kind``; the runner takes a TaskContext and returns an Outcome
-#: (``evaluate/tasks.py``); ``headline`` ranks a task in the report, ``columns`` are what ``bridge eval``
-#: prints, ``plot`` is the kind's ``dvc plots`` definition (its CSV's columns)
+def _kind(name: str, summary: str, gallery: bool = True, sides: bool = False, min_sides: int = 1,
+          module: str = "embridge.evaluate.tasks") -> Entry:
+    """A task kind: its declaration (``TaskKind``: runner, options, headline, columns, plot) is
+    ``<module>:<NAME>``; the line itself keeps only the shape of the sides, which ``params.yaml``'s
+    check reads without importing the kind (``gallery``: needs one; ``sides``: takes extra sides,
+    at least ``min_sides`` with the query)."""
+    return Entry(name, f"{module}:{name.upper()}", summary,
+                 {"gallery": gallery, "sides": sides, "min_sides": min_sides})
+
+
+#: every task kind: ``eval.tasks.<name>.kind``; what a kind produces is declared beside its runner
 KINDS = Registry("task kind", [
-    Entry("zeroshot", "embridge.evaluate.tasks:zeroshot",
-          "query rows classified against class vectors averaged from the gallery set's prompt rows",
-          {"headline": "top1", "headline_multi": "map", "columns": ("top1", "top5", "balanced_accuracy", "map"),
-           "plot": {"title": "Zero-shot accuracy per class", "template": "bar_horizontal",
-                    "x": "accuracy", "y": "class"}}),
-    Entry("retrieval", "embridge.evaluate.tasks:retrieval",
-          "query rows against gallery rows, same-group rows are positives, both directions",
-          {"headline": "q2g/recall@1", "headline_label": "q2g/map@r",
-           "columns": ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr", "q2g/precision@1", "q2g/map@r"),
-           "plot": {"title": "Retrieval recall@k, query -> gallery", "x": "k", "y": "recall_q2g"}}),
-    Entry("gap", "embridge.evaluate.tasks:gap",
-          "modality-gap statistics of paired rows, before and after the sides' bridges",
-          {"headline": "raw/gap_length", "columns": ("raw/gap_length", "bridged/gap_length"),
-           "plot": {"title": "Modality-gap statistics", "template": "bar_horizontal", "x": "value",
-                    "y": "statistic"}, "projection": True}),
-    Entry("candidates", "embridge.evaluate.tasks:candidates",
-          "accuracy and MRR of the true item among T candidates per query (T - 1 seeded distractors), both ways",
-          {"headline": "q2g/T4/mrr", "columns": ("q2g/T4/accuracy", "q2g/T4/mrr", "q2g/T20/mrr"),
-           "plot": {"title": "MRR among T candidates", "x": "candidates", "y": "mrr_q2g"}}),
-    Entry("geometry", "embridge.evaluate.tasks:geometry",
-          "linear CKA, mutual k-NN and CKNNA between two spaces on paired rows, beside the gap statistics",
-          {"headline": "linear_cka", "columns": ("linear_cka", "mutual_knn@10", "cknna@10"),
-           "plot": {"title": "Representation similarity between spaces", "template": "bar_horizontal",
-                    "x": "value", "y": "statistic"}}),
-    Entry("emergent", "embridge.evaluate.tasks:emergent",
-          "recall@k both ways between every two sides (query + sides) in one space, each pair trained or emergent",
-          {"headline": "emergent/mean_recall@1", "columns": ("emergent/mean_recall@1", "trained/mean_recall@1"),
-           "plot": {"title": "Emergent matrix: recall@1 per ordered pair", "template": "bar_horizontal",
-                    "x": "recall@1", "y": "gallery"}, "gallery": False, "sides": True, "min_sides": 2}),
-    Entry("transfer", "embridge.evaluate.tasks:transfer",
-          "a classifier fitted on the query side's labelled train rows, scored on the gallery side's test rows",
-          {"headline": "transfer/gaussian", "columns": ("transfer/gaussian", "target/gaussian", "alignment_error"),
-           "plot": {"title": "Cross-modal transfer accuracy", "template": "bar_horizontal", "x": "accuracy",
-                    "y": "classifier"}}),
-    Entry("probe", "embridge.evaluate.tasks:probe",
-          "linear-probe accuracy of each side's vectors and of all sides concatenated per group",
-          {"headline": "accuracy", "columns": ("accuracy",),
-           "plot": {"title": "Linear-probe accuracy", "template": "bar_horizontal", "x": "accuracy",
-                    "y": "features"}, "gallery": False, "sides": True}),
+    _kind("zeroshot", "query rows classified against class vectors averaged from the gallery set's prompt rows"),
+    _kind("retrieval", "query rows against gallery rows, same-group rows are positives, both directions"),
+    _kind("gap", "modality-gap statistics of paired rows, before and after the sides' bridges"),
+    _kind("candidates", "accuracy and MRR of the true item among T candidates per query (T - 1 seeded "
+                        "distractors), both ways"),
+    _kind("geometry", "linear CKA, mutual k-NN and CKNNA between two spaces on paired rows, beside the gap "
+                      "statistics"),
+    _kind("emergent", "recall@k both ways between every two sides (query + sides) in one space, each pair "
+                      "trained or emergent", gallery=False, sides=True, min_sides=2),
+    _kind("transfer", "a classifier fitted on the query side's labelled train rows, scored on the gallery "
+                      "side's test rows"),
+    _kind("probe", "linear-probe accuracy of each side's vectors and of all sides concatenated per group",
+          gallery=False, sides=True),
 ])
-
-
-def headline(kind: str, options: dict | None = None) -> str:
-    """The metric a task of ``kind`` (with its ``options``) is judged by."""
-    info, options = KINDS.get(kind).info, options or {}
-    if options.get("positives") == "label":
-        return info["headline_label"]
-    if options.get("labels") == "multi":
-        return info["headline_multi"]
-    if kind == "candidates" and options.get("candidates"):
-        return f"q2g/T{options['candidates'][0]}/mrr"
-    if kind == "transfer" and options.get("classifiers"):
-        return f"transfer/{options['classifiers'][0]}"
-    if kind == "emergent" and options.get("ks"):
-        return f"emergent/mean_recall@{options['ks'][0]}"
-    return info["headline"]
 
 
 def split_model(spec: str) -> tuple[str, str]:

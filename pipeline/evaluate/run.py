@@ -2,8 +2,8 @@
 
 A task reads test rows of one or two embedding sets, maps each side into a
 shared space through its bridge (or leaves it in its encoder's space), and
-scores it with its kind's runner (``kinds.py`` lists the kinds,
-``tasks.py`` holds the runners).
+scores it with its kind's runner (``core/catalog.py`` lists the kinds,
+``tasks.py`` declares them beside their runners).
 
 Outputs: ``artifacts/metrics/<task>.json`` (flat numbers for ``dvc metrics``),
 ``artifacts/plots/<kind>/<task>.csv`` (for ``dvc plots``) and, for kinds that
@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from embridge.core.catalog import KINDS, headline
 from embridge.core.config import Params, TaskSide
 from embridge.core.errors import BridgeError
 from embridge.core.files import atomic_write, atomic_write_json
 from embridge.core.layout import Layout
 from embridge.core.vectors import Vectors, collapsed, require_scoreable
 from embridge.evaluate.protocol import protocol_card
-from embridge.evaluate.tasks import Outcome, TaskContext
+from embridge.evaluate.tasks import Outcome, TaskContext, task_kind
 from embridge.store.embedding_set import bridge_version
 from embridge.store.loading import load_vectors
 
@@ -73,7 +72,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     if name not in params.eval.tasks:
         raise BridgeError(f"no task {name!r} in eval.tasks; defined: {', '.join(sorted(params.eval.tasks)) or 'none'}")
     task = params.eval.tasks[name]
-    runner = KINDS.load(task.kind)
+    kind = task_kind(task.kind)
     seeds = task_seeds(params, name)
     outcomes, seen = [], []
     bridges_seen: dict[tuple, set[str]] = {}  # (bridge, seed) -> content hashes loaded: one, or refuse
@@ -94,7 +93,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
 
         query, q = load_side(task.query, None, f"eval.tasks.{name}.query")
         try:
-            outcomes.append(runner(TaskContext(params, name, task, query, q, load_side, root)))
+            outcomes.append(kind.run(TaskContext(params, name, task, query, q, load_side, root)))
         except ValueError as e:  # the metrics' own checks of the data (no positive, unknown label, ...)
             raise BridgeError(f"eval.tasks.{name}: {e}") from None
         outcomes[-1].metrics = {k: float(v) for k, v in outcomes[-1].metrics.items() if np.isscalar(v)}
@@ -102,7 +101,7 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
     if replaced:  # a fit replaced it between two loads of this run: the numbers mix two bridges
         raise BridgeError(f"eval.tasks.{name}: bridge {replaced[0]!r} was replaced while the task ran; "
                           "nothing was written, run it again")
-    outcome = over_seeds(outcomes, headline(task.kind, task.options)) if seeds else outcomes[0]
+    outcome = over_seeds(outcomes, kind.headline_of(task.options)) if seeds else outcomes[0]
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
     if seeds:
         outcome.protocol["bridges_content_sha256"] = {f"{b}/seed-{s}": min(h)
@@ -152,7 +151,7 @@ def _write(root: Path, name: str, kind: str, outcome: Outcome) -> None:
     if bad:  # never publish a number computed from non-finite scores
         raise BridgeError(f"eval.tasks.{name}: metrics {bad} are not finite; nothing was written")
     files = {layout.plot(kind, name): outcome.plot}
-    if KINDS.get(kind).info.get("projection"):
+    if task_kind(kind).projection:
         files[layout.projection(name)] = outcome.projection
     for path in (layout.metrics(name), *files):
         path.parent.mkdir(parents=True, exist_ok=True)

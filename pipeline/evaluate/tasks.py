@@ -1,9 +1,21 @@
-"""The runners of the task kinds (``core/catalog.py`` declares them): vectors in, metrics and plot rows out.
+"""The task kinds: each runner beside its declaration (:class:`TaskKind`), vectors in, metrics and plot rows out.
 
 A runner gets a :class:`TaskContext` (the task, its query rows already mapped
 through the query's bridge, and ``side()`` to load the gallery the same way)
 and returns an :class:`Outcome`. Writing is ``run.py``'s job, so every kind
 gets the same finite check and atomic writes.
+
+A kind says what it produces next to the code that produces it: its options
+model, the metric a task is judged by (``headline``, a name or a rule over
+the validated options), the columns ``bridge eval`` and the report print, and
+its ``dvc plots`` definition. So adding a kind is a runner and a
+:class:`TaskKind` here (or in a module of your own) plus one line in
+``core/catalog.py``'s ``KINDS``, naming it and the shape of its sides. The
+shape stays in that line because ``params.yaml`` is checked in core, which
+imports nothing above it; everything else lives here because the eval stage,
+``bridge dvc`` and the report all import this module anyway. To keep those
+cheap, this module imports only numpy and pydantic at the top: the metrics
+(FAISS, SciPy) are imported inside the runners that use them.
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -22,8 +34,6 @@ from embridge.core.validation import StrictModel, validate
 from embridge.core.vectors import PROMPT_SPLIT, Vectors, normalize, pair_by_group, pair_same_rows
 from embridge.evaluate import gap as gap_stats
 from embridge.evaluate import geometry as geometry_stats
-from embridge.evaluate import metrics
-from embridge.evaluate.search import approximate_recall
 
 PROJECTED_POINTS = 600
 O = TypeVar("O", bound=StrictModel)
@@ -94,6 +104,60 @@ class Outcome:
     protocol: dict[str, Any] = field(default_factory=dict)  # what produced the numbers (protocol.py)
 
 
+@dataclass(frozen=True)
+class Plot:
+    """A kind's ``dvc plots`` definition: which columns of its plot CSV (``Outcome.plot``) it draws."""
+
+    title: str
+    x: str
+    y: str
+    template: str | None = None  # dvc's default (a line) when None
+
+    def dvc(self) -> dict[str, str]:
+        """The entry under ``plots:`` in ``dvc.yaml``."""
+        return {"title": self.title, **({"template": self.template} if self.template else {}), "x": self.x,
+                "y": self.y}
+
+
+@dataclass(frozen=True)
+class TaskKind(Generic[O]):
+    """A task kind, declared beside its runner (``core/catalog.py``'s ``KINDS`` line points here).
+
+    ``headline`` is the metric a task is judged by (the report's value, the summary, the seed spread): a
+    metric name, or a rule over the task's validated ``options`` where the options decide it (the first
+    of ``candidates``, ``labels: multi``). ``columns`` are the metrics ``bridge eval`` prints and the report
+    aggregates over dataset seeds; ``projection``: the runner also returns the 2-D points the report draws.
+    """
+
+    run: Callable[[TaskContext], Outcome]
+    options: type[O]
+    headline: str | Callable[[O], str]
+    columns: tuple[str, ...]
+    plot: Plot
+    projection: bool = False
+
+    def headline_of(self, options: dict[str, Any] | None = None, where: str = "options") -> str:
+        """The headline metric of a task with these ``options`` (its defaults when None)."""
+        if isinstance(self.headline, str):
+            return self.headline
+        return self.headline(validate(self.options, options or {}, tuple(where.split("."))))
+
+
+def task_kind(name: str) -> TaskKind:
+    """The declaration of kind ``name``: one line naming the closest kind when unknown."""
+    from embridge.core.catalog import KINDS
+
+    kind = KINDS.load(name)
+    if not isinstance(kind, TaskKind):
+        raise BridgeError(f"task kind {name!r}: {KINDS.get(name).target} is not a TaskKind")
+    return kind
+
+
+def headline(name: str, options: dict[str, Any] | None = None) -> str:
+    """The metric a task of kind ``name`` with ``options`` is judged by."""
+    return task_kind(name).headline_of(options)
+
+
 def labelled(ctx: TaskContext, rows: Vectors, side: str) -> None:
     """Refuse rows without a label where labels are the truth (zero-shot, probe, transfer, label positives):
     an empty label would be scored as a class of its own."""
@@ -105,6 +169,8 @@ def labelled(ctx: TaskContext, rows: Vectors, side: str) -> None:
 
 def zeroshot(ctx: TaskContext) -> Outcome:
     """Single-label: top-1/top-5, balanced accuracy, per-class accuracy. Multi-label: mAP."""
+    from embridge.evaluate import metrics
+
     opts = ctx.options(ZeroshotOptions)
     labelled(ctx, ctx.query, "query")
     prompts, p = ctx.gallery(PROMPT_SPLIT)
@@ -116,9 +182,17 @@ def zeroshot(ctx: TaskContext) -> Outcome:
     return Outcome(result, [{"class": c, "accuracy": a} for c, a in per_class.items()])
 
 
+ZEROSHOT = TaskKind(zeroshot, ZeroshotOptions, lambda o: "map" if o.labels == "multi" else "top1",
+                    ("top1", "top5", "balanced_accuracy", "map"),
+                    Plot("Zero-shot accuracy per class", "accuracy", "class", "bar_horizontal"))
+
+
 def retrieval(ctx: TaskContext) -> Outcome:
     """Both directions. Group positives: recall@k, MRR and ranks, plus how many queries' ranks the tie rule
     decides (exact duplicates in the gallery). Label positives: precision@k and mAP@R."""
+    from embridge.evaluate import metrics
+    from embridge.evaluate.search import approximate_recall
+
     opts = ctx.options(RetrievalOptions)
     gallery, g = ctx.gallery()
     ks, index = tuple(ctx.params.eval.ks), ctx.params.eval.index
@@ -170,8 +244,16 @@ def own_rows(ctx: TaskContext, gallery: Vectors, exclude: bool, supported: bool
     return forward, backward
 
 
+RETRIEVAL = TaskKind(retrieval, RetrievalOptions,
+                     lambda o: "q2g/map@r" if o.positives == "label" else "q2g/recall@1",
+                     ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr", "q2g/precision@1", "q2g/map@r"),
+                     Plot("Retrieval recall@k, query -> gallery", "k", "recall_q2g"))
+
+
 def candidates(ctx: TaskContext) -> Outcome:
     """Accuracy and MRR of the true item among T candidates per query (TextME's MRR@4 / MRR@20), both ways."""
+    from embridge.evaluate import metrics
+
     opts = ctx.options(CandidateOptions)
     gallery, g = ctx.gallery()
     out: dict[str, float] = {}
@@ -183,6 +265,11 @@ def candidates(ctx: TaskContext) -> Outcome:
                     f"g2q/T{t}/accuracy": backward["candidate_accuracy"], f"g2q/T{t}/mrr": backward["candidate_mrr"]})
         plot.append({"candidates": t, "mrr_q2g": forward["candidate_mrr"], "mrr_g2q": backward["candidate_mrr"]})
     return Outcome(out, plot)
+
+
+CANDIDATES = TaskKind(candidates, CandidateOptions, lambda o: f"q2g/T{o.candidates[0]}/mrr",
+                      ("q2g/T4/accuracy", "q2g/T4/mrr", "q2g/T20/mrr"),
+                      Plot("MRR among T candidates", "candidates", "mrr_q2g"))
 
 
 def geometry(ctx: TaskContext) -> Outcome:
@@ -201,6 +288,10 @@ def geometry(ctx: TaskContext) -> Outcome:
     if g.shape[1] == ctx.q.shape[1]:  # the gap is a difference of vectors: only within one space
         out.update({f"gap/{n}": v for n, v in gap_stats.gap_statistics(g[ig], ctx.q[iq]).items()})
     return Outcome(out, [{"statistic": n, "value": v} for n, v in out.items()])
+
+
+GEOMETRY = TaskKind(geometry, GeometryOptions, "linear_cka", ("linear_cka", "mutual_knn@10", "cknna@10"),
+                    Plot("Representation similarity between spaces", "value", "statistic", "bar_horizontal"))
 
 
 def gap(ctx: TaskContext) -> Outcome:
@@ -235,6 +326,10 @@ def _projection(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict[s
         rows += [{"stage": stage, "side": s, "x": float(x), "y": float(y)}
                  for s, (x, y) in zip(sides.tolist(), xy.tolist(), strict=True)]
     return rows
+
+
+GAP = TaskKind(gap, NoOptions, "raw/gap_length", ("raw/gap_length", "bridged/gap_length"),
+               Plot("Modality-gap statistics", "value", "statistic", "bar_horizontal"), projection=True)
 
 
 # -- classifiers across sides: transfer and probe ---------------------------------------------------------
@@ -292,6 +387,11 @@ def transfer(ctx: TaskContext) -> Outcome:
     return Outcome(out, plot)
 
 
+TRANSFER = TaskKind(transfer, TransferOptions, lambda o: f"transfer/{o.classifiers[0]}",
+                    ("transfer/gaussian", "target/gaussian", "alignment_error"),
+                    Plot("Cross-modal transfer accuracy", "accuracy", "classifier", "bar_horizontal"))
+
+
 def _by_group(rows: Vectors) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique groups, the first row of each)."""
     return np.unique(rows.groups, return_index=True)
@@ -338,6 +438,10 @@ def probe(ctx: TaskContext) -> Outcome:
     return Outcome(out, plot)
 
 
+PROBE = TaskKind(probe, ProbeOptions, "accuracy", ("accuracy",),
+                 Plot("Linear-probe accuracy", "accuracy", "features", "bar_horizontal"))
+
+
 # -- the emergent matrix -----------------------------------------------------------------------------------
 
 class EmergentOptions(StrictModel):
@@ -364,6 +468,8 @@ def emergent(ctx: TaskContext) -> Outcome:
     """EmergentBridge's matrix: every side (query + sides) mapped into one space, recall@k both ways for
     every pair, each pair marked trained (a bridge of the task was fitted on pairs of those two sets) or
     emergent (never paired). Headline: the mean R@1 of the emergent pairs."""
+    from embridge.evaluate import metrics
+
     opts = ctx.options(EmergentOptions)
     sides = [ctx.task.query, *ctx.task.sides]
     loaded = [(ctx.query, ctx.q)] + [ctx.side(s, None, f"eval.tasks.{ctx.name}.sides.{i}")
@@ -396,3 +502,8 @@ def emergent(ctx: TaskContext) -> Outcome:
         if values:
             out[f"{kind}/mean_recall@{opts.ks[0]}"] = float(np.mean(values))
     return Outcome(out, plot)
+
+
+EMERGENT = TaskKind(emergent, EmergentOptions, lambda o: f"emergent/mean_recall@{o.ks[0]}",
+                    ("emergent/mean_recall@1", "trained/mean_recall@1"),
+                    Plot("Emergent matrix: recall@1 per ordered pair", "recall@1", "gallery", "bar_horizontal"))
