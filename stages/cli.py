@@ -22,6 +22,7 @@ from embridge.stages.evaluate import evaluate
 from embridge.stages.export import export
 from embridge.stages.extract import extract
 from embridge.stages.fit import fit
+from embridge.stages.publish import publish
 from embridge.stages.query import embed, search
 from embridge.stages.report import report
 
@@ -40,6 +41,7 @@ app.command("report")(report)
 app.command("export")(export)
 app.command("embed")(embed)
 app.command("search")(search)
+app.command("publish")(publish)
 app.command("dvc")(dvc)
 app.command("sources")(sources)
 app.command("methods")(methods)
