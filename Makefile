@@ -42,4 +42,9 @@ molecules migration: setup
 	cd lanes/$@ && PATH=$(abspath $(BIN)):$$PATH bridge dvc --check && \
 		PATH=$(abspath $(BIN)):$$PATH dvc repro dvc.yaml && PATH=$(abspath $(BIN)):$$PATH bridge report
 
-.PHONY: setup repro test spoken-digits-setup spoken-digits molecules migration
+# docs/results.md: the default pipeline's report (artifacts/report/index.md, written by `dvc repro`) as a page of
+# the docs, generated rather than copied by hand (tests/test_report.py checks it is this command's output)
+results: setup
+	$(BIN)/python -m embridge.report docs/results.md
+
+.PHONY: setup repro test spoken-digits-setup spoken-digits molecules migration results
