@@ -18,6 +18,7 @@ are.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ import yaml
 from embridge.core.catalog import KINDS, split_model
 from embridge.core.config import Params
 from embridge.core.layout import Layout
+from embridge.core.registry import USER_PREFIX
 from embridge.evaluate.tasks import task_kind
 from embridge.papers import load_report_config
 
@@ -42,23 +44,34 @@ HEADER = ("# Written by `bridge dvc` from params.yaml: one stage per embedding s
           "# entry in params.yaml; changing a value needs nothing.\n")
 
 
-def code_root() -> str:
+def code_root() -> str | None:
     """Where ``pipeline/`` is, relative to the directory ``bridge dvc`` runs in: ``""`` at the repository's
     root, ``../../`` for a lane's own ``dvc.yaml`` in ``lanes/<lane>/`` (its stages run there, with their own
-    ``params.yaml`` and ``artifacts/``, and still depend on the one copy of the code)."""
-    from pathlib import Path
-
+    ``params.yaml`` and ``artifacts/``, and still depend on the one copy of the code); None for a project
+    outside the repository, whose stages do not depend on the installed package's files."""
     root = Path(__file__).resolve().parent.parent
     here = Path.cwd().resolve()
-    if root == here or root not in here.parents:
+    if root == here:
         return ""
-    return os.path.relpath(root, here).replace(os.sep, "/") + "/"
+    if root in here.parents:
+        return os.path.relpath(root, here).replace(os.sep, "/") + "/"
+    return None  # a project of its own: the installed package is its environment, not one of its files
 
 
 def _data_deps(params: Params, dataset: str) -> list[str]:
     """Files a source reads, so that `dvc repro` notices when they change (tables, media folders)."""
     options = params.datasets[dataset].options
     return [str(options[key]) for key in ("path", "root") if isinstance(options.get(key), str)]
+
+
+def user_code(spec: str) -> list[str]:
+    """The file of a user's own code that ``spec`` names (``python:<module>:<attr>``, a module or package in
+    the project), so that editing it reruns the stages that run it; [] for built-in names, and for modules
+    installed elsewhere (their version is the environment's, as for this package)."""
+    if not spec.startswith(USER_PREFIX):
+        return []
+    module = spec.removeprefix(USER_PREFIX).partition(":")[0].replace(".", "/")
+    return [p for p in (f"{module}.py", module) if p and Path(p).exists()][:1]
 
 
 def _world(params: Params, options: dict[str, Any]) -> list[str]:
@@ -68,15 +81,16 @@ def _world(params: Params, options: dict[str, Any]) -> list[str]:
 
 def stages(params: Params) -> dict[str, dict[str, Any]]:
     layout, prefix = Layout(), code_root()
-    code = {stage: [prefix + path for path in paths] for stage, paths in CODE.items()}
+    code = {stage: [] if prefix is None else [prefix + path for path in paths] for stage, paths in
+            [*CODE.items(), ("worlds", ["pipeline/worlds"]), ("bridges", ["pipeline/bridges"])]}
     out: dict[str, dict[str, Any]] = {}
     for name, ref in params.extract.sets.items():
         dataset, encoder = params.datasets[ref.dataset], params.encoders[ref.encoder]
         synthetic = dataset.source == "synthetic" or split_model(encoder.model)[0] == "synthetic"
         out[f"extract-{name}"] = {
             "cmd": f"bridge extract {name}",
-            "deps": code["extract"] + ([prefix + "pipeline/worlds"] if synthetic else [])
-            + _data_deps(params, ref.dataset),
+            "deps": code["extract"] + (code["worlds"] if synthetic else [])
+            + user_code(encoder.model) + _data_deps(params, ref.dataset),
             "params": [f"datasets.{ref.dataset}", f"encoders.{ref.encoder}",
                        *dict.fromkeys(_world(params, dataset.options) + _world(params, encoder.options)),
                        *EXTRACT_PARAMS, f"extract.sets.{name}"],
@@ -85,8 +99,8 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
     for name, spec in params.fit.bridges.items():
         out[f"fit-{name}"] = {
             "cmd": f"bridge fit {name}",
-            "deps": code["fit"] + [str(layout.embeddings(params.extract.sets[s].path))
-                                   for s in dict.fromkeys(spec.inputs.values())],
+            "deps": code["fit"] + user_code(spec.method) + [str(layout.embeddings(params.extract.sets[s].path))
+                                                            for s in dict.fromkeys(spec.inputs.values())],
             "params": [f"fit.bridges.{name}"],
             "outs": [str(layout.bridge(name))],
         }
@@ -108,8 +122,9 @@ def stages(params: Params) -> dict[str, dict[str, Any]]:
             outs.append(str(layout.projection(name)))
         out[f"eval-{name}"] = {
             "cmd": f"bridge eval {name}",
-            "deps": code["eval"] + ([prefix + "pipeline/bridges"] if bridges else []) + list(sets)
-            + list(bridges),
+            "deps": code["eval"] + (code["bridges"] if bridges else [])
+            + list(dict.fromkeys(f for s in sides if s.bridge for f in user_code(params.fit.bridges[s.bridge].method)))
+            + list(sets) + list(bridges),
             "params": ["eval.index", "eval.ks", f"eval.tasks.{name}"],
             "outs": outs,
         }
