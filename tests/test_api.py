@@ -172,3 +172,48 @@ def test_installs_and_runs_beside_pypi_pipeline_and_stages_and_a_users_pipeline_
     for argv in ([venv / "bin/bridge", "methods"], [python, "-m", "embridge", "methods"]):
         done = run(*argv)
         assert done.returncode == 0 and "procrustes" in done.stdout, done.stderr
+
+
+def render_api() -> str:
+    """docs/api.md: each public name's signature and docstring, as ``help(embridge)`` shows them."""
+    lines = ["# Python API", "", "Generated from the docstrings by `python tests/test_api.py` (a test checks it is",
+             "current). `help(embridge)` prints the same. The examples run as doctests in the test suite.", "",
+             "```python", "import embridge", "```", ""]
+    for name in embridge.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(embridge, name)
+        kind = "class" if inspect.isclass(obj) else "function"
+        try:
+            signature = str(inspect.signature(obj)) if kind == "function" else ""
+        except (TypeError, ValueError):
+            signature = ""
+        lines += [f"## `embridge.{name}{signature}`", "", f"*{kind}*, defined in `{obj.__module__}`.", "",
+                  "```text", inspect.getdoc(obj) or "", "```", ""]
+        if inspect.isclass(obj):
+            for member, value in sorted(vars(obj).items()):
+                if not member.startswith("_") and callable(value) and inspect.getdoc(value):
+                    sig = str(inspect.signature(value)) if inspect.isfunction(value) else ""
+                    lines += [f"### `{name}.{member}{sig}`", "", "```text", inspect.getdoc(value), "```", ""]
+    return "\n".join(lines)
+
+
+def test_docs_api_md_is_current() -> None:
+    assert (REPO / "docs/api.md").read_text() == render_api(), "docs/api.md is stale: run python tests/test_api.py"
+
+
+if __name__ == "__main__":
+    (REPO / "docs/api.md").write_text(render_api())
+
+
+def test_the_readme_example_runs(tmp_path: Path) -> None:
+    import re
+
+    block = re.search(r"## In Python\n.*?```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL).group(1)
+    assert len(block.strip().splitlines()) <= 5
+    scope: dict = {}
+    import contextlib
+
+    with contextlib.chdir(tmp_path):
+        exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert scope["shared"].shape == (4, 32) and (tmp_path / "my-bridge/bridge.json").is_file()
