@@ -95,6 +95,8 @@ def check_out(out: Path, root: Path) -> None:
     """Refuse an ``--out`` that is (or is inside, or holds) the project's ``artifacts/`` or ``.bridge/``, a
     file, or a non-empty folder that is not an earlier publish (``publish.json``): replacing it would delete
     what the user keeps there."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(out)):
+        raise BridgeError(f"--out {str(out)!r}: a path with a control character (a newline?); name the folder plainly")
     target = Path(out).resolve()
     for kept in (ARTIFACTS, WORK):
         inside = (Path(root) / kept).resolve()
@@ -287,7 +289,11 @@ def st_folder(params: Params, bridge: Any, name: str, role: str, graph_ops: list
               weights: dict[str, np.ndarray], manifest_encoder: dict[str, Any], folder: Path, root: Path) -> float:
     """Write ``role``'s encoder + bridge as a sentence-transformers model in ``folder``; return the max abs
     difference of its ``encode(PROBE_TEXTS)`` from ``bridge embed``'s vectors (refused above ST_TOLERANCE)."""
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise BridgeError("a sentence-transformers folder needs sentence-transformers: pip install "
+                          "'embridge[encoders]' (or --sentence-transformers none)") from None
 
     from embridge.encoders.base import parse_options
     from embridge.encoders.resolve import resolve

@@ -180,7 +180,7 @@ def test_republish_replaces_an_earlier_publish_only(project: Path, published: Pa
     (tmp_path / "file").write_text("x")
     for out, words in ((keep, "not a bridge publish"), (tmp_path / "file", "not a folder"),
                        (project / "artifacts" / "x", "artifacts/"), (project, "holding) the project"),
-                       (project / ".bridge", ".bridge/")):
+                       (project / ".bridge", ".bridge/"), (tmp_path / "new\nline", "control character")):
         code, err = cli(project, "publish", "clip-linear", "--out", str(out))
         assert code == 2 and words in err and err.count("\n") == 1, (out, err)
     assert (keep / "notes.txt").read_text() == "mine" and not (project / "artifacts" / "x").exists()

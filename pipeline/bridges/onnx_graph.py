@@ -131,6 +131,15 @@ def inference_graph(bridge: Any, card: dict[str, Any]) -> tuple[Graph, dict[str,
     return graphs, weights
 
 
+def _onnx() -> Any:
+    """The ``onnx`` package, or one line saying how to install it (``pip install 'embridge[publish]'``)."""
+    try:
+        import onnx
+    except ImportError:
+        raise BridgeError("ONNX export needs the onnx package: pip install 'embridge[publish]'") from None
+    return onnx
+
+
 # -- graph ops -> ONNX nodes ----------------------------------------------------------------------------------
 
 class _Builder:
@@ -144,7 +153,7 @@ class _Builder:
         return f"v{self.count}"
 
     def const(self, key: str, value: np.ndarray | None = None) -> str:
-        from onnx import numpy_helper
+        numpy_helper = _onnx().numpy_helper
 
         if key not in self.initializers:
             array = np.asarray(self.weights[key] if value is None else value, dtype=np.float32)
@@ -152,7 +161,7 @@ class _Builder:
         return key
 
     def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
-        from onnx import helper
+        helper = _onnx().helper
 
         out = self.name()
         self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
@@ -199,8 +208,8 @@ def to_onnx(ops: list[graph.Op], weights: dict[str, np.ndarray], dim_in: int, di
             metadata: dict[str, str] | None = None) -> bytes:
     """The ONNX model (serialised) of ``ops`` on ``weights``: input ``embeddings`` [batch, dim_in] float32,
     output ``shared`` [batch, dim_out] float32; ``metadata`` goes into its ``metadata_props``."""
-    import onnx
-    from onnx import TensorProto, helper
+    onnx = _onnx()
+    TensorProto, helper = onnx.TensorProto, onnx.helper
 
     build = _Builder(weights)
     x = INPUT
@@ -221,7 +230,10 @@ def to_onnx(ops: list[graph.Op], weights: dict[str, np.ndarray], dim_in: int, di
 
 def run_onnx(model: bytes, x: np.ndarray) -> np.ndarray:
     """``model``'s output for the rows of ``x`` under onnxruntime's CPU provider (one thread: reproducible)."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BridgeError("checking the ONNX models needs onnxruntime: pip install 'embridge[publish]'") from None
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
