@@ -461,19 +461,21 @@ def model_card(name: str, bridge: Any, card: dict[str, Any], records: dict[str, 
         lines.append(f"- `sentence-transformers/{role}/`: the {role} encoder followed by this bridge (max abs "
                      f"difference from `bridge embed`: {e:.2g})")
     lines += ["- `eval/<task>.json`: each listed task's protocol card and metrics",
-              "- `publish.json`: what publishing checked", "", "## Usage", "", "```python",
-              "import embridge", "bridge = embridge.load(\"path/to/this/folder\")  # checks both files' hashes",
-              "```", ""]
+              "- `publish.json`: what publishing checked", "", "## Usage", "",
+              "`folder` is this folder: its local path, or `huggingface_hub.snapshot_download(\"<repo id>\")` "
+              "once uploaded.", "", "```python", "import embridge", "",
+              "bridge = embridge.load(folder)  # checks both files' hashes", "```", ""]
     if onnx_errors:
         role, r = next(iter(records.items()))
-        lines += ["```python", "import numpy as np, onnxruntime as ort",
-                  f"session = ort.InferenceSession(\"onnx/{role}.onnx\")",
+        lines += ["```python", "import numpy as np, onnxruntime as ort", "",
+                  f"session = ort.InferenceSession(f\"{{folder}}/onnx/{role}.onnx\")",
                   f"shared = session.run([\"shared\"], {{\"embeddings\": vectors.astype(np.float32)}})[0]"
                   f"  # vectors: [n, {r['dim']}] of {r['space']}", "```", ""]
     for role in st_errors:
-        lines += ["```python", "from sentence_transformers import SentenceTransformer",
-                  f"model = SentenceTransformer(\"sentence-transformers/{role}\")",
-                  "vectors = model.encode([\"a text\"])  # in the bridge's shared space", "```", ""]
+        lines += ["```python", "from sentence_transformers import SentenceTransformer", "",
+                  f"model = SentenceTransformer(f\"{{folder}}/sentence-transformers/{role}\")",
+                  "vectors = model.encode([\"a text\"])  # in the bridge's shared space, as `bridge embed` gives",
+                  "```", ""]
     lines += ["## Licence", "",
               f"`{license}`" + (": no licence was chosen when this folder was published (`bridge publish "
                                 "--license`); the encoders' and the data's own licences apply to what they cover."
@@ -490,7 +492,6 @@ def publish(params: Params, name: str, out: Path, root: Path = Path("."), licens
     sentence-transformers folder for (None: every ``st:`` text tower; ``["none"]``: none)."""
     from embridge.bridges.base import CONFIG_FILE
     from embridge.core.lock import hold
-    from embridge.core.names import check_name
     from embridge.store.embedding_set import bridge_version
 
     if not license.strip() or any(c.isspace() or c in "\"'#:" for c in license):
@@ -500,7 +501,6 @@ def publish(params: Params, name: str, out: Path, root: Path = Path("."), licens
     out = Path(out)
     check_out(out, root)
     key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
-    check_name(name, "bridge name")
     with hold(Layout(root).lock("publish", key), f"--out {out}"):
         check_out(out, root)  # again, under the lock: another publish may have just written it
         bridge, files = _load(params, name, directory, root)
