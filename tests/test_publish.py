@@ -275,3 +275,31 @@ def test_sentence_transformers_folder_equals_bridge_embed(tmp_path: Path) -> Non
     assert config["prompts"]["bridge"] == "query: " and config["default_prompt_name"] == "bridge"
     assert np.abs(model.encode(texts, prompt="") - want).max() > 1e-3  # the prefix matters
     assert "sentence-transformers/source vs bridge embed" in said
+
+
+def test_a_method_without_a_graph_publishes_no_onnx_and_says_why() -> None:
+    """A user's method with only a numpy transform: no ONNX model, and the reason (it is Python code)."""
+    from embridge.bridges.base import MethodParams
+    from embridge.core.vectors import Space
+    from embridge.publish import onnx_models
+
+    class Squared(Bridge):
+        method = "python:here:Squared"
+        roles = ("source",)
+
+        def _fit(self, inputs):  # pragma: no cover - never fitted here
+            pass
+
+        def _transform(self, role, vectors):
+            return vectors ** 2
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+    bridge = Squared(MethodParams(), {"source": Space("enc", "text", 4)})
+    assert inference_graph(bridge, {}) is None
+    models, errors, why = onnx_models(bridge, {}, "squared")
+    assert models == {} and errors == {} and "no inference graph" in why and "Python code" in why
