@@ -19,7 +19,7 @@ PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
 README_MAX_LINES = 200
 
 #: pages other engineers of issue 25 are writing: a link to one passes while it does not exist yet
-LATER = {"docs/guides/share-a-bridge.md", "docs/results.md"}
+LATER = {"docs/results.md"}
 #: ... and commands they add
 LATER_COMMANDS: set[str] = set()
 
