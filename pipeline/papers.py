@@ -218,7 +218,7 @@ def sweep_rows(config: ReportConfig, name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def cells(row: dict[str, str]) -> dict[str, Any]:
+def typed_row(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row with its numbers as floats, for format strings (``{lambda:g}``)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
@@ -261,7 +261,7 @@ def sweep_metrics(config: ReportConfig, params: BaseModel) -> dict[str, dict[str
             continue
         at = [d for d in sweep_rows(config, name) if all(_equal(d.get(c, ""), v) for c, v in want.items())]
         if len(at) == 1:
-            out[name] = {k: v for k, v in cells(at[0]).items() if isinstance(v, float)}
+            out[name] = {k: v for k, v in typed_row(at[0]).items() if isinstance(v, float)}
     return out
 
 

@@ -48,7 +48,9 @@ def methods() -> None:
 
 def tasks() -> None:
     """Lists the task kinds (params.yaml: eval.tasks.<name>.kind) with their headline metric."""
-    from embridge.evaluate.tasks import task_kind  # numpy and pydantic: the metrics load only when a task runs
+    from embridge.evaluate.tasks import (
+        task_kind,  # numpy and pydantic: the metrics load only when a task runs
+    )
 
     def declared(entry: Entry) -> dict:
         kind = task_kind(entry.name)

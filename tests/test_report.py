@@ -112,8 +112,7 @@ def test_claims_and_the_sweep_come_from_report_yaml(project: Path) -> None:
     metrics = {t: json.loads((project / f"artifacts/metrics/{t}.json").read_text())
                for t in ("clip-zeroshot-linear", "clip-zeroshot-raw")}
     kept = 100 * metrics["clip-zeroshot-linear"]["top1"] / metrics["clip-zeroshot-raw"]["top1"]
-    rows = {line.split(" | ")[1]: line for line in index.splitlines() if line.startswith("| Us |")
-            or line.startswith("| Them |")}
+    rows = {line.split(" | ")[1]: line for line in index.splitlines() if line.startswith(("| Us |", "| Them |"))}
     ours = rows["a linear map keeps \\| most of zero-shot top-1 (%)"].split(" | ")[3]
     assert ours == f"{kept:.1f}"
     # the sweep's row at params.yaml's alpha (0.0) and the default setting: 61.50, inside 60-70
@@ -165,8 +164,8 @@ def test_the_report_stage_depends_on_report_yaml_and_the_sweep(project: Path) ->
 
 @pytest.mark.parametrize("edit,expected", [
     (lambda c: c["claims"]["mine"]["claims"][0].update(measure="ratoi"),
-     "report.yaml: claims.mine.claims.0.measure: expected one of 'value', 'ratio' or 'difference', got 'ratoi' "
-     "(did you mean 'ratio'?)"),
+     ("report.yaml: claims.mine.claims.0.measure: expected one of 'value', 'ratio' or 'difference', got 'ratoi' "
+      "(did you mean 'ratio'?)")),
     (lambda c: c["claims"]["mine"]["claims"][0].pop("b"), "report.yaml: claims.mine.claims.0: a ratio claim needs a `b`"),
     (lambda c: c["claims"]["mine"]["claims"][1].update(low=80), "claims.mine.claims.1: low (80) is above high (70)"),
     (lambda c: c["sweeps"]["alpha-sweep"].update(colour="red"),
@@ -243,6 +242,6 @@ def test_docs_results_md_is_what_make_results_writes() -> None:
     assert page.read_text() == results_page(index.read_text()), "docs/results.md is stale: run `make results`"
     summary = json.loads((REPO / "artifacts/summary.json").read_text())
     for task, numbers in summary.items():  # the page's numbers are the run's
-        (metric, value), *_ = numbers.items()
+        (_, value), *_ = numbers.items()  # the headline
         assert f"| {task} |" in page.read_text() and f"{value:.4f}" in page.read_text(), task
     assert np.isfinite([v for n in summary.values() for v in n.values()]).all()
