@@ -213,8 +213,9 @@ def st_roles(params: Params, bridge: Any, records: dict[str, dict[str, Any]], as
             return f"its set was extracted with {recorded}, while params.yaml now names {model} (re-extract)"
         return None
 
-    if asked is None:
-        return [r for r in bridge.spaces if why_not(r) is None]
+    if asked is None:  # every st: text tower, each refused as when asked (a set of another model is an error)
+        asked = [r for r, s in bridge.spaces.items() if s.tower == "text" and s.encoder in params.encoders
+                 and params.encoders[s.encoder].model.startswith("st:")]
     if asked == ["none"]:
         return []
     for role in asked:
@@ -365,13 +366,13 @@ def eval_tasks(bridge: Any, name: str, root: Path) -> tuple[list[dict[str, Any]]
         hashes = {s["bridge"].get("content_sha256") for s in sides}
         if hashes != {bridge.content_sha256}:
             left_out.append({"task": task, "why": "stale: its protocol card names another fit of this bridge "
-                             f"(content_sha256 {sorted(str(h)[:12] for h in hashes)[0]}...); rerun `bridge eval {task}`"})
+                             f"(content_sha256 {min(str(h)[:12] for h in hashes)}...); rerun `bridge eval {task}`"})
             continue
         try:
             metrics = json.loads(layout.metrics(task).read_text())
             if not isinstance(metrics, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError) as e:
+                raise TypeError("not an object")
+        except (OSError, ValueError, TypeError) as e:
             left_out.append({"task": task, "why": f"its metrics {layout.metrics(task)} are missing or unreadable "
                              f"({type(e).__name__})"})
             continue
@@ -413,9 +414,9 @@ def model_card(name: str, bridge: Any, card: dict[str, Any], records: dict[str, 
     target = bridge.info.get("target") or "its shared space"
     spaces = ", ".join(f"`{r['space']}` ({role})" for role, r in records.items())
     lines = ["---", *front, "---", "", f"# {name}", "",
-             f"A fitted **{bridge.method}** bridge (written by {version}): it maps vectors of {spaces} into one "
-             f"shared space, `{target}`, so that vectors of different encoders (or modalities) can be compared "
-             "by cosine similarity there.", "",
+             (f"A fitted **{bridge.method}** bridge (written by {version}): it maps vectors of {spaces} into one "
+              f"shared space, `{target}`, so that vectors of different encoders (or modalities) can be compared "
+              "by cosine similarity there."), "",
              "## Method", "", f"- {PAPERS.get(bridge.method, f'{bridge.method} (a user-defined method)')}",
              f"- parameters: `{json.dumps(card.get('params', {}), sort_keys=True)}`",
              "", "## Spaces", "",
@@ -436,8 +437,8 @@ def model_card(name: str, bridge: Any, card: dict[str, Any], records: dict[str, 
                                          for k, v in facts.items()) + "."]
     lines += ["", f"Bridge content_sha256: `{bridge.content_sha256}`.", "", "## Evaluation", ""]
     if tasks:
-        lines += ["Tasks whose protocol card names this bridge's content hash; the numbers are the eval stage's "
-                  "(`eval/<task>.json` holds each card and every metric).", "",
+        lines += [("Tasks whose protocol card names this bridge's content hash; the numbers are the eval stage's "
+                   "(`eval/<task>.json` holds each card and every metric)."), "",
                   "| task | kind | headline | metrics |", "| --- | --- | --- | --- |"]
         for t in tasks:
             head = f"{t['headline']} **{t['shown'][t['headline']]:.4f}**" if t["headline"] else "-"
@@ -462,15 +463,15 @@ def model_card(name: str, bridge: Any, card: dict[str, Any], records: dict[str, 
                      f"difference from `bridge embed`: {e:.2g})")
     lines += ["- `eval/<task>.json`: each listed task's protocol card and metrics",
               "- `publish.json`: what publishing checked", "", "## Usage", "",
-              "`folder` is this folder: its local path, or `huggingface_hub.snapshot_download(\"<repo id>\")` "
-              "once uploaded.", "", "```python", "import embridge", "",
+              ("`folder` is this folder: its local path, or `huggingface_hub.snapshot_download(\"<repo id>\")` "
+               "once uploaded."), "", "```python", "import embridge", "",
               "bridge = embridge.load(folder)  # checks both files' hashes", "```", ""]
     if onnx_errors:
         role, r = next(iter(records.items()))
         lines += ["```python", "import numpy as np, onnxruntime as ort", "",
                   f"session = ort.InferenceSession(f\"{{folder}}/onnx/{role}.onnx\")",
-                  f"shared = session.run([\"shared\"], {{\"embeddings\": vectors.astype(np.float32)}})[0]"
-                  f"  # vectors: [n, {r['dim']}] of {r['space']}", "```", ""]
+                  (f"shared = session.run([\"shared\"], {{\"embeddings\": vectors.astype(np.float32)}})[0]"
+                   f"  # vectors: [n, {r['dim']}] of {r['space']}"), "```", ""]
     for role in st_errors:
         lines += ["```python", "from sentence_transformers import SentenceTransformer", "",
                   f"model = SentenceTransformer(f\"{{folder}}/sentence-transformers/{role}\")",

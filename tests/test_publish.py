@@ -20,7 +20,6 @@ import yaml
 from bridge_project import cli, cli_both, cli_with_edit, synthetic_lane, write_params
 from test_methods_io import CASES, data, fitted  # noqa: F401 - data is a fixture
 
-from embridge.bridges import graph
 from embridge.bridges.base import Bridge
 from embridge.bridges.onnx_graph import NUMPY_GRAPHS, inference_graph, run_onnx, to_onnx
 from embridge.core.catalog import METHODS
@@ -240,9 +239,8 @@ def test_sentence_transformers_folder_equals_bridge_embed(tmp_path: Path) -> Non
     """PubChem names through the packaged MiniLM (with a query prefix) bridged into Morgan fingerprint space:
     SentenceTransformer(folder).encode equals `bridge embed` (a Dense 384 -> 2048 and Normalize after the
     encoder), offline, and the folder's config carries the prefix."""
-    from sentence_transformers import SentenceTransformer
-
     from bridge_project import REPO
+    from sentence_transformers import SentenceTransformer
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["datasets"] = {"pubchem": {**params["datasets"]["pubchem"],
