@@ -11,15 +11,15 @@ from embridge.stages.common import ParamsOption, SetOption, params_from, say
 
 
 def publish(
-    name: Annotated[str, typer.Argument(help="A bridge of fit.bridges, fitted (artifacts/bridges/NAME).")],
-    out: Annotated[Path, typer.Option("--out", help="The folder to write: a new or empty one, or an earlier "
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A bridge of fit.bridges, fitted (artifacts/bridges/NAME).")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="The folder to write: a new or empty one, or an earlier "
                                       "publish (replaced whole).")],
-    license: Annotated[str, typer.Option("--license", help="The licence identifier for the model card (e.g. "
+    license: Annotated[str, typer.Option("--license", metavar="ID", help="The licence identifier for the model card (e.g. "
                                          "apache-2.0); default 'other' with no licence named.")] = "other",
     sentence_transformers: Annotated[list[str] | None, typer.Option(
-        "--sentence-transformers", help="Role to write a sentence-transformers folder for (repeatable); default: "
+        "--sentence-transformers", metavar="ROLE", help="Role to write a sentence-transformers folder for (repeatable); default: "
         "every role whose encoder is an st: text model; 'none' for none.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="For a bridge fitted over seeds: which one "
+    seed: Annotated[int | None, typer.Option("--seed", metavar="SEED", help="For a bridge fitted over seeds: which one "
                                              "(default its first).")] = None,
     params: Path = ParamsOption,
     overrides: list[str] = SetOption,
