@@ -50,6 +50,12 @@ def fit(method: str, inputs: Mapping[str, np.ndarray | Vectors], *, spaces: Mapp
     ...
     embridge.core.errors.BridgeError: method 'linear': params.alpha: expected a number, got 'x'
     """
+    if not isinstance(method, str):
+        raise BridgeError(f"method must be a name such as 'linear' or 'python:<module>:<Class>', got {method!r}")
+    if not isinstance(inputs, Mapping) or not all(isinstance(role, str) for role in inputs):
+        raise BridgeError(f"inputs must map role names to arrays, got {type(inputs).__name__}")
+    if spaces is not None and (not isinstance(spaces, Mapping) or not all(isinstance(s, str) for s in spaces.values())):
+        raise BridgeError("spaces must map role names to '<encoder>/<tower>' strings")
     cls = method_class(method)
     checked = validate(cls.Params, params, ("params",), f"method {method!r}")
     roles: dict[str, Space] = {}
@@ -66,7 +72,7 @@ def fit(method: str, inputs: Mapping[str, np.ndarray | Vectors], *, spaces: Mapp
     if unknown:
         raise BridgeError(f"spaces names roles {unknown} that inputs do not have ({sorted(inputs)})")
     bridge = cls(checked, roles)
-    return bridge.fit({role: as_vectors(value, roles[role], role) for role, value in inputs.items()})
+    return bridge.fit(inputs)
 
 
 def load(path: str | Path, *, frozen: bool = False) -> Bridge:
@@ -104,6 +110,7 @@ def read_set(path: str | Path, splits: Iterable[str] | None = None) -> Vectors:
     >>> v.vectors.dtype, v.vectors.shape[1], set(v.splits.tolist())
     (dtype('float32'), 48, {'train'})
     """
+    splits = (splits,) if isinstance(splits, str) else splits
     return load_vectors(Path(path), tuple(splits) if splits is not None else None)
 
 

@@ -34,7 +34,7 @@ from embridge.papers import load_report_config
 CORE = ["pipeline/core"]
 CODE = {
     "extract": CORE + ["pipeline/extract", "pipeline/encoders", "pipeline/sources", "pipeline/store"],
-    "fit": CORE + ["pipeline/fit.py", "pipeline/bridges", "pipeline/store"],
+    "fit": CORE + ["pipeline/bridges", "pipeline/store"],
     "eval": CORE + ["pipeline/evaluate", "pipeline/store"],
     "report": CORE + ["pipeline/evaluate", "pipeline/report.py", "pipeline/papers.py"],  # kinds' headlines
 }

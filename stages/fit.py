@@ -18,7 +18,7 @@ def fit(
 
     Each bridge directory holds bridge.json (method, params, spaces, training curve) and weights.safetensors.
     """
-    from embridge.fit import fit_bridge, validate_method_params
+    from embridge.bridges.run import fit_bridge, validate_method_params
 
     cfg = params_from(params, overrides)
     todo = cfg.names("fit.bridges", names, str(params))

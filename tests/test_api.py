@@ -60,6 +60,19 @@ def test_every_public_name_is_documented_with_an_example() -> None:
         embridge.nope  # noqa: B018
 
 
+def test_no_public_name_is_also_a_submodule() -> None:
+    """Importing a submodule sets it as the package's attribute: a module ``embridge/fit.py`` replaced the
+    function ``embridge.fit`` as soon as any code imported it (the fit stage, a test), in every notebook."""
+    import importlib
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(embridge.__path__)}
+    assert modules & set(embridge.__all__) == set(), modules & set(embridge.__all__)
+    importlib.import_module("embridge.bridges.run")  # what the fit stage imports
+
+    assert callable(embridge.fit) and embridge.fit.__module__ == "embridge.api"
+
+
 def test_import_embridge_is_light() -> None:
     """``import embridge`` loads no submodule: stages import only the code their DVC deps name."""
     script = "import sys, embridge; print(sorted(m for m in sys.modules if m.startswith('embridge')), " \
@@ -217,3 +230,103 @@ def test_the_readme_example_runs(tmp_path: Path) -> None:
     with contextlib.chdir(tmp_path):
         exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
     assert scope["shared"].shape == (4, 32) and (tmp_path / "my-bridge/bridge.json").is_file()
+
+
+# -- what a hostile pass found (each a mechanism, tested on its cases) ---------------------------------------
+
+def _linear(seed: int = 0) -> embridge.Bridge:
+    x = np.random.default_rng(seed).normal(size=(200, 6)).astype(np.float32)
+    return embridge.fit("linear", {"source": x, "target": x[:, :3]})
+
+
+def test_save_never_replaces_what_is_not_a_bridge_nor_writes_an_unfitted_one(tmp_path: Path) -> None:
+    bridge = _linear()
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "precious.txt").write_text("mine")
+    for target in (tmp_path / "notes.txt", tmp_path / "folder"):
+        with pytest.raises(BridgeError, match="not a bridge folder"):
+            bridge.save(target)
+    assert (tmp_path / "notes.txt").read_text() == (tmp_path / "folder/precious.txt").read_text() == "mine"
+    with pytest.raises(BridgeError, match="name a folder"):
+        bridge.save(".")
+    bridge.save(tmp_path / "b")
+    bridge.save(tmp_path / "b")  # a bridge folder is replaced whole
+    assert oct((tmp_path / "b/weights.safetensors").stat().st_mode & 0o777) == \
+        oct((tmp_path / "b/bridge.json").stat().st_mode & 0o777)
+    with pytest.raises(BridgeError, match="not fitted"):
+        bridge.set_params(alpha=500.0).save(tmp_path / "c")  # the card would name params the weights never saw
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("inputs,message", [
+    ({"source": np.ones((300, 4)) + np.eye(300, 4), "target": np.ones((200, 4)) + np.eye(200, 4)},
+     "have 300 and 200 rows"),
+    ({"source": np.eye(50, 4) + 1, "target": np.eye(50, 4) + 1, "extra": np.eye(50, 4)}, r"inputs for \['extra'\]"),
+    ({"source": np.ones((50, 4)), "target": np.eye(50, 4) + 1}, "all 50 rows are one vector"),
+])
+def test_fit_refuses_inputs_that_cannot_mean_what_they_say(inputs: dict, message: str) -> None:
+    with pytest.raises(BridgeError, match=message):
+        embridge.fit("linear", inputs)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: embridge.fit(None, {}), "method must be a name"),
+    (lambda: embridge.fit("linear", [np.eye(3)]), "inputs must map role names"),
+    (lambda: embridge.fit("linear", {"source": np.eye(3)}, spaces={"source": 3}), "spaces must map"),
+    (lambda: embridge.fit("linear", {"source": np.eye(3), "target": np.eye(3)}, alpha=-1.0), "params.alpha"),
+])
+def test_fit_names_a_bad_argument(call, message: str) -> None:
+    with pytest.raises(BridgeError, match=message):
+        call()
+
+
+BROKEN = """
+import numpy as np
+from embridge import Bridge, MethodParams
+
+
+class Broken(Bridge):
+    Params = MethodParams
+    roles = ("source", "target")
+    how = ""
+
+    def _fit(self, inputs):
+        self.w = {r: np.eye(v.vectors.shape[1], dtype=np.float32) for r, v in inputs.items()}
+
+    def _transform(self, role, x):
+        return np.vstack([x, x]) if self.how == "rows" else x @ self.w[role]
+
+    def state(self):
+        if self.how == "text":
+            return {"w": "not an array"}
+        return {} if self.how == "empty" else {f"m.{r}.weight": w for r, w in self.w.items()} | \\
+            {f"m.{r}.bias": np.zeros(len(w), np.float32) for r, w in self.w.items()}
+
+    def load_state(self, state):
+        self.w = {r: state[f"m.{r}.weight"] for r in self.roles}
+
+    def inference(self):
+        return {r: [["linear", f"m.{r}"], ["normalize"]] for r in self.roles} if self.how == "graph" else None
+"""
+
+
+@pytest.mark.parametrize("how,when,message", [
+    ("rows", "transform", "one row per input row"),
+    ("graph", "save", "does not compute the method's transform"),
+    ("text", "save", "not a numeric array"),
+    ("empty", "save", "load_state.. cannot read what state.. returned"),
+])
+def test_a_user_method_that_misbehaves_is_refused_before_a_number_or_a_file(tmp_path: Path, monkeypatch, how: str,
+                                                                          when: str, message: str) -> None:
+    (tmp_path / f"broken_{how}.py").write_text(BROKEN.replace('how = ""', f"how = {how!r}"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    bridge = embridge.fit(f"python:broken_{how}:Broken", {"source": x, "target": x})
+    with pytest.raises(BridgeError, match=message):
+        bridge.transform(x, role="source") if when == "transform" else bridge.save(tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_read_set_takes_one_split_as_a_string(tiny_set: Path) -> None:
+    assert set(embridge.read_set(tiny_set, splits="train").splits.tolist()) == {"train"}

@@ -11,7 +11,7 @@ import pytest
 from bridge_project import cli_with_edit, run_stages, synthetic_lane
 
 from embridge.core.config import Subset, load_params
-from embridge.fit import fit_rows
+from embridge.bridges.run import fit_rows
 from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 

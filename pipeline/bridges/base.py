@@ -48,7 +48,7 @@ WEIGHTS_FILE = "weights.safetensors"
 
 
 #: ``info`` keys that describe one run (wall-clock timings, where a fit resumed), not the bridge:
-#: kept out of ``bridge.json`` so equal fits give equal bytes (``fit.py`` logs them instead)
+#: kept out of ``bridge.json`` so equal fits give equal bytes (``bridges/run.py`` logs them instead)
 RUN_INFO = ("training",)
 
 
@@ -88,6 +88,9 @@ class Bridge(ABC):
         if missing:
             raise BridgeError(f"method {self.method!r} needs inputs for roles {list(self.roles)}; "
                               f"missing {missing}")
+        extra = sorted(set(spaces) - set(self.roles)) if self.roles else []
+        if extra:
+            raise BridgeError(f"method {self.method!r} has roles {list(self.roles)}; got inputs for {extra} too")
         if not self.roles and len(spaces) < self.min_roles:
             raise BridgeError(f"method {self.method!r} needs at least {self.min_roles} input spaces, "
                               f"got {len(spaces)} ({sorted(spaces)})")
@@ -161,6 +164,9 @@ class Bridge(ABC):
             raise BridgeError(f"bridge {self.label}: {key} vectors must be [n, {want}], got {list(vectors.shape)}")
         require_finite(vectors, f"bridge {self.label}: input {key} vectors")
         out = np.asarray(self._transform(role, vectors), dtype=np.float32)
+        if out.ndim != 2 or len(out) != len(vectors):
+            raise BridgeError(f"bridge {self.label}: its output for {key} is {list(out.shape)} for {len(vectors)} "
+                              f"input rows; a method must return one row per input row")
         return require_finite(out, f"bridge {self.label}: its output for {key}")
 
     def _role(self, role: str | None, space: str | None) -> str:
@@ -187,13 +193,25 @@ class Bridge(ABC):
         one BLAS thread (the weights' bits must not depend on the machine's core count: ``core/blas.py``)
         and records the fingerprint of what it saw; weights holding NaN or inf are refused.
         """
-        inputs = {role: as_vectors(v, self.spaces.get(role), role)
-                  for role, v in inputs.items()}
+        unknown = sorted(set(inputs) - set(self.spaces))
+        if unknown:
+            raise BridgeError(f"bridge {self.label}: inputs for roles {unknown} it does not have; its roles are "
+                              f"{list(self.spaces)}")
+        arrays = {role: len(v) for role, v in inputs.items() if not isinstance(v, Vectors)}
+        for a, b in self.paired_roles():
+            if a in arrays and b in arrays and arrays[a] != arrays[b]:
+                raise BridgeError(f"bridge {self.label}: arrays of paired roles {a!r} and {b!r} have {arrays[a]} "
+                                  f"and {arrays[b]} rows; row i pairs with row i, so give them equal lengths (or "
+                                  "Vectors, which pair by id and group)")
+        inputs = {role: as_vectors(v, self.spaces.get(role), role) for role, v in inputs.items()}
         for role, vecs in inputs.items():
             if role in self.spaces and vecs.vectors.shape[1] != self.spaces[role].dim:
                 raise BridgeError(f"role {role!r}: expected dim {self.spaces[role].dim}, "
                                   f"got {vecs.vectors.shape[1]}")
             require_finite(vecs.vectors, f"bridge {self.label}: fit input {role!r} ({vecs.space.key})")
+            if len(vecs) > 1 and not (vecs.vectors != vecs.vectors[0]).any():
+                raise BridgeError(f"bridge {self.label}: fit input {role!r} ({vecs.space.key}): all {len(vecs)} rows "
+                                  "are one vector; nothing to fit")
         with one_thread():
             self._fit(inputs)
         self.fitted_on = {role: v.fingerprint for role, v in inputs.items()}
@@ -218,7 +236,7 @@ class Bridge(ABC):
     def stale(self, root: Path) -> str | None:
         """Why the bridge no longer matches the sets it was fitted on (in the project at ``root``), or None.
 
-        ``info.fitted`` names each role's set (recorded by ``fit.py``) and
+        ``info.fitted`` names each role's set (recorded by ``bridges/run.py``) and
         ``fitted_on`` its fingerprint then; a set re-extracted since (another
         encoder setting, other rows) has another fingerprint, and the bridge's
         numbers would describe data it never saw.
@@ -271,19 +289,67 @@ class Bridge(ABC):
 
     def save(self, path: str | Path) -> None:
         """Write ``bridge.json`` + ``weights.safetensors`` into a temp directory beside ``path``, fsync,
-        and publish it whole (``write_dir``: the previous bridge stays until the new one is in place)."""
+        and publish it whole (``write_dir``: the previous bridge stays until the new one is in place).
+
+        Refused before anything is written: an unfitted bridge (or one whose params changed since its fit), a
+        ``path`` that holds anything but a bridge (it would be replaced), weights that are not numeric arrays
+        or that ``load_state`` cannot read back, and an inference graph that does not compute ``_transform``.
+        """
+        path = Path(path)
+        if not self.is_fitted:
+            raise BridgeError(f"bridge {self.label} is not fitted (or its params changed since): fit it before saving")
+        if not path.name or path.name in (".", ".."):
+            raise BridgeError(f"{str(path)!r}: name a folder for the bridge")
+        if path.is_symlink() or path.exists() and not _bridge_folder(path):
+            raise BridgeError(f"{path}: exists and is not a bridge folder; saving would replace it (choose another path)")
+        state = self._checked_state()
 
         def write(tmp: Path) -> dict[str, Any]:
             weights = tmp / WEIGHTS_FILE
-            state = {k: np.ascontiguousarray(v) for k, v in self.state().items()}
             save_file(state, str(weights))
             written = self.to_json(sha256_file(weights), state)
             (tmp / CONFIG_FILE).write_text(json.dumps(written, indent=2, allow_nan=False) + "\n")
+            os.chmod(weights, (tmp / CONFIG_FILE).stat().st_mode & 0o777)  # readable as the card is (a shared cache)
             for f in (weights, tmp / CONFIG_FILE):
                 fsync_file(f)
             return written
 
-        self.content_sha256 = write_dir(Path(path), write)["content_sha256"]
+        try:
+            self.content_sha256 = write_dir(path, write)["content_sha256"]
+        except (NotADirectoryError, FileExistsError, PermissionError, OSError) as e:
+            if isinstance(e, BridgeError):
+                raise
+            raise BridgeError(f"{path}: cannot write the bridge ({e.strerror or e})") from None
+
+    def _checked_state(self) -> dict[str, np.ndarray]:
+        """``state()`` as contiguous numeric arrays that ``load_state`` reads back and, where the method
+        declares an inference graph, that the graph turns into ``_transform``'s outputs (a frozen load, an
+        ONNX export and a published folder apply the graph, never the method's code)."""
+        state = {}
+        for key, value in self.state().items():
+            array = np.asarray(value) if isinstance(value, np.ndarray | list | tuple | float | int) else None
+            if array is None or array.dtype.name not in _SAFETENSORS_DTYPE:
+                raise BridgeError(f"bridge {self.label}: state() array {key!r} is {type(value).__name__}"
+                                  f"{'' if array is None else ' of ' + array.dtype.name}, not a numeric array")
+            state[key] = np.ascontiguousarray(array)
+        try:
+            type(self)(self.params, self.spaces).load_state(dict(state))
+        except Exception as e:  # noqa: BLE001 - a method whose saved state cannot be read back is refused
+            raise BridgeError(f"bridge {self.label}: load_state() cannot read what state() returned "
+                              f"({type(e).__name__}: {e})") from None
+        graphs = self.inference()
+        for role, space in self.spaces.items() if graphs is not None else ():
+            where = f"bridge {self.label}: inference graph of role {role!r}"
+            if role not in graphs:
+                raise BridgeError(f"{where}: missing")
+            graph.check(graphs[role], state, space.dim, where)
+            x = np.random.default_rng(0).normal(size=(8, space.dim)).astype(np.float32)
+            want = np.asarray(self._transform(role, x), np.float32)
+            got = graph.run(graphs[role], state, x)
+            if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                raise BridgeError(f"{where}: does not compute the method's transform (shapes {list(got.shape)} and "
+                                  f"{list(want.shape)}); fix inference() or return None")
+        return state
 
     @classmethod
     def load(cls, path: str | Path, frozen: bool = False, fresh_in: Path | None = None) -> Bridge:
@@ -340,6 +406,15 @@ class Bridge(ABC):
                 raise BridgeError(f"bridge {bridge.label} is stale: {why}; refit it (`bridge fit {path.name}`, "
                                   "or `dvc repro`)")
         return bridge
+
+
+def _bridge_folder(path: Path) -> bool:
+    """Whether ``path`` holds a bridge and nothing else (its card and weights, or ``seed-<k>`` bridges):
+    what ``save`` may replace without losing a user's files."""
+    if not path.is_dir():
+        return False
+    return all(p.name in (CONFIG_FILE, WEIGHTS_FILE) or p.name.startswith("seed-") and p.is_dir()
+               and {q.name for q in p.iterdir()} <= {CONFIG_FILE, WEIGHTS_FILE} for p in path.iterdir())
 
 
 #: numpy dtype names as safetensors' header spells them

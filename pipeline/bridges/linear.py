@@ -10,6 +10,7 @@ target tower's own space, so target vectors pass through unchanged.
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from embridge.bridges.base import Bridge, MethodParams
 from embridge.bridges.common import paired_moments
@@ -19,7 +20,7 @@ from embridge.core.vectors import Vectors, pair_same_rows
 
 
 class LinearParams(MethodParams):
-    alpha: float = 0.0
+    alpha: float = Field(0.0, ge=0)  # ridge; a negative one is not a penalty
     renormalize: bool = True
 
 

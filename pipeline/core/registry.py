@@ -90,7 +90,7 @@ def import_user(spec: str, what: str, example: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise BridgeError(f"{what} {spec!r}: cannot import module {module_name!r} ({e})") from None
-    except Exception as e:  # noqa: BLE001 - the user's module failed as it ran: name it; --debug shows where
+    except Exception as e:  # the user's module failed as it ran: name it; --debug shows where
         raise BridgeError(f"{what} {spec!r}: importing module {module_name!r} raised "
                           f"{type(e).__name__}: {e}") from e
     found = getattr(module, attr, None)

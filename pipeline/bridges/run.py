@@ -1,4 +1,4 @@
-"""Stage 2: fit one bridge on cached training vectors and save it.
+"""The fit step (`bridge fit`): fit one bridge on cached training vectors and save it.
 
 A fit never leaves a half-written bridge: ``Bridge.save`` writes a temp
 directory beside the bridge and publishes it with ``replace_dir`` (the
