@@ -18,10 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
 README_MAX_LINES = 200
 
-#: pages other engineers of issue 25 are writing: a link to one passes while it does not exist yet
-LATER = {"docs/results.md"}
-#: ... and commands they add
-LATER_COMMANDS: set[str] = set()
 
 FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)", re.MULTILINE)
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -95,7 +91,7 @@ def broken(page: Path, target: str) -> str | None:
     if resolved != REPO and REPO not in resolved.parents:
         return "leaves the repository"
     if not resolved.exists():
-        return None if relative(resolved) in LATER else "no such file"
+        return "no such file"
     if ignored(resolved):
         return "git ignores it: a clone does not have it"
     if fragment and resolved.suffix == ".md" and fragment not in anchors(resolved):
@@ -156,5 +152,5 @@ def named_commands(page: Path) -> set[str]:
 
 @pytest.mark.parametrize("page", PAGES, ids=relative)
 def test_every_bridge_command_named_exists(page: Path) -> None:
-    unknown = named_commands(page) - cli_commands() - LATER_COMMANDS
+    unknown = named_commands(page) - cli_commands()
     assert unknown == set(), f"{relative(page)} names commands `bridge --help` does not list"
