@@ -864,7 +864,7 @@ def project_copy(tmp_path_factory):
     root = tmp_path_factory.mktemp("proj")
     for name in ("pipeline", "stages", "lanes"):
         shutil.copytree(HERE / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "artifacts", ".dvc"))
-    for name in ("pyproject.toml", "params.yaml", "dvc.yaml", "Makefile"):
+    for name in ("pyproject.toml", "params.yaml", "dvc.yaml", "Makefile", "report.yaml"):
         shutil.copy(HERE / name, root / name)
     (root / "path").mkdir()
     (root / "path" / "embridge").symlink_to(root / "pipeline")

@@ -85,7 +85,7 @@ def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, mo
     columns, vectors = make_rows(100, 8)
     hdr = header("parquet", "float32", 30)
     path = tmp_path / "set"
-    real_stage = embedding_set.stage
+    real_stage = embedding_set.write_beside
     calls = {"n": 0}
 
     def dies_in_third_shard(file, write):  # a kill half-way through writing shard 2's bytes
@@ -95,7 +95,7 @@ def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, mo
             raise KeyboardInterrupt                                                # SIGKILL would leave it
         return real_stage(file, write)
 
-    monkeypatch.setattr(embedding_set, "stage", dies_in_third_shard)
+    monkeypatch.setattr(embedding_set, "write_beside", dies_in_third_shard)
     with pytest.raises(KeyboardInterrupt):
         write_all(path, hdr, columns, vectors)
     manifest = json.loads((path / MANIFEST).read_text())  # shard 1, in flight when 2 died, is listed
@@ -104,7 +104,7 @@ def test_interrupted_write_resumes_without_loss_or_duplicates(tmp_path: Path, mo
     assert leftovers == [f".part-00002.parquet.tmp-{os.getpid()}", MANIFEST, "part-00000.parquet",
                          "part-00001.parquet"]
 
-    monkeypatch.setattr(embedding_set, "stage", real_stage)
+    monkeypatch.setattr(embedding_set, "write_beside", real_stage)
     before = (path / "part-00000.parquet").stat().st_mtime_ns
     write_all(path, hdr, columns, vectors)
     assert (path / "part-00000.parquet").stat().st_mtime_ns == before  # finished shards were kept

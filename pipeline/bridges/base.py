@@ -160,14 +160,15 @@ class Bridge(ABC):
         role = self._role(role, space)
         vectors = np.asarray(vectors, dtype=np.float32)
         key, want = self.spaces[role].key, self.spaces[role].dim
+        name = f"{self.method!r} ({self.path})" if self.path else repr(self.method)  # the folder: what to fix
         if vectors.ndim != 2 or vectors.shape[1] != want:
-            raise BridgeError(f"bridge {self.label}: {key} vectors must be [n, {want}], got {list(vectors.shape)}")
-        require_finite(vectors, f"bridge {self.label}: input {key} vectors")
+            raise BridgeError(f"bridge {name}: {key} vectors must be [n, {want}], got {list(vectors.shape)}")
+        require_finite(vectors, f"bridge {name}: input {key} vectors")
         out = np.asarray(self._transform(role, vectors), dtype=np.float32)
         if out.ndim != 2 or len(out) != len(vectors):
-            raise BridgeError(f"bridge {self.label}: its output for {key} is {list(out.shape)} for {len(vectors)} "
+            raise BridgeError(f"bridge {name}: its output for {key} is {list(out.shape)} for {len(vectors)} "
                               f"input rows; a method must return one row per input row")
-        return require_finite(out, f"bridge {self.label}: its output for {key}")
+        return require_finite(out, f"bridge {name}: its output for {key}")
 
     def _role(self, role: str | None, space: str | None) -> str:
         """The role ``transform`` was asked for, by name or by space key."""
