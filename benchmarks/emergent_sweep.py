@@ -59,7 +59,7 @@ def sets(seed: int, gap: float | None) -> dict[str, Vectors]:
             options["gap"] = gap
         enc = SyntheticEncoder(world, EncoderConfig(kind="bimodal", **options))
         obs = world.observations(tower)
-        vectors = enc.encode(tower, obs.vectors)
+        vectors = enc.encode(tower, obs.payload)
         out[role] = Vectors(Space(enc_name, tower, vectors.shape[1]), obs.ids, obs.labels, obs.groups,
                             obs.splits, vectors, fingerprint=f"{enc_name}/{tower}/{seed}/{gap}")
     return out

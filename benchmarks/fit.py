@@ -101,7 +101,7 @@ def ours(x: np.ndarray, y: np.ndarray, params: TrainParams, hidden: int) -> dict
 def embeddings(rows: int, d_text: int, d_anchor: int) -> tuple[np.ndarray, np.ndarray]:
     """Centred CLAP-like text embeddings and their anchor embeddings, from the synthetic world."""
     world = World(WorldConfig(seed=0, groups=rows, concepts=100, within_concept=1.0, obs_noise=0.5))
-    text = world.observations("text").vectors
+    text = world.observations("text").payload
     clap = SyntheticEncoder(world, EncoderConfig(kind="bimodal", towers=("text",), dim=d_text, seed=1))
     anchor = SyntheticEncoder(world, EncoderConfig(kind="anchor", towers=("text",), dim=d_anchor, seed=2))
     x = clap.encode("text", text)

@@ -22,7 +22,7 @@ def encode(world: World, encoder: SyntheticEncoder, modality: str, name: str, to
     """Rows of ``modality`` (or the class prompts) embedded by ``encoder``'s ``tower`` as ``Vectors``."""
     obs = world.prompts() if prompts else world.observations(modality)
     tower = tower or modality
-    vectors = encoder.encode(tower, obs.vectors)
+    vectors = encoder.encode(tower, obs.payload)
     return Vectors(Space(name, tower, vectors.shape[1]), obs.ids, obs.labels, obs.groups, obs.splits,
                    vectors, fingerprint=f"{name}/{tower}/{'prompts' if prompts else 'rows'}")
 

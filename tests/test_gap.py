@@ -19,7 +19,7 @@ def _towers(world: World, config: EncoderConfig) -> tuple[np.ndarray, np.ndarray
     # captions_per_item = 1: text row k and image row k are the same group
     text, image = world.observations("text"), world.observations("image")
     assert (text.groups == image.groups).all()
-    return encoder.encode("text", text.vectors), encoder.encode("image", image.vectors)
+    return encoder.encode("text", text.payload), encoder.encode("image", image.payload)
 
 
 def test_a_pure_offset_gap_has_exact_statistics(rng: np.random.Generator) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from bridge_project import cli_with_edit, run_stages, synthetic_lane
 
-from embridge.core.config import Subset, load_params
 from embridge.bridges.run import fit_rows
+from embridge.core.config import Subset, load_params
 from embridge.worlds.synthetic import EncoderConfig, SyntheticEncoder, World, WorldConfig
 
 
@@ -86,13 +86,13 @@ def test_another_sample_is_another_corpus_of_the_same_world() -> None:
     worlds = [World(WorldConfig(**{**config.__dict__, "sample": k})) for k in (0, 1, 2)]
     obs = [w.observations("audio") for w in worlds]
     assert [o.ids[0] for o in obs] == ["audio-g000000-0", "audio-s1-g000000-0", "audio-s2-g000000-0"]
-    assert not np.allclose(obs[0].vectors, obs[1].vectors) and not np.array_equal(obs[0].concepts, obs[1].concepts)
-    assert np.array_equal(worlds[0].prompts().vectors, worlds[2].prompts().vectors)  # the same prompts
+    assert not np.allclose(obs[0].payload, obs[1].payload) and not np.array_equal(obs[0].labels, obs[1].labels)
+    assert np.array_equal(worlds[0].prompts().payload, worlds[2].prompts().payload)  # the same prompts
     encoder = SyntheticEncoder(worlds[0], EncoderConfig(towers=("text", "audio"), dim=40, seed=2))
 
     def means(o, rows=slice(None)) -> np.ndarray:
-        v, c = encoder.encode("audio", o.vectors[rows]), o.concepts[rows]
-        return np.stack([v[c == k].mean(0) for k in range(6)])
+        v, c = encoder.encode("audio", o.payload[rows]), o.labels[rows]
+        return np.stack([v[c == name].mean(0) for name in worlds[0].label_names])
 
     same = np.abs(means(obs[0]) - means(obs[1])).max()
     halves = np.abs(means(obs[0], slice(0, 600)) - means(obs[0], slice(600, None))).max()

@@ -97,7 +97,7 @@ def test_distortion_is_what_costs_textme() -> None:
     world = World(WorldConfig(seed=0, groups=400))
     same = SyntheticEncoder(world, EncoderConfig(modal_distortion=0.0, noise=0.0, gap=0.0, cone=0.0))
     own = SyntheticEncoder(world, EncoderConfig(noise=0.0, gap=0.0, cone=0.0))
-    obs = world.observations("image").vectors
+    obs = world.observations("image").payload
     # the same observation through the text tower's map (undo the image rotation, apply text's)
     latent = obs[:, :world.config.latent_dim] @ world.rotation("image") @ world.rotation("text").T
     obs_text = np.concatenate([latent, obs[:, world.config.latent_dim:]], axis=1)
@@ -110,6 +110,6 @@ def test_a_world_without_private_dims_encodes() -> None:
     """``private_dim: 0`` (no modality-private detail) is a valid world, not an internal error."""
     world = World(WorldConfig(seed=0, groups=50, private_dim=0))
     enc = SyntheticEncoder(world, EncoderConfig(dim=20))
-    vectors = enc.encode("image", world.observations("image").vectors)
+    vectors = enc.encode("image", world.observations("image").payload)
     assert vectors.shape == (50, 20) and np.all(np.isfinite(vectors))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

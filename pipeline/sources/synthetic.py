@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from embridge.sources.base import PartedRows, Rows, Source
-from embridge.worlds.synthetic import TEXT, Observations, World, WorldConfig
+from embridge.worlds.synthetic import TEXT, World, WorldConfig
 
 #: groups per part of a streamed world: memory holds one part (16384 groups: tens of MB while it is drawn),
 #: and worlds up to this size are drawn in one piece as before (bit-identical either way)
@@ -16,10 +16,6 @@ PART_GROUPS = 16384
 
 def world_config(options: dict[str, Any]) -> WorldConfig:
     return WorldConfig(**{k: tuple(v) if k == "modalities" else v for k, v in options.items()})
-
-
-def _rows(modality: str, obs: Observations) -> Rows:
-    return Rows(modality, obs.ids, obs.vectors, obs.labels, obs.splits, obs.groups)
 
 
 class SyntheticSource(Source):
@@ -42,8 +38,8 @@ class SyntheticSource(Source):
 
         def read(k: int) -> Rows:
             if k == len(starts):
-                return _rows(modality, world.prompts())
-            return _rows(modality, world.observations(modality, slice(starts[k], starts[k] + PART_GROUPS)))
+                return world.prompts()
+            return world.observations(modality, slice(starts[k], starts[k] + PART_GROUPS))
 
         prompts = [world.config.concepts * world.config.prompt_templates] if modality == TEXT else []
         return PartedRows(modality, np.asarray(counts + prompts), read)

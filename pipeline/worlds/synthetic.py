@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import ConfigDict
 
 from embridge.core.vectors import normalize
+from embridge.sources.base import Rows  # the one row type a source yields: a world is a source's rows
 
 TEXT = "text"
 
@@ -121,22 +122,6 @@ class WorldConfig:
     @property
     def obs_dim(self) -> int:
         return self.latent_dim + self.private_dim
-
-
-@dataclass
-class Observations:
-    """Rows of one modality: columnar arrays, one entry per row."""
-
-    modality: str
-    ids: np.ndarray  # str
-    groups: np.ndarray  # str
-    labels: np.ndarray  # str
-    splits: np.ndarray  # str
-    vectors: np.ndarray  # float32 [n, obs_dim]
-    concepts: np.ndarray  # int [n]
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 class World:
@@ -239,7 +224,7 @@ class World:
     def rows_per_group(self, modality: str) -> int:
         return self.config.captions_per_item if modality == TEXT else 1
 
-    def observations(self, modality: str, groups: slice | None = None) -> Observations:
+    def observations(self, modality: str, groups: slice | None = None) -> Rows:
         """The rows of ``modality`` (of the groups ``groups``, a contiguous slice; all by default): text
         has ``captions_per_item`` per group. Parts read in any order equal the world drawn whole."""
         c = self.config
@@ -251,20 +236,12 @@ class World:
         copy_index = np.tile(np.arange(repeat), g1 - g0)
         groups = np.char.add(f"s{c.sample}-g" if c.sample else "g", np.char.zfill(group_index.astype(str), 6))
         ids = np.char.add(np.char.add(f"{modality}-", groups), np.char.add("-", copy_index.astype(str)))
-        concepts = self.group_concepts[group_index]
-        labels = self.group_labels[group_index]
-        return Observations(
-            modality=modality,
-            ids=ids.astype(str),
-            groups=groups.astype(str),
-            labels=labels,
-            splits=self.group_splits[group_index],
-            vectors=self._observe(modality, np.repeat(self.latents(slice(g0, g1)), repeat, axis=0), "rows",
-                                  self._draws, g0 * repeat, c.groups * repeat),
-            concepts=concepts,
-        )
+        vectors = self._observe(modality, np.repeat(self.latents(slice(g0, g1)), repeat, axis=0), "rows",
+                                self._draws, g0 * repeat, c.groups * repeat)
+        return Rows(modality, ids.astype(str), vectors, self.group_labels[group_index],
+                    self.group_splits[group_index], groups.astype(str))
 
-    def prompts(self) -> Observations:
+    def prompts(self) -> Rows:
         """Class prompts: ``prompt_templates`` text observations per concept.
 
         A template is a fixed small offset in latent space, the synthetic
@@ -280,8 +257,7 @@ class World:
         ids = np.char.add(np.char.add("prompt-", labels), np.char.add("-", template.astype(str)))
         obs = self._observe(TEXT, latents, "prompts", c.seed)  # structure: every sample has the same prompts
         obs[:, c.latent_dim:] = 0.0  # a prompt carries no private detail
-        return Observations(TEXT, ids.astype(str), labels, labels, np.full(len(ids), "prompt"),
-                            obs, concepts)
+        return Rows(TEXT, ids.astype(str), obs, labels, np.full(len(ids), "prompt"), labels)
 
 
 @dataclass(frozen=True)
