@@ -73,6 +73,29 @@ class BridgedEncoder:
     root: Path = Path(".")
     batch_size: int = 64
 
+    @classmethod
+    def from_project(cls, bridge: str, role: str, project: str | Path = ".", params: str = "params.yaml"
+                     ) -> BridgedEncoder:
+        """The encoder tower of ``role`` of bridge ``bridge`` in the project at ``project`` (its
+        ``params.yaml`` and fitted ``artifacts/``), followed by that bridge: what ``bridge embed`` runs.
+
+        >>> encode = embridge.BridgedEncoder.from_project("clip-linear", "source", project=tiny_project)
+        >>> encode.encode(tiny_images).shape
+        (2, 48)
+        """
+        from embridge.core.config import load_params
+
+        root = Path(project)
+        loaded = load_params(root / params)
+        if bridge not in loaded.fit.bridges:
+            raise BridgeError(f"{root / params}: no bridge {bridge!r} in fit.bridges; bridges: "
+                              f"{', '.join(sorted(loaded.fit.bridges)) or 'none'}")
+        inputs = loaded.fit.bridges[bridge].inputs
+        if role not in inputs:
+            raise BridgeError(f"bridge {bridge!r} has roles {sorted(inputs)}, not {role!r}")
+        ref = loaded.extract.sets[inputs[role]]
+        return cls(ref.encoder, ref.tower, loaded, bridge, root)
+
     def __post_init__(self) -> None:
         from embridge.encoders.registry import load_encoder
         from embridge.extract.plan import resolve_world

@@ -18,26 +18,45 @@ from embridge.bridges.base import method_class
 from embridge.core.errors import BridgeError
 
 #: the modules whose docstrings carry the public API's examples
-DOCUMENTED = ("embridge", "embridge.api", "embridge.bridges.base", "embridge.core.vectors")
+DOCUMENTED = ("embridge", "embridge.api", "embridge.bridges.base", "embridge.core.vectors", "embridge.query")
 
 
 @pytest.fixture(scope="module")
-def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One extracted synthetic set (image tower of the synthetic CLIP), for the set readers' examples."""
+def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic project with the CLIP-like sets extracted and ``clip-linear`` fitted (image -> text)."""
     project = tmp_path_factory.mktemp("api")
-    params = synthetic_lane(sets=["synth-clip-image"], groups=40)
-    write_params(project, params)
-    code, err = cli(project, "extract", "synth-clip-image")
-    assert code == 0, err
-    return project / "artifacts/embeddings/synth/syn-clip/image"
+    write_params(project, synthetic_lane(tasks=["clip-zeroshot-linear"], groups=40))
+    for argv in (["extract"], ["fit", "clip-linear"]):
+        code, err = cli(project, *argv)
+        assert code == 0, err
+    return project
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tiny_project: Path) -> Path:
+    """One extracted synthetic set (image tower of the synthetic CLIP), for the set readers' examples."""
+    return tiny_project / "artifacts/embeddings/synth/syn-clip/image"
+
+
+def _globs(tiny_project: Path) -> dict:
+    """What the examples may name besides the module's own globals: the tiny project, one of its sets, and
+    two raw inputs of its image tower (a synthetic world's observations)."""
+    from embridge.core.config import load_params
+    from embridge.sources.synthetic import SyntheticSource
+
+    params = load_params(tiny_project / "params.yaml")
+    world = params.datasets[params.extract.sets["synth-clip-image"].dataset].options["world"]
+    images = SyntheticSource("synth", params.worlds[world]).rows("image").take(slice(0, 2)).payload
+    return {"embridge": embridge, "np": np, "tiny_project": str(tiny_project),
+            "tiny_set": str(tiny_project / "artifacts/embeddings/synth/syn-clip/image"), "tiny_images": images}
 
 
 @pytest.mark.parametrize("module", DOCUMENTED)
-def test_doctests(module: str, tiny_set: Path) -> None:
+def test_doctests(module: str, tiny_project: Path) -> None:
     import importlib
 
     mod = importlib.import_module(module)
-    globs = {"embridge": embridge, "np": np, "tiny_set": str(tiny_set)}
+    globs = _globs(tiny_project)
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     tests = [t for t in finder.find(mod, module, extraglobs=globs) if t.examples]
     assert tests, f"{module} has no examples"
