@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the package, not benchmarks/pipeline.py; the tests' helpers
+sys.path[:0] = [str(REPO / "tests")]  # the tests' helpers (the package is installed: embridge)
 from bridge_project import synthetic_lane  # noqa: E402  (the tests' project builder: the same params)
 
 BIN = Path(sys.executable).parent

@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the package, not benchmarks/pipeline.py
 from extract import interleaved  # noqa: E402  (benchmarks/extract.py: rounds timed back to back)
 
 from embridge.core.config import load_params  # noqa: E402

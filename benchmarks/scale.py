@@ -28,7 +28,6 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DIM = 48
 #: what every stage process holds before it touches data: the CLI, the stage modules, numpy, pyarrow
@@ -78,7 +77,6 @@ def vector_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> f
 
 
 def count_mb(project: Path, set_name: str, splits: tuple[str, ...] | None) -> float:
-    sys.path.insert(0, str(ROOT))
     from embridge.store.embedding_set import EmbeddingSet
 
     eset = EmbeddingSet(project / "artifacts/embeddings/synth/clip" / set_name, verify=False)

@@ -43,7 +43,6 @@ import faiss
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from embridge.evaluate.search import approximate_recall, build_index, search, search_index
 

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PER_FILE = 250_000
 
@@ -34,7 +33,6 @@ def write_parquet(folder: Path, rows: int, dim: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sys.path.insert(0, str(ROOT))
     from embridge.store.export import float_list
 
     folder.mkdir(parents=True)
@@ -65,7 +63,6 @@ def write_captions(folder: Path, rows: int) -> None:
 def child(kind: str, folder: Path, project: Path) -> dict:
     start = time.perf_counter()
     if kind == "table":  # the streamed table source, read shard by shard as extraction's plan reads it
-        sys.path.insert(0, str(ROOT))
         from embridge.core.memory import bound_allocator
 
         bound_allocator()
@@ -80,7 +77,6 @@ def child(kind: str, folder: Path, project: Path) -> dict:
 
         rows = pq.read_table(folder).num_rows
     else:
-        sys.path.insert(0, str(ROOT))
         from embridge.core.memory import bound_allocator
 
         bound_allocator()  # what the CLI does first in every stage process
@@ -102,7 +98,6 @@ def measure(kind: str, folder: Path, project: Path) -> dict:
 def write_ratio(dim: int, shards: int = 4) -> tuple[float, float]:
     """Best of 3: seconds to write ``shards`` x 250k vectors as a set (``SetWriter``: encode, hash, fsync,
     manifest, every shard durable at ``finish``) and to ``np.save`` the same array into one file + fsync."""
-    sys.path.insert(0, str(ROOT))
     from embridge.core.files import atomic_write
     from embridge.store.embedding_set import SetWriter
 

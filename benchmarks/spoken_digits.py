@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from math import gcd
@@ -29,9 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the package, not benchmarks/pipeline.py
 
 from embridge.core.config import load_params  # noqa: E402
 from embridge.extract.run import extract_set  # noqa: E402
