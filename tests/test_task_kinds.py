@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from bridge_project import cli, synthetic_lane, write_params
 
+from embridge.core.catalog import KINDS
 from embridge.core.config import Params
+from embridge.core.errors import BridgeError
 from embridge.core.vectors import Space, Vectors
-from embridge.evaluate.tasks import TaskContext, zeroshot
+from embridge.evaluate.tasks import ProtocolWords, TaskContext, task_kind, zeroshot
 
 TASKS = {
     "geo": {"kind": "geometry", "query": {"set": "synth-clap-text"}, "gallery": {"set": "synth-anchor-text"},
@@ -66,6 +68,26 @@ def test_each_kind_writes_its_metrics_and_protocol(project: Path) -> None:
     assert card["positive"] == "gallery rows with the query's label" and card["sides"]["query"]["split"] == "test"
     assert card["sides"]["gallery"]["rows"] > card["sides"]["query"]["rows"] > 0
     assert card["labels"]["count"] == 16 and card["sides"]["query"]["dtype"] == "float16"
+    for name, task in TASKS.items():  # every card states its kind's declared words, options deciding the variant
+        card = json.loads((project / f"artifacts/protocols/{name}.json").read_text())
+        words = task_kind(task["kind"]).protocol_of(task.get("options"))
+        assert (card["positive"], card["hit"], card["ties"]) == (words.positive, words.hit, words.ties), name
+
+
+def test_every_kind_declares_its_protocol_words() -> None:
+    """What a card says is scored comes from the kind's declaration; the options that change what is scored
+    (label positives, multi-label zero-shot) change the words, and a bad option is one line naming its key."""
+    declared = {name: task_kind(name).protocol_of() for name in KINDS}
+    assert len(declared) == len(KINDS) >= 8
+    assert all(isinstance(w, ProtocolWords) and w.positive and w.hit and w.ties for w in declared.values())
+    retrieval, zeroshot_kind = task_kind("retrieval"), task_kind("zeroshot")
+    assert retrieval.protocol_of({"positives": "label"}).positive == "gallery rows with the query's label"
+    assert declared["retrieval"].positive == "gallery rows of the query's group (its own captions / item)"
+    assert zeroshot_kind.protocol_of({"labels": "multi"}).ties == "tied scores enter the ranking together (sklearn)"
+    assert declared["zeroshot"].hit == "top-k: the true class among the k highest cosines"
+    assert task_kind("candidates").protocol_of({"candidates": [2, 8]}) == declared["candidates"]
+    with pytest.raises(BridgeError, match="^eval.tasks.t.options.positives: expected one of"):
+        retrieval.protocol_of({"positives": "item"}, "eval.tasks.t.options")
 
 
 def test_an_approximate_index_reports_its_recall_and_warns_across_modalities(project: Path, tmp_path: Path) -> None:

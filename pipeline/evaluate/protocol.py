@@ -3,7 +3,8 @@
 ``artifacts/protocols/<task>.json`` says which rows were scored (set, bridge,
 split, row count, the stored dtype and the encoder that made them), the
 class labels and prompt templates (with their sha256), what counts as a
-positive and as a hit, the tie rule, the index, the seeds of the bridges
+positive and as a hit, the tie rule (the words its kind declares:
+``TaskKind.protocol`` in ``tasks.py``), the index, the seeds of the bridges
 involved, and the code version. ``bridge report`` prints it under the results;
 ``dvc metrics show`` keeps only the numbers. Everything in it is
 deterministic for given inputs (no clock, host or path), so it is a DVC output
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -23,40 +25,7 @@ from embridge.core.config import Params, TaskSide
 from embridge.core.errors import BridgeError
 from embridge.core.layout import Layout
 from embridge.core.vectors import Vectors
-
-#: what each kind scores, in words (tie rule: the expected rule of ``ranks.Ranks``)
-EXPECTED = "expected (each metric averaged over a random order of tied rows: a tie earns its fair share)"
-RULES = {
-    "zeroshot": {"positive": "the query's class vector (mean of its normalised prompt rows, re-normalised)",
-                 "hit": "top-k: the true class among the k highest cosines", "ties": EXPECTED},
-    "retrieval": {"positive": "gallery rows of the query's group (its own captions / item)",
-                  "hit": "recall@k: any positive among the top k", "ties": EXPECTED + "; tie_dependent counts "
-                  "the queries whose rank a tie decides"},
-    "retrieval/label": {"positive": "gallery rows with the query's label",
-                        "hit": "precision@k: share of positives in the top k; map@r: mean precision at the hits "
-                        "within the top R (R = number of positives)", "ties": "exact search order (tied rows are "
-                        "identical vectors of one label)"},
-    "zeroshot/multi": {"positive": "every class in the query's label list ('a|b')",
-                       "hit": "mAP: average precision of the cosine scores, per class (or per sample), sklearn's "
-                       "definition", "ties": "tied scores enter the ranking together (sklearn)"},
-    "candidates": {"positive": "one of the query's group rows (seeded), against T - 1 seeded distractors from "
-                   "other groups", "hit": "accuracy: the true item first among T; MRR: mean 1/rank among T",
-                   "ties": EXPECTED},
-    "gap": {"positive": "rows of the two sides sharing a group", "hit": "n/a (statistics of paired vectors)",
-            "ties": "n/a"},
-    "emergent": {"positive": "rows of the other side sharing the query row's group",
-                 "hit": "recall@k: any positive among the top k, for every ordered pair of sides; a pair is "
-                 "'trained' when a bridge of the task was fitted on pairs of those two sets, else 'emergent'",
-                 "ties": EXPECTED},
-    "transfer": {"positive": "the row's own label", "hit": "accuracy of a classifier fitted on the query side's "
-                 "train rows (gaussian: QDA; ncm: nearest class mean; logistic) on the gallery side's rows; "
-                 "target/: fitted on the gallery side's own train rows", "ties": "first class in sorted order"},
-    "probe": {"positive": "the row's own label", "hit": "accuracy of logistic regression fitted on the train "
-              "split of each side, and of all sides concatenated per group (first row of each group)",
-              "ties": "scikit-learn's argmax"},
-    "geometry": {"positive": "rows of the two sides with the same id, else the first of their group",
-                 "hit": "n/a (linear CKA, mutual k-NN, CKNNA on a seeded sample of pairs)", "ties": "n/a"},
-}
+from embridge.evaluate.tasks import task_kind
 
 
 def _sha(values: Any) -> str:
@@ -94,10 +63,11 @@ def side_card(params: Params, layout: Layout, side: TaskSide, rows: Vectors, spl
 
 def protocol_card(params: Params, layout: Layout, name: str, sides: list[tuple[str, TaskSide, Vectors, str, Any]],
                   code: str) -> dict[str, Any]:
+    """Task ``name``'s card: its kind's words for what was scored, each side as it was scored (``sides``:
+    label, side, rows, split, bridge, as the task loaded them), its labels, prompts, index and ``code``."""
     task = params.eval.tasks[name]
-    kind = task.kind + ("/label" if task.options.get("positives") == "label" else "") \
-        + ("/multi" if task.options.get("labels") == "multi" else "")
-    card: dict[str, Any] = {"task": name, "kind": task.kind, "options": dict(task.options), **RULES[kind],
+    words = task_kind(task.kind).protocol_of(task.options, f"eval.tasks.{name}.options")
+    card: dict[str, Any] = {"task": name, "kind": task.kind, "options": dict(task.options), **asdict(words),
                             "sides": {label: side_card(params, layout, side, rows, split, bridge)
                                       for label, side, rows, split, bridge in sides}}
     labels = sorted({c for _, _, rows, split, _ in sides if split != "prompt" for label in np.unique(rows.labels)

@@ -7,10 +7,11 @@ gets the same finite check and atomic writes.
 
 A kind says what it produces next to the code that produces it: its options
 model, the metric a task is judged by (``headline``, a name or a rule over
-the validated options), the columns ``bridge eval`` and the report print, and
-its ``dvc plots`` definition. So adding a kind is a runner and a
-:class:`TaskKind` here (or in a module of your own) plus one line in
-``core/catalog.py``'s ``KINDS``, naming it and the shape of its sides. The
+the validated options), the columns ``bridge eval`` and the report print, its
+``dvc plots`` definition, and the words of its protocol card (``protocol``:
+what a positive is, what counts as a hit, the tie rule). So adding a kind is a
+runner and a :class:`TaskKind` here (or in a module of your own) plus one line
+in ``core/catalog.py``'s ``KINDS``, naming it and the shape of its sides. The
 shape stays in that line because ``params.yaml`` is checked in core, which
 imports nothing above it; everything else lives here because the eval stage,
 ``bridge dvc`` and the report all import this module anyway. To keep those
@@ -37,6 +38,8 @@ from embridge.evaluate import geometry as geometry_stats
 
 PROJECTED_POINTS = 600
 O = TypeVar("O", bound=StrictModel)
+#: the tie rule of ``ranks.Ranks``, shared by the kinds that rank rows
+EXPECTED_TIES = "expected (each metric averaged over a random order of tied rows: a tie earns its fair share)"
 
 
 class NoOptions(StrictModel):
@@ -120,13 +123,24 @@ class Plot:
 
 
 @dataclass(frozen=True)
+class ProtocolWords:
+    """What a kind scores, in words, as its protocol card (``protocol.py``) states it beside the numbers."""
+
+    positive: str  # what a positive is
+    hit: str  # what counts as a hit
+    ties: str  # how tied scores are ranked
+
+
+@dataclass(frozen=True)
 class TaskKind(Generic[O]):
     """A task kind, declared beside its runner (``core/catalog.py``'s ``KINDS`` line points here).
 
     ``headline`` is the metric a task is judged by (the report's value, the summary, the seed spread): a
     metric name, or a rule over the task's validated ``options`` where the options decide it (the first
     of ``candidates``, ``labels: multi``). ``columns`` are the metrics ``bridge eval`` prints and the report
-    aggregates over dataset seeds; ``projection``: the runner also returns the 2-D points the report draws.
+    aggregates over dataset seeds; ``protocol`` the words of the protocol card, or a rule over the
+    validated options where they change what is scored (``positives: label``); ``projection``: the runner
+    also returns the 2-D points the report draws.
     """
 
     run: Callable[[TaskContext], Outcome]
@@ -134,6 +148,7 @@ class TaskKind(Generic[O]):
     headline: str | Callable[[O], str]
     columns: tuple[str, ...]
     plot: Plot
+    protocol: ProtocolWords | Callable[[O], ProtocolWords]
     projection: bool = False
 
     def headline_of(self, options: dict[str, Any] | None = None, where: str = "options") -> str:
@@ -141,6 +156,12 @@ class TaskKind(Generic[O]):
         if isinstance(self.headline, str):
             return self.headline
         return self.headline(validate(self.options, options or {}, tuple(where.split("."))))
+
+    def protocol_of(self, options: dict[str, Any] | None = None, where: str = "options") -> ProtocolWords:
+        """The protocol card's words for a task with these ``options`` (its defaults when None)."""
+        if isinstance(self.protocol, ProtocolWords):
+            return self.protocol
+        return self.protocol(validate(self.options, options or {}, tuple(where.split("."))))
 
 
 def task_kind(name: str) -> TaskKind:
@@ -182,9 +203,17 @@ def zeroshot(ctx: TaskContext) -> Outcome:
     return Outcome(result, [{"class": c, "accuracy": a} for c, a in per_class.items()])
 
 
+ZEROSHOT_SINGLE = ProtocolWords(
+    positive="the query's class vector (mean of its normalised prompt rows, re-normalised)",
+    hit="top-k: the true class among the k highest cosines", ties=EXPECTED_TIES)
+ZEROSHOT_MULTI = ProtocolWords(
+    positive="every class in the query's label list ('a|b')",
+    hit="mAP: average precision of the cosine scores, per class (or per sample), sklearn's definition",
+    ties="tied scores enter the ranking together (sklearn)")
 ZEROSHOT = TaskKind(zeroshot, ZeroshotOptions, lambda o: "map" if o.labels == "multi" else "top1",
                     ("top1", "top5", "balanced_accuracy", "map"),
-                    Plot("Zero-shot accuracy per class", "accuracy", "class", "bar_horizontal"))
+                    Plot("Zero-shot accuracy per class", "accuracy", "class", "bar_horizontal"),
+                    protocol=lambda o: ZEROSHOT_MULTI if o.labels == "multi" else ZEROSHOT_SINGLE)
 
 
 def retrieval(ctx: TaskContext) -> Outcome:
@@ -244,10 +273,20 @@ def own_rows(ctx: TaskContext, gallery: Vectors, exclude: bool, supported: bool
     return forward, backward
 
 
+BY_GROUP = ProtocolWords(
+    positive="gallery rows of the query's group (its own captions / item)",
+    hit="recall@k: any positive among the top k",
+    ties=EXPECTED_TIES + "; tie_dependent counts the queries whose rank a tie decides")
+BY_LABEL = ProtocolWords(
+    positive="gallery rows with the query's label",
+    hit="precision@k: share of positives in the top k; map@r: mean precision at the hits within the top R "
+        "(R = number of positives)",
+    ties="exact search order (tied rows are identical vectors of one label)")
 RETRIEVAL = TaskKind(retrieval, RetrievalOptions,
                      lambda o: "q2g/map@r" if o.positives == "label" else "q2g/recall@1",
                      ("q2g/recall@1", "q2g/recall@5", "g2q/recall@1", "q2g/mrr", "q2g/precision@1", "q2g/map@r"),
-                     Plot("Retrieval recall@k, query -> gallery", "k", "recall_q2g"))
+                     Plot("Retrieval recall@k, query -> gallery", "k", "recall_q2g"),
+                     protocol=lambda o: BY_LABEL if o.positives == "label" else BY_GROUP)
 
 
 def candidates(ctx: TaskContext) -> Outcome:
@@ -269,7 +308,11 @@ def candidates(ctx: TaskContext) -> Outcome:
 
 CANDIDATES = TaskKind(candidates, CandidateOptions, lambda o: f"q2g/T{o.candidates[0]}/mrr",
                       ("q2g/T4/accuracy", "q2g/T4/mrr", "q2g/T20/mrr"),
-                      Plot("MRR among T candidates", "candidates", "mrr_q2g"))
+                      Plot("MRR among T candidates", "candidates", "mrr_q2g"),
+                      protocol=ProtocolWords(
+                          positive="one of the query's group rows (seeded), against T - 1 seeded distractors from "
+                                   "other groups",
+                          hit="accuracy: the true item first among T; MRR: mean 1/rank among T", ties=EXPECTED_TIES))
 
 
 def geometry(ctx: TaskContext) -> Outcome:
@@ -291,7 +334,10 @@ def geometry(ctx: TaskContext) -> Outcome:
 
 
 GEOMETRY = TaskKind(geometry, GeometryOptions, "linear_cka", ("linear_cka", "mutual_knn@10", "cknna@10"),
-                    Plot("Representation similarity between spaces", "value", "statistic", "bar_horizontal"))
+                    Plot("Representation similarity between spaces", "value", "statistic", "bar_horizontal"),
+                    protocol=ProtocolWords(
+                        positive="rows of the two sides with the same id, else the first of their group",
+                        hit="n/a (linear CKA, mutual k-NN, CKNNA on a seeded sample of pairs)", ties="n/a"))
 
 
 def gap(ctx: TaskContext) -> Outcome:
@@ -329,7 +375,10 @@ def _projection(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict[s
 
 
 GAP = TaskKind(gap, NoOptions, "raw/gap_length", ("raw/gap_length", "bridged/gap_length"),
-               Plot("Modality-gap statistics", "value", "statistic", "bar_horizontal"), projection=True)
+               Plot("Modality-gap statistics", "value", "statistic", "bar_horizontal"),
+               protocol=ProtocolWords(positive="rows of the two sides sharing a group",
+                                      hit="n/a (statistics of paired vectors)", ties="n/a"),
+               projection=True)
 
 
 # -- classifiers across sides: transfer and probe ---------------------------------------------------------
@@ -389,7 +438,13 @@ def transfer(ctx: TaskContext) -> Outcome:
 
 TRANSFER = TaskKind(transfer, TransferOptions, lambda o: f"transfer/{o.classifiers[0]}",
                     ("transfer/gaussian", "target/gaussian", "alignment_error"),
-                    Plot("Cross-modal transfer accuracy", "accuracy", "classifier", "bar_horizontal"))
+                    Plot("Cross-modal transfer accuracy", "accuracy", "classifier", "bar_horizontal"),
+                    protocol=ProtocolWords(
+                        positive="the row's own label",
+                        hit="accuracy of a classifier fitted on the query side's train rows (gaussian: QDA; ncm: "
+                            "nearest class mean; logistic) on the gallery side's rows; target/: fitted on the "
+                            "gallery side's own train rows",
+                        ties="first class in sorted order"))
 
 
 def _by_group(rows: Vectors) -> tuple[np.ndarray, np.ndarray]:
@@ -439,7 +494,12 @@ def probe(ctx: TaskContext) -> Outcome:
 
 
 PROBE = TaskKind(probe, ProbeOptions, "accuracy", ("accuracy",),
-                 Plot("Linear-probe accuracy", "accuracy", "features", "bar_horizontal"))
+                 Plot("Linear-probe accuracy", "accuracy", "features", "bar_horizontal"),
+                 protocol=ProtocolWords(
+                     positive="the row's own label",
+                     hit="accuracy of logistic regression fitted on the train split of each side, and of all sides "
+                         "concatenated per group (first row of each group)",
+                     ties="scikit-learn's argmax"))
 
 
 # -- the emergent matrix -----------------------------------------------------------------------------------
@@ -506,4 +566,10 @@ def emergent(ctx: TaskContext) -> Outcome:
 
 EMERGENT = TaskKind(emergent, EmergentOptions, lambda o: f"emergent/mean_recall@{o.ks[0]}",
                     ("emergent/mean_recall@1", "trained/mean_recall@1"),
-                    Plot("Emergent matrix: recall@1 per ordered pair", "recall@1", "gallery", "bar_horizontal"))
+                    Plot("Emergent matrix: recall@1 per ordered pair", "recall@1", "gallery", "bar_horizontal"),
+                    protocol=ProtocolWords(
+                        positive="rows of the other side sharing the query row's group",
+                        hit="recall@k: any positive among the top k, for every ordered pair of sides; a pair is "
+                            "'trained' when a bridge of the task was fitted on pairs of those two sets, else "
+                            "'emergent'",
+                        ties=EXPECTED_TIES))
