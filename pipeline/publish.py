@@ -18,9 +18,15 @@ unchanged), and everything in it is checked before it is written:
                                 ``SentenceTransformer(folder).encode(texts)`` is ``bridge embed``; checked
                                 on ``PROBE_TEXTS`` within ``ST_TOLERANCE``
 ``eval/<task>.json``            each listed task's protocol card and metrics, as the eval stage wrote them
-``publish.json``                what was checked (errors measured, tasks left out and why); it also marks
-                                the folder as a publish, so a later publish may replace it
+``publish.json``                what was checked (errors measured, tasks left out and why) and every other
+                                file's sha256 (``verify_folder``); a folder holding exactly those files is
+                                an earlier publish, which a later publish may replace
 ==============================  =======================================================================
+
+A task is listed only when its numbers are bound to what exists now (``eval_tasks``): the metrics file's
+sha256 is the one its protocol card records, every side's set has the fingerprint the card names, the
+bridge's content hash is the card's, and params.yaml still defines the task as the card records it. Any
+other task that used the bridge is left out and counted with its reason, never shown.
 
 The folder is written aside and swapped in whole (``files.write_dir``): a kill leaves the previous folder
 or none, never half of one. Nothing in it depends on the clock or the host, so publishing the same bridge
@@ -31,6 +37,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +49,7 @@ import numpy as np
 
 from embridge.core.config import Params
 from embridge.core.errors import BridgeError
-from embridge.core.files import fsync_file, write_dir
+from embridge.core.files import fsync_file, sha256_file, write_dir
 from embridge.core.layout import ARTIFACTS, WORK, Layout
 
 #: ONNX vs the numpy transform: max abs difference, relative to the output's scale where that exceeds 1
@@ -57,6 +67,8 @@ MARKER = "publish.json"
 PUBLISH_FORMAT = 1
 #: the Hub's value for a licence that is not one of its identifiers; ``--license`` names the real one
 NO_LICENSE = "other"
+#: a Hub licence identifier (apache-2.0, mit, cc-by-4.0, other): nothing else reaches the card's front matter
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
 #: method -> the paper (or baseline) it implements, as METHODS.md names them
 PAPERS: dict[str, str] = {
@@ -93,21 +105,76 @@ class Published:
 
 def check_out(out: Path, root: Path) -> None:
     """Refuse an ``--out`` that is (or is inside, or holds) the project's ``artifacts/`` or ``.bridge/``, a
-    file, or a non-empty folder that is not an earlier publish (``publish.json``): replacing it would delete
-    what the user keeps there."""
+    symlink (replacing it would put a real folder where the link was), a file, or a non-empty folder that is
+    not an earlier publish (``earlier_publish``): replacing it would delete what the user keeps there."""
     if any(ord(c) < 32 or ord(c) == 127 for c in str(out)):
         raise BridgeError(f"--out {str(out)!r}: a path with a control character (a newline?); name the folder plainly")
+    if os.path.islink(out):
+        raise BridgeError(f"--out {out}: a symlink (to {os.readlink(out)}); give the folder itself")
     target = Path(out).resolve()
     for kept in (ARTIFACTS, WORK):
         inside = (Path(root) / kept).resolve()
         if target == inside or target.is_relative_to(inside) or inside.is_relative_to(target):
             raise BridgeError(f"--out {out}: inside (or holding) the project's {kept}/, which only the stages "
                               "write; choose a folder outside it")
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if target.exists() and not target.is_dir():
         raise BridgeError(f"--out {out}: exists and is not a folder; give the folder to write")
-    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
-        raise BridgeError(f"--out {out}: a folder holding files that are not a bridge publish (no {MARKER}); "
-                          "choose a new or empty folder")
+    if target.is_dir() and any(target.iterdir()):
+        why = earlier_publish(target)
+        if why:
+            raise BridgeError(f"--out {out}: a folder holding files that are not a bridge publish ({why}); choose a new "
+                              "or empty folder")
+
+
+def folder_files(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` but ``publish.json``: relative path -> ``"file"``, or what else it is."""
+    found = {}
+    for path in sorted(Path(folder).rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            found[rel] = "symlink"
+        elif path.is_file():
+            found[rel] = "file"
+        elif not path.is_dir():
+            found[rel] = "not a plain file"
+    found.pop(MARKER, None)
+    return found
+
+
+def verify_folder(folder: Path, hashes: bool = True) -> str | None:
+    """Why ``folder`` is not a publish as ``publish.json`` records it, or None: the record must parse, carry
+    this format and a bridge, and list exactly the folder's files (and, with ``hashes``, their sha256). An
+    edited, swapped or added file is named."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / MARKER).read_text())
+    except FileNotFoundError:
+        return f"no {MARKER}"
+    except (OSError, ValueError) as e:
+        return f"its {MARKER} is unreadable ({type(e).__name__})"
+    if not isinstance(record, dict) or record.get("format") != PUBLISH_FORMAT or not record.get("bridge") \
+            or not isinstance(record.get("files"), dict):
+        return f"its {MARKER} is not a publish record (format {PUBLISH_FORMAT}, bridge, files)"
+    listed, present = record["files"], folder_files(folder)
+    for rel, what in present.items():
+        if rel not in listed:
+            return f"{rel} is not one of the files {MARKER} lists"
+        if what != "file":
+            return f"{rel} is a {what}"
+    missing = sorted(set(listed) - set(present))
+    if missing:
+        return f"{missing[0]}, listed in {MARKER}, is missing"
+    if hashes:
+        for rel, digest in listed.items():
+            if sha256_file(folder / rel) != digest:
+                return f"{rel} differs from the sha256 {MARKER} records (edited or swapped)"
+    return None
+
+
+def earlier_publish(folder: Path) -> str | None:
+    """Why ``folder`` may not be replaced as an earlier publish, or None (``verify_folder``, hashes
+    included: a file the user edited there is theirs)."""
+    return verify_folder(folder)
 
 
 def bridge_dir(params: Params, name: str, root: Path, seed: int | None) -> Path:
@@ -211,7 +278,7 @@ def st_roles(params: Params, bridge: Any, records: dict[str, dict[str, Any]], as
         recorded = records[role]["encoder"].get("model")
         if recorded and recorded != model:
             return f"its set was extracted with {recorded}, while params.yaml now names {model} (re-extract)"
-        return None
+        return option_drift(params, space.encoder, records[role]["encoder"])
 
     if asked is None:  # every st: text tower, each refused as when asked (a set of another model is an error)
         asked = [r for r, s in bridge.spaces.items() if s.tower == "text" and s.encoder in params.encoders
@@ -226,6 +293,45 @@ def st_roles(params: Params, bridge: Any, records: dict[str, dict[str, Any]], as
         if reason:
             raise BridgeError(f"--sentence-transformers {role}: no sentence-transformers folder for this role: {reason}")
     return list(dict.fromkeys(asked))
+
+
+def option_drift(params: Params, encoder: str, recorded: dict[str, Any], model_prompts: dict[str, str] | None = None
+                 ) -> str | None:
+    """Why params.yaml's options of ``st:`` encoder ``encoder`` would shape vectors other than the ones its
+    set holds (``recorded``: the set manifest's ``encoder``), or None. The folder is built from params.yaml
+    and checked against ``bridge embed``, which reads params.yaml too, so only this comparison catches a
+    changed option. ``model_prompts`` (the model's named prompts) resolves ``prompt_name`` to its text, as
+    extraction records it; without it ``prompt_name`` is left to the call that has the model."""
+    from embridge.encoders.base import parse_options
+    from embridge.encoders.st import STOptions
+
+    spec = params.encoders[encoder]
+    options = parse_options(STOptions, {k: v for k, v in spec.options.items() if k != "batch_size"}, spec.model)
+    key = f"encoders.{encoder}.options"
+
+    def differs(name: str, now: Any, then: Any) -> str:
+        return (f"{key}.{name} is {json.dumps(now)} while its set was extracted with {json.dumps(then)} (the "
+                "manifest's encoder); re-extract the set and refit, or restore the option")
+
+    if options.revision is not None and recorded.get("revision") not in (None, options.revision):
+        return differs("revision", options.revision, recorded.get("revision"))
+    if options.truncate_dim != recorded.get("truncate_dim"):
+        return differs("truncate_dim", options.truncate_dim, recorded.get("truncate_dim"))
+    if options.prompt is not None or model_prompts is not None:
+        prompt = options.prompt if options.prompt is not None else \
+            (model_prompts or {}).get(options.prompt_name) if options.prompt_name is not None else None
+        if prompt != recorded.get("prompt"):
+            name = "prompt" if options.prompt is not None or options.prompt_name is None else "prompt_name"
+            now = options.prompt if name == "prompt" else f"{options.prompt_name} ({json.dumps(prompt)})"
+            return differs(name, now, recorded.get("prompt"))
+    if recorded.get("normalized") is False:
+        return ("its set was extracted unnormalised (manifest encoder.normalized false), while `bridge embed` "
+                "and the folder L2-normalise the tower's output; re-extract with extract.normalize true")
+    if options.max_seq_length is not None:  # the manifest does not record it: equal to the default only
+        return (f"{key}.max_seq_length is {options.max_seq_length}, and the set's manifest does not record the "
+                "max_seq_length it was extracted with, so the folder cannot be checked against it; publish with "
+                "the option unset (the model's own), or --sentence-transformers none")
+    return None
 
 
 def _steps(ops: list[list[Any]], weights: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
@@ -303,6 +409,8 @@ def st_folder(params: Params, bridge: Any, name: str, role: str, graph_ops: list
     from embridge.query import BridgedEncoder
 
     quiet_transformers()  # its progress bars: stderr carries only an error
+    # its notice of a default prompt (the folder's prompt is the set's, on purpose): stderr carries only an error
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
 
     space = bridge.spaces[role]
     spec = params.encoders[space.encoder]
@@ -314,6 +422,9 @@ def st_folder(params: Params, bridge: Any, name: str, role: str, graph_ops: list
                               f"{resolved.identity.get(key)}) than its set was extracted with "
                               f"({manifest_encoder[key]}); re-extract and refit first")
     base = SentenceTransformer(str(resolved.path), device="cpu")
+    drift = option_drift(params, space.encoder, manifest_encoder, dict(base.prompts or {}))
+    if drift:
+        raise BridgeError(f"--sentence-transformers {role}: {drift}")
     prompts, default = dict(base.prompts or {}), base.default_prompt_name
     if options.prompt is not None:
         prompts["bridge"], default = options.prompt, "bridge"
@@ -324,7 +435,8 @@ def st_folder(params: Params, bridge: Any, name: str, role: str, graph_ops: list
         base.max_seq_length = options.max_seq_length
     extra: list[tuple[Any, ...]] = []
     if options.truncate_dim is not None:  # the first k dims, as encode(truncate_dim=k) keeps them
-        width = base.get_sentence_embedding_dimension()
+        # renamed get_embedding_dimension in sentence-transformers 6; the old name warns there
+        width = int((getattr(base, "get_embedding_dimension", None) or base.get_sentence_embedding_dimension)())
         extra.append(("affine", np.eye(width)[:options.truncate_dim], np.zeros(options.truncate_dim), "identity"))
     # extraction and `bridge embed` L2-normalise the tower's output before the bridge
     steps = extra + [("normalize",)] + _steps(graph_ops, weights)
@@ -345,13 +457,14 @@ def st_folder(params: Params, bridge: Any, name: str, role: str, graph_ops: list
 
 # -- the eval tasks that used it ------------------------------------------------------------------------------
 
-def eval_tasks(bridge: Any, name: str, root: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """The tasks whose protocol card (under ``artifacts/protocols/``) names bridge ``name``: those naming its
-    current ``content_sha256`` with their protocol line, headline and metrics; the others left out, why."""
+def eval_tasks(params: Params, bridge: Any, name: str, root: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The tasks whose protocol card (under ``artifacts/protocols/``) names bridge ``name`` and whose numbers
+    are bound to what exists now (``task_problem``), with their protocol line, headline and metrics; every
+    other task that used it (a card naming it, or a task of eval.tasks naming it) left out, with why."""
     from embridge.evaluate.tasks import task_kind
     from embridge.report import protocol_line
 
-    layout, used, left_out = Layout(root), [], []
+    layout, used, left_out, seen = Layout(root), [], [], set()
     folder = layout.protocol("x").parent
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         task = path.stem
@@ -359,22 +472,16 @@ def eval_tasks(bridge: Any, name: str, root: Path) -> tuple[list[dict[str, Any]]
             card = json.loads(path.read_text())
             sides = [s for s in card["sides"].values() if (s.get("bridge") or {}).get("name") == name]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            left_out.append({"task": task, "why": f"its protocol card {path} is unreadable ({type(e).__name__})"})
+            if _defined_with(params, task, name):
+                seen.add(task)
+                left_out.append({"task": task, "why": f"its protocol card {path} is unreadable ({type(e).__name__})"})
             continue
         if not sides:
             continue
-        hashes = {s["bridge"].get("content_sha256") for s in sides}
-        if hashes != {bridge.content_sha256}:
-            left_out.append({"task": task, "why": "stale: its protocol card names another fit of this bridge "
-                             f"(content_sha256 {min(str(h)[:12] for h in hashes)}...); rerun `bridge eval {task}`"})
-            continue
-        try:
-            metrics = json.loads(layout.metrics(task).read_text())
-            if not isinstance(metrics, dict):
-                raise TypeError("not an object")
-        except (OSError, ValueError, TypeError) as e:
-            left_out.append({"task": task, "why": f"its metrics {layout.metrics(task)} are missing or unreadable "
-                             f"({type(e).__name__})"})
+        seen.add(task)
+        why, metrics = task_problem(params, layout, task, card, bridge, name)
+        if why:
+            left_out.append({"task": task, "why": why})
             continue
         kind, options = card.get("kind", ""), card.get("options") or {}
         try:
@@ -386,10 +493,80 @@ def eval_tasks(bridge: Any, name: str, root: Path) -> tuple[list[dict[str, Any]]
         used.append({"task": task, "kind": kind, "headline": head if head in metrics else "",
                      "shown": {c: metrics[c] for c in shown}, "protocol_line": protocol_line(task, root),
                      "protocol": card, "metrics": metrics})
+    for task in sorted(params.eval.tasks):
+        if task not in seen and _defined_with(params, task, name):
+            left_out.append({"task": task, "why": f"no protocol card ({layout.protocol(task)}); run `bridge eval "
+                             f"{task}`"})
     return used, left_out
 
 
+def _defined_with(params: Params, task: str, name: str) -> bool:
+    """Whether eval.tasks.<task> reads a side through bridge ``name``."""
+    spec = params.eval.tasks.get(task)
+    return spec is not None and any(side.bridge == name for _, side in spec.all_sides())
+
+
+def task_problem(params: Params, layout: Layout, task: str, card: dict[str, Any], bridge: Any, name: str
+                 ) -> tuple[str, dict[str, Any]]:
+    """Why the numbers of ``task`` (its protocol ``card`` names ``bridge`` as ``name``) may not be shown, or ``""``, and
+    its metrics. The card binds them to what produced them: the metrics file's sha256, each side's set
+    fingerprint, the bridge's content hash and the task's definition; each must still hold."""
+    from embridge.store.embedding_set import EmbeddingSet
+
+    rerun = f"; rerun `bridge eval {task}`"
+    if card.get("task") != task:
+        return f"its protocol card names task {card.get('task')!r}, not {task!r} (copied from another task?)", {}
+    hashes = {s["bridge"].get("content_sha256") for s in card["sides"].values()
+              if (s.get("bridge") or {}).get("name") == name}
+    if hashes != {bridge.content_sha256}:
+        return ("stale: its protocol card names another fit of this bridge (content_sha256 "
+                f"{min(str(h)[:12] for h in hashes)}...){rerun}"), {}
+    spec = params.eval.tasks.get(task)
+    if spec is None:
+        return "no longer a task of eval.tasks in params.yaml", {}
+    if "definition" not in card:
+        return f"its protocol card records no task definition (written by an older eval){rerun}", {}
+    if card["definition"] != spec.model_dump(mode="json", exclude_defaults=True):
+        return f"params.yaml now defines eval.tasks.{task} otherwise than it ran with (kind, options or sides){rerun}", {}
+    for label, ran in card["sides"].items():
+        ref = params.extract.sets.get(ran.get("set"))
+        try:
+            now = EmbeddingSet(layout.embeddings(ref.path), verify=False).fingerprint if ref else None
+        except BridgeError:
+            now = None
+        if now != ran.get("fingerprint"):
+            return (f"stale: set {ran.get('set')} ({label}) " + ("is missing or unreadable" if now is None else
+                    "has been re-extracted since the task ran") + rerun), {}
+    metrics_file = layout.metrics(task)
+    try:
+        digest = sha256_file(metrics_file)
+        metrics = json.loads(metrics_file.read_text())
+    except (OSError, ValueError) as e:
+        return f"its metrics {metrics_file} are missing or unreadable ({type(e).__name__})", {}
+    if not card.get("metrics_sha256"):
+        return f"its protocol card records no metrics_sha256 (written by an older eval){rerun}", {}
+    if digest != card["metrics_sha256"]:
+        return f"its metrics {metrics_file} differ from the file the eval stage wrote (sha256){rerun}", {}
+    if not isinstance(metrics, dict):
+        return f"its metrics {metrics_file} are not an object", {}
+    bad = sorted(k for k, v in metrics.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+                 or not math.isfinite(v))
+    if bad:
+        return f"its metrics {metrics_file} hold a value that is not a finite number ({bad[0]!r})", {}
+    return "", metrics
+
+
 # -- the model card -------------------------------------------------------------------------------------------
+
+def paper(bridge: Any) -> str:
+    """What the method implements: its paper (``PAPERS``), or for a user-defined method the first line of its
+    class docstring."""
+    if bridge.method in PAPERS:
+        return PAPERS[bridge.method]
+    doc = (type(bridge).__doc__ or "").strip()
+    first = doc.splitlines()[0].strip() if doc else ""
+    return f"{bridge.method} (a user-defined method)" + (f": {first}" if first else "")
+
 
 def _yaml_list(items: list[str]) -> str:
     return "\n".join(f"- {json.dumps(i)}" for i in items)
@@ -417,7 +594,7 @@ def model_card(name: str, bridge: Any, card: dict[str, Any], records: dict[str, 
              (f"A fitted **{bridge.method}** bridge (written by {version}): it maps vectors of {spaces} into one "
               f"shared space, `{target}`, so that vectors of different encoders (or modalities) can be compared "
               "by cosine similarity there."), "",
-             "## Method", "", f"- {PAPERS.get(bridge.method, f'{bridge.method} (a user-defined method)')}",
+             "## Method", "", f"- {paper(bridge)}",
              f"- parameters: `{json.dumps(card.get('params', {}), sort_keys=True)}`",
              "", "## Spaces", "",
              "Inputs are each encoder's L2-normalised output, as the sets were extracted.", "",
@@ -495,9 +672,10 @@ def publish(params: Params, name: str, out: Path, root: Path = Path("."), licens
     from embridge.core.lock import hold
     from embridge.store.embedding_set import bridge_version
 
-    if not license.strip() or any(c.isspace() or c in "\"'#:" for c in license):
-        raise BridgeError(f"--license {license!r}: give one licence identifier (e.g. apache-2.0, mit, cc-by-4.0), "
-                          f"or leave it out for {NO_LICENSE!r}")
+    if not LICENSE_ID.fullmatch(license):
+        raise BridgeError(f"--license {license!r}: give one licence identifier as the Hub writes it (lowercase "
+                          f"letters, digits, '.', '+', '-': apache-2.0, mit, cc-by-4.0), or leave it out for "
+                          f"{NO_LICENSE!r}")
     directory = bridge_dir(params, name, root, seed)
     out = Path(out)
     check_out(out, root)
@@ -509,7 +687,7 @@ def publish(params: Params, name: str, out: Path, root: Path = Path("."), licens
         records = space_records(bridge, root)
         roles = st_roles(params, bridge, records, sentence_transformers)
         models, onnx_errors, no_onnx = onnx_models(bridge, card, name)
-        tasks, left_out = eval_tasks(bridge, name, root)
+        tasks, left_out = eval_tasks(params, bridge, name, root)
         version = bridge_version()
 
         def write(staging: Path) -> dict[str, float]:
@@ -544,8 +722,13 @@ def publish(params: Params, name: str, out: Path, root: Path = Path("."), licens
                       "sentence_transformers": {r: {"folder": f"sentence-transformers/{r}", "max_abs_error": e,
                                                     "texts": len(PROBE_TEXTS), "tolerance": ST_TOLERANCE}
                                                 for r, e in st_errors.items()},
-                      "tasks": [t["task"] for t in tasks], "left_out": left_out}
+                      "tasks": [t["task"] for t in tasks], "left_out": left_out,
+                      "files": {rel: sha256_file(staging / rel) for rel in folder_files(staging)}}
             (staging / MARKER).write_text(json.dumps(record, indent=1) + "\n")
+            why = verify_folder(staging, hashes=False)
+            if why:  # a symlink or special file a library wrote: the folder would not be replaceable later
+                raise BridgeError(f"--out {out}: the folder as written is not a plain publish ({why}); nothing was "
+                                  "written")
             _check_loads(staging, bridge)
             for path in staging.rglob("*"):
                 if path.is_file():

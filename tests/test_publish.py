@@ -9,6 +9,7 @@ one line and leave nothing behind. The real MiniLM check (the sentence-transform
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from bridge_project import cli, cli_both, cli_with_edit, synthetic_lane, write_params
+from bridge_project import cli, cli_both, cli_with_edit, synthetic_lane, tree_digest, write_params
 from test_methods_io import CASES, data, fitted  # noqa: F401 - data is a fixture
 
 from embridge.bridges.base import Bridge
@@ -301,3 +302,251 @@ def test_a_method_without_a_graph_publishes_no_onnx_and_says_why() -> None:
     assert inference_graph(bridge, {}) is None
     models, errors, why = onnx_models(bridge, {}, "squared")
     assert models == {} and errors == {} and "no inference graph" in why and "Python code" in why
+
+
+# -- what the card may show: numbers bound to what exists now -------------------------------------------------
+
+def _publish_record(project: Path, out: Path, *args: str) -> tuple[dict, str]:
+    code, err, _ = cli_both(project, "publish", "clip-linear", "--out", str(out), *args)
+    assert code == 0 and err == "", err
+    return json.loads((out / MARKER).read_text()), (out / "README.md").read_text()
+
+
+def _why(record: dict, task: str) -> str:
+    return next(x["why"] for x in record["left_out"] if x["task"] == task)
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda m: m.__setitem__("top1", 0.9999), "differ from the file the eval stage wrote"),
+    (lambda m: m.__setitem__("top1", "inf"), "differ from the file the eval stage wrote"),
+    (lambda m: m.update({"extra": 1.0}), "differ from the file the eval stage wrote"),
+])
+def test_metrics_edited_after_eval_are_left_out(project: Path, tmp_path: Path, edit, words: str) -> None:
+    """The protocol card records the metrics file's sha256; an edited file is left out, counted, never shown."""
+    path = Layout(project).metrics("clip-zeroshot-linear")
+    original = path.read_text()
+    metrics = json.loads(original)
+    edit(metrics)
+    path.write_text(json.dumps(metrics))
+    try:
+        record, text = _publish_record(project, tmp_path / "p")
+    finally:
+        path.write_text(original)
+    assert record["tasks"] == ["clip-retrieval-linear"]
+    assert words in _why(record, "clip-zeroshot-linear") and "rerun `bridge eval clip-zeroshot-linear`" in text
+    assert "0.9999" not in text and "| clip-zeroshot-linear |" not in text
+    assert not (tmp_path / "p" / "eval" / "clip-zeroshot-linear.json").exists()
+
+
+@pytest.mark.parametrize("value", ["1e400", "NaN", '"0.5"', "true", "null"])
+def test_metrics_that_are_not_finite_numbers_are_left_out(project: Path, tmp_path: Path, value: str) -> None:
+    """A metric that is not a finite number is left out and counted, even when its sha256 is the card's."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    layout = Layout(copy)
+    path, protocol = layout.metrics("clip-zeroshot-linear"), layout.protocol("clip-zeroshot-linear")
+    path.write_text(path.read_text().replace('"top1": ', f'"top1": {value}, "was": ', 1))
+    card = json.loads(protocol.read_text())
+    card["metrics_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    protocol.write_text(json.dumps(card))
+    record, _ = _publish_record(copy, tmp_path / "p")
+    assert record["tasks"] == ["clip-retrieval-linear"]
+    assert "not a finite number ('top1')" in _why(record, "clip-zeroshot-linear")
+
+
+def test_eval_only_set_re_extracted_after_eval_is_left_out(project: Path, tmp_path: Path) -> None:
+    """A task read through the bridge a set the bridge was not fitted on: re-extracting that set (the bridge
+    stays fresh) makes the task's numbers stale until eval runs again, which then lists the new numbers."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["worlds"]["b"] = dict(params["worlds"]["default"])
+    params["datasets"]["synth-b"] = {"source": "synthetic", "options": {"world": "b"}}
+    params["extract"]["sets"]["b-clip-image"] = {"dataset": "synth-b", "encoder": "syn-clip", "tower": "image"}
+    params["eval"]["tasks"]["b-zeroshot"] = {"kind": "zeroshot",
+                                             "query": {"set": "b-clip-image", "bridge": "clip-linear"},
+                                             "gallery": {"set": "synth-clip-text", "bridge": "clip-linear"}}
+    write_params(copy, params)
+    for args in (("extract", "b-clip-image"), ("eval", "b-zeroshot")):
+        code, err = cli(copy, *args)
+        assert code == 0, err
+    before = json.loads(Layout(copy).metrics("b-zeroshot").read_text())["top1"]
+    record, _ = _publish_record(copy, tmp_path / "p1")
+    assert "b-zeroshot" in record["tasks"]
+    params["worlds"]["b"]["obs_noise"] = 2.5
+    write_params(copy, params)
+    code, err = cli(copy, "extract", "b-clip-image")
+    assert code == 0, err
+    record, text = _publish_record(copy, tmp_path / "p2")
+    assert "b-zeroshot" not in record["tasks"] and "| b-zeroshot |" not in text
+    assert "set b-clip-image (query) has been re-extracted" in _why(record, "b-zeroshot")
+    code, err = cli(copy, "eval", "b-zeroshot")
+    assert code == 0, err
+    after = json.loads(Layout(copy).metrics("b-zeroshot").read_text())["top1"]
+    assert abs(after - before) > 0.01  # the set really changed what the task scores
+    record, text = _publish_record(copy, tmp_path / "p3")
+    assert "b-zeroshot" in record["tasks"]
+    assert f"top1 **{after:.4f}**" in next(line for line in text.splitlines() if line.startswith("| b-zeroshot |"))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.__setitem__("options", {"ks": [1, 3]}),
+    lambda t: t["gallery"].__setitem__("subset", {"fraction": 0.5}),
+    lambda t: t.__setitem__("kind", "retrieval"),
+])
+def test_task_redefined_after_eval_is_left_out(project: Path, tmp_path: Path, edit) -> None:
+    code, err = cli_with_edit(project, lambda p: edit(p["eval"]["tasks"]["clip-zeroshot-linear"]),
+                              "publish", "clip-linear", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "p" / MARKER).read_text())
+    assert record["tasks"] == ["clip-retrieval-linear"]
+    assert "params.yaml now defines eval.tasks.clip-zeroshot-linear otherwise" in _why(record, "clip-zeroshot-linear")
+
+
+def test_task_without_a_card_or_with_another_tasks_card_is_counted(project: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    layout = Layout(copy)
+    layout.protocol("clip-retrieval-linear").unlink()
+    shutil.copy(layout.protocol("clip-zeroshot-linear"), layout.protocol("clip-copied"))
+    shutil.copy(layout.metrics("clip-zeroshot-linear"), layout.metrics("clip-copied"))
+    record, text = _publish_record(copy, tmp_path / "p")
+    assert record["tasks"] == ["clip-zeroshot-linear"]
+    assert sorted(x["task"] for x in record["left_out"]) == ["clip-copied", "clip-retrieval-linear"]
+    assert "no protocol card" in _why(record, "clip-retrieval-linear")
+    assert "names task 'clip-zeroshot-linear'" in _why(record, "clip-copied")
+    assert "2 task(s) that used this bridge are left out" in text
+
+
+# -- the folder: only an earlier publish is replaced ----------------------------------------------------------
+
+@pytest.mark.parametrize("marker", ["{}", "not json", '{"format": 1, "bridge": "clip-linear"}', None])
+def test_a_foreign_folder_with_a_publish_json_is_kept(project: Path, published: Path, tmp_path: Path,
+                                                      marker: str | None) -> None:
+    """publish.json must parse, be a publish record and list exactly the folder's files; a user's file in an
+    earlier publish (marker None: added to a real one) keeps the folder from being replaced."""
+    keep = tmp_path / "mine"
+    if marker is None:
+        shutil.copytree(published, keep)
+    else:
+        keep.mkdir()
+        (keep / MARKER).write_text(marker)
+    (keep / "thesis.tex").write_text("mine")
+    before = tree_digest(keep)
+    code, err = cli(project, "publish", "clip-linear", "--out", str(keep))
+    assert code == 2 and "not a bridge publish" in err and err.count("\n") == 1, err
+    assert tree_digest(keep) == before
+
+
+def test_publish_json_lists_every_file_and_verify_finds_a_swap(published: Path, tmp_path: Path) -> None:
+    from embridge.publish import verify_folder
+
+    record = json.loads((published / MARKER).read_text())
+    files = sorted(str(p.relative_to(published)) for p in published.rglob("*") if p.is_file() and p.name != MARKER)
+    assert sorted(record["files"]) == files and "onnx/source.onnx" in files
+    assert verify_folder(published) is None
+    copy = tmp_path / "copy"
+    shutil.copytree(published, copy)
+    shutil.copy(copy / "onnx" / "target.onnx", copy / "onnx" / "source.onnx")
+    assert "onnx/source.onnx differs from the sha256" in verify_folder(copy)
+    (copy / "onnx" / "source.onnx").unlink()
+    assert "onnx/source.onnx, listed in publish.json, is missing" in verify_folder(copy)
+
+
+def test_a_symlinked_out_is_refused(project: Path, published: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(published, target_is_directory=True)
+    before = tree_digest(published)
+    code, err = cli(project, "publish", "clip-linear", "--out", str(link))
+    assert code == 2 and "a symlink" in err and err.count("\n") == 1, err
+    assert link.is_symlink() and tree_digest(published) == before
+
+
+@pytest.mark.parametrize("license", ["{}", "---", "MIT", "mit\u202e", "`mit`", "-mit", "apache 2.0", "", "a/b"])
+def test_license_must_be_a_hub_identifier(project: Path, tmp_path: Path, license: str) -> None:
+    code, err = cli(project, "publish", "clip-linear", "--out", str(tmp_path / "p"), "--license", license)
+    assert code == 2 and "one licence identifier" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("license", ["mit", "cc-by-4.0", "gpl-3.0+", "other"])
+def test_hub_licence_identifiers_are_accepted(license: str) -> None:
+    from embridge.publish import LICENSE_ID
+
+    assert LICENSE_ID.fullmatch(license)
+
+
+# -- the sentence-transformers folder: options as the set was extracted ---------------------------------------
+
+def _st_params(options: dict, normalize: bool = True):
+    from embridge.core.config import Params
+
+    params = synthetic_lane(tasks=["clip-retrieval-linear"], groups=200)
+    params["encoders"]["st-text"] = {"model": "st:sentence-transformers/all-MiniLM-L6-v2", "options": options}
+    params["extract"]["normalize"] = normalize
+    return Params.model_validate(params)
+
+
+@pytest.mark.parametrize("options,recorded,prompts,words", [
+    ({"prompt": "query: "}, {}, None, ('encoders.st-text.options.prompt is "query: " while its set was extracted '
+                                       "with null")),
+    ({}, {"prompt": "query: "}, {}, ('encoders.st-text.options.prompt is null while its set was extracted with '
+                                     '"query: "')),
+    ({"prompt_name": "q"}, {"prompt": "query: "}, {"q": "search: "}, "options.prompt_name is \"q (\\\"search: \\\")\""),
+    ({"truncate_dim": 64}, {"truncate_dim": 128}, None, ("options.truncate_dim is 64 while its set was extracted "
+                                                         "with 128")),
+    ({}, {"truncate_dim": 128}, None, "options.truncate_dim is null"),
+    ({"max_seq_length": 16}, {}, None, "does not record the max_seq_length"),
+    ({"revision": "abc"}, {"revision": "def"}, None, "options.revision is \"abc\""),
+    ({}, {"normalized": False}, None, "extracted unnormalised"),
+])
+def test_st_options_other_than_the_sets_are_refused(options: dict, recorded: dict, prompts, words: str) -> None:
+    from embridge.publish import option_drift
+
+    why = option_drift(_st_params(options), "st-text", {"model": "st:x", **recorded}, prompts)
+    assert why is not None and words in why, why
+    assert ("re-extract" in why) == ("max_seq_length" not in words)  # re-extracting cannot record that one
+
+
+@pytest.mark.parametrize("options,recorded,prompts", [
+    ({}, {}, None), ({"prompt": "query: ", "batch_size": 8}, {"prompt": "query: "}, None),
+    ({"prompt_name": "q"}, {"prompt": "search: "}, {"q": "search: "}), ({"truncate_dim": 64}, {"truncate_dim": 64}, {}),
+])
+def test_st_options_as_the_set_was_extracted_pass(options: dict, recorded: dict, prompts) -> None:
+    from embridge.publish import option_drift
+
+    assert option_drift(_st_params(options), "st-text", {"model": "st:x", "normalized": True, **recorded},
+                        prompts) is None
+
+
+def test_a_user_method_gets_its_docstring_as_its_paper_line() -> None:
+    from embridge.bridges.base import MethodParams
+    from embridge.core.vectors import Space
+    from embridge.publish import paper
+
+    class Halved(Bridge):
+        """Halves every vector, a toy user method.
+
+        More text that is not the first line."""
+        method = "python:here:Halved"
+        roles = ("source",)
+
+        def _fit(self, inputs):  # pragma: no cover - never fitted here
+            pass
+
+        def _transform(self, role, vectors):  # pragma: no cover
+            return vectors / 2
+
+        def state(self):  # pragma: no cover
+            return {}
+
+        def load_state(self, state):  # pragma: no cover
+            pass
+
+    class Bare(Halved):
+        method = "python:here:Bare"
+
+    spaces = {"source": Space("enc", "text", 4)}
+    assert paper(Halved(MethodParams(), spaces)) == "python:here:Halved (a user-defined method): Halves every " \
+        "vector, a toy user method."
+    assert paper(Bare(MethodParams(), spaces)) == "python:here:Bare (a user-defined method)"

@@ -5,7 +5,8 @@ shared space through its bridge (or leaves it in its encoder's space), and
 scores it with its kind's runner (``core/catalog.py`` lists the kinds,
 ``tasks.py`` declares them beside their runners).
 
-Outputs: ``artifacts/metrics/<task>.json`` (flat numbers for ``dvc metrics``),
+Outputs: ``artifacts/metrics/<task>.json`` (flat numbers for ``dvc metrics``; the protocol card
+records its sha256 as ``metrics_sha256``, and the task's ``definition`` from params.yaml),
 ``artifacts/plots/<kind>/<task>.csv`` (for ``dvc plots``) and, for kinds that
 draw one, ``artifacts/projections/<task>.csv`` (the report's 2-D picture), so
 the report reads only what eval wrote.
@@ -21,7 +22,7 @@ import numpy as np
 
 from embridge.core.config import Params, TaskSide
 from embridge.core.errors import BridgeError
-from embridge.core.files import atomic_write, atomic_write_json
+from embridge.core.files import atomic_write, atomic_write_json, sha256_file
 from embridge.core.layout import Layout
 from embridge.core.vectors import Vectors, collapsed, require_scoreable
 from embridge.evaluate.protocol import protocol_card
@@ -103,6 +104,8 @@ def run_task(params: Params, name: str, root: Path = Path(".")) -> dict[str, flo
                           "nothing was written, run it again")
     outcome = over_seeds(outcomes, kind.headline_of(task.options)) if seeds else outcomes[0]
     outcome.protocol = protocol_card(params, Layout(root), name, seen, bridge_version())
+    # the task as params.yaml defined it for this run: a later edit of it makes these numbers another task's
+    outcome.protocol["definition"] = task.model_dump(mode="json", exclude_defaults=True)
     if seeds:
         outcome.protocol["bridges_content_sha256"] = {f"{b}/seed-{s}": min(h)
                                                       for (b, s), h in bridges_seen.items() if b}
@@ -156,6 +159,8 @@ def _write(root: Path, name: str, kind: str, outcome: Outcome) -> None:
     for path in (layout.metrics(name), *files):
         path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(layout.metrics(name), outcome.metrics)
+    # binds the card to these numbers: a metrics file edited (or rewritten by another run) no longer matches
+    outcome.protocol["metrics_sha256"] = sha256_file(layout.metrics(name))
     layout.protocol(name).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(layout.protocol(name), outcome.protocol)
     for path, rows in files.items():
