@@ -13,9 +13,10 @@ from embridge.stages.common import ParamsOption, SetOption, params_from, say
 def publish(
     name: Annotated[str, typer.Argument(metavar="NAME", help="A bridge of fit.bridges, fitted (artifacts/bridges/NAME).")],
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="The folder to write: a new or empty one, or an earlier "
-                                      "publish (replaced whole).")],
-    license: Annotated[str, typer.Option("--license", metavar="ID", help="The licence identifier for the model card (e.g. "
-                                         "apache-2.0); default 'other' with no licence named.")] = "other",
+                                      "publish holding only the files its publish.json lists (replaced whole); "
+                                      "not a symlink.")],
+    license: Annotated[str, typer.Option("--license", metavar="ID", help="The Hub licence identifier for the model card "
+                                         "(lowercase, e.g. apache-2.0, mit); default 'other' with no licence named.")] = "other",
     sentence_transformers: Annotated[list[str] | None, typer.Option(
         "--sentence-transformers", metavar="ROLE", help="Role to write a sentence-transformers folder for (repeatable); default: "
         "every role whose encoder is an st: text model; 'none' for none.")] = None,

@@ -274,6 +274,13 @@ def test_sentence_transformers_folder_equals_bridge_embed(tmp_path: Path) -> Non
     assert config["prompts"]["bridge"] == "query: " and config["default_prompt_name"] == "bridge"
     assert np.abs(model.encode(texts, prompt="") - want).max() > 1e-3  # the prefix matters
     assert "sentence-transformers/source vs bridge embed" in said
+    assert "FutureWarning" not in err and "Default prompt name" not in err
+    # params.yaml's encoder options changed without re-extracting: the folder would not be what was fitted
+    for key, value in (("prompt", "passage: "), ("truncate_dim", 128), ("max_seq_length", 16)):
+        code, err = cli_with_edit(tmp_path, lambda p, k=key, v=value: p["encoders"]["minilm"]["options"].__setitem__(k, v),
+                                  "publish", "names-to-molecules", "--out", str(tmp_path / "again"))
+        assert code == 2 and f"encoders.minilm.options.{key}" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "again").exists()
 
 
 def test_a_method_without_a_graph_publishes_no_onnx_and_says_why() -> None:
