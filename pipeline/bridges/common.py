@@ -54,9 +54,9 @@ def paired_moments(x: np.ndarray, ia: np.ndarray, y: np.ndarray, ib: np.ndarray,
     """Moments of the pairs ``(x[ia[i]], y[ib[i]])`` without materialising the paired matrices.
 
     The closed-form methods (least squares, Procrustes, CCA) need only these.
-    Gathering every pair as float64 first held 5 copies of ``pairs x dim x 8``
-    bytes (an image with two captions is two pairs): 1.4 GB for 750k pairs at
-    d=48. Here the pairs are gathered ``block`` at a time, in two passes (the
+    Gathering every pair as float64 first would hold several copies of
+    ``pairs x dim x 8`` bytes (an image with two captions is two pairs), growing
+    with the pairs. Here the pairs are gathered ``block`` at a time, in two passes (the
     means, then the centred products, which keeps the sums as accurate as
     centring the whole matrix). ``prepare`` maps each gathered float64 block
     first (e.g. Procrustes' normalisation).

@@ -10,7 +10,7 @@ only in the subspace orthogonal to the anchor direction ``u = n(z_a)``, so the
 proxy cannot fight the anchor term:
 ``L = InfoNCE(f_m(x), z_a) + lambda * InfoNCE(P_perp f_m(x), P_perp p)``,
 ``P_perp = I - u u^T`` per sample. No public code exists; every unclear
-choice is a parameter (METHODS.md section 2).
+choice is a parameter (docs/methods.md, "EmergentBridge").
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ class EmergentParams(TrainParams):
     hidden: int = Field(0, ge=0, description="head hidden width; 0 means 2 x input dim")
     activation: Activation = "gelu"
     tau: float = Field(0.07, gt=0)
-    proxy_weight: float = Field(0.1, ge=0, description="lambda; unpublished. The sweep on the default world "
-                                "(benchmarks/emergent_sweep.py): 0.1 keeps the anchor within 1 point (-0.3) and "
-                                "raises emergent R@1 by 22 % relative (32 % with a tenth of the pairs); 0.3 gains "
-                                "48 % but costs the anchor 3.6 points; 0 is the anchor-only ablation")
+    proxy_weight: float = Field(0.1, ge=0, description="lambda; unpublished. benchmarks/emergent_sweep.py sweeps it on "
+                                "the default world (benchmarks/results/emergent_sweep.csv): 0.1 keeps the anchor and "
+                                "raises emergent R@1; larger values raise it more at the anchor's cost; 0 is the "
+                                "anchor-only ablation")
     orthogonal: bool = Field(True, description="project the proxy term orthogonally to n(z_a)")
     proxy: Literal["diffusion", "regressor"] = "diffusion"
     proxy_epochs: int = Field(200, ge=0, description="epochs of the proxy synthesiser")

@@ -44,8 +44,9 @@ def rank_rule(xa: np.ndarray, xb: np.ndarray, singular: np.ndarray, rank_tol: fl
     Why: vectors stored in float16 carry a rounding error of std ``u |x| / sqrt(3)`` per entry
     (``u = 2^-11``); an [N, D] matrix of such iid errors has largest singular value about
     ``sigma (sqrt(N) + sqrt(D))``. A fixed ``rank_tol`` of 1e-8 sits far below that, so every noise
-    direction counted as signal (a noiseless rank-10 world came out rank 20-23 and transferred at
-    80 %). The floor measured on such a world matches the noise singular values (0.068 vs 0.06-0.07).
+    direction would count as signal, and the map would fit the rounding noise. The floor sits at the
+    noise singular values of such vectors (``tests/test_methods_gaussian.py``: the default finds a
+    noiseless float16 world's rank, ``rank_tol`` alone counts its rounding noise as signal).
     """
     name, unit = precision_of(xa, xb)
     n, d = len(xa), xa.shape[1] + xb.shape[1]

@@ -1,8 +1,8 @@
 """A torch bridge's inference as a list of numpy ops, written into ``bridge.json``.
 
 Why: a torch bridge needs torch to *train*, but applying it is a few matrix
-products. Importing torch costs about 2 s of every process that loads one (an
-eval stage, ``bridge embed``), more than the work. So each torch method
+products. Importing torch costs every process that loads one (an eval stage,
+``bridge embed``) more than the work itself. So each torch method
 describes its transform of each role as data, for example TextME's modal role::
 
     [["normalize"], ["subtract", "array.mu_modal"], ["normalize"],
@@ -44,7 +44,7 @@ def _batchnorm(x: np.ndarray, w: Mapping[str, np.ndarray], prefix: str, eps: flo
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """The exact GELU, ``x Phi(x)``, as torch's default (not the tanh approximation)."""
-    from scipy.special import erf  # only bridges with a GELU pay its import (~0.2 s)
+    from scipy.special import erf  # only bridges with a GELU pay its import
 
     return 0.5 * x * (1.0 + erf(x * np.float32(1 / math.sqrt(2))))
 

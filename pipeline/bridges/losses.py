@@ -24,7 +24,7 @@ def _shifted_exp(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     Masks are applied by multiplying this one exp (never by filling ``-inf``
     or a huge negative): ``exp`` of such values and of denormal results takes
-    a slow path on CPU that made the loss 3x slower. The clamp keeps every
+    a slow path on CPU that would dominate the loss's time. The clamp keeps every
     value a normal float; the log-sum-exp stays exact whenever a kept entry is
     within 80 of the row max, which always holds for cosine logits with
     ``tau >= 0.025``. The max is detached: it only stabilises.
@@ -66,7 +66,7 @@ def symmetric_info_nce(a: torch.Tensor, b: torch.Tensor, tau: float,
 
 def hard_negative_nce(z: torch.Tensor, target: torch.Tensor, tau: float, low: float,
                       high: float) -> torch.Tensor:
-    """TextME's hard-negative contrastive loss (METHODS.md section 1).
+    """TextME's hard-negative contrastive loss (docs/methods.md, "TextME").
 
     Negatives of query ``i`` are the ``j != i`` with
     ``low * s_ii <= s_ij <= high * s_ii``: not too easy, and not so close to the

@@ -36,8 +36,8 @@ from embridge.core.validation import validate
 from embridge.core.vectors import Space, Vectors
 from embridge.store.loading import load_vectors
 
-#: a kill loses at most this much training; a checkpoint costs ~9 ms (fsync), so every epoch of a fit of
-#: many short epochs would spend a tenth of its time writing them
+#: a kill loses at most this much training; a checkpoint waits for fsync, so one every epoch of a fit of
+#: many short epochs would spend much of its time on the disk
 CHECKPOINT_SECONDS = 1.0
 TRAIN_SPLITS = ("train",)
 

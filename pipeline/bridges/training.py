@@ -80,7 +80,6 @@ class TrainHooks:
     every: int = 1
     #: and at most one checkpoint per this many seconds (the last epoch always writes one): a kill loses
     #: at most that much training, and a fit of many short epochs does not spend its time in fsync
-    #: (EmergentBridge's 250 epochs: 2.2 s of checkpoints every epoch, 0.1 s at one per second)
     min_seconds: float = 0.0
     #: called as ``on_epoch(stage, epoch, mean_loss)`` after every epoch
     on_epoch: Callable[[str, int, float], None] | None = None
@@ -187,7 +186,7 @@ def _restore_checkpoint(path: Path, fingerprint: str, module: nn.Module, opt: to
 
 
 def make_optimizer(module: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
-    """Adam(W) with the fused kernel (one pass over all tensors; 3-5x cheaper steps on CPU)."""
+    """Adam(W) with the fused kernel (one pass over all tensors, so a step costs far less on CPU)."""
     kind = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
     return kind(module.parameters(), lr=params.lr, betas=params.betas, weight_decay=params.weight_decay,
                 fused=True)
@@ -214,8 +213,7 @@ def cpu_threads(n: int) -> Iterator[None]:
 
     Why 1 by default: bridge heads are small, so intra-op threading buys
     little, and when another process holds a core torch's spinning workers
-    collapse: 10 epochs of the default TextME fit took 4.5 s on 1 thread and
-    48 s on 2 threads with the second core busy (2-core machine).
+    wait for it, so the fit runs far slower than on one thread.
     """
     before = torch.get_num_threads()
     if n:

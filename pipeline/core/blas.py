@@ -2,11 +2,10 @@
 
 A multi-threaded BLAS splits a matrix product's sums between its threads, so the last bits of the
 result depend on how many threads ran: a least-squares bridge fitted with ``OMP_NUM_THREADS=1`` and
-with 2 threads had other weights, and a logistic probe scored 0.4456 against 0.4443 (measured on this
-project's default pipeline). Inside ``one_thread()`` every product is summed in one order, so the same
-BLAS build gives the same bits on a laptop and on a 64-core server, as ``threads: 1`` does for the
-torch bridges. The products it wraps are small (d x d moments, a probe's features): the cost is a
-fraction of a second at 2M rows.
+with 2 threads had other weights, and a logistic probe another accuracy. Inside ``one_thread()``
+every product is summed in one order, so the same BLAS build gives the same bits on a laptop and on
+a 64-core server, as ``threads: 1`` does for the torch bridges. The products it wraps are small
+(d x d moments, a probe's features), so one thread costs little.
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ import pyarrow as pa
 def string_array(values: np.ndarray) -> pa.Array:
     """A metadata column as arrow strings, built from its buffers: UTF-8 bytes and int32 offsets.
 
-    arrow converts numpy's fixed-width UCS-4 strings 6x slower than str
-    objects, and a list of str objects costs 24 ms per 250k ids; the buffers
-    cost 4-12 ms (measured here). ASCII code points (ids, labels, splits and
+    arrow converts numpy's fixed-width UCS-4 strings slower than str
+    objects, and a list of str objects costs a Python object per row; the
+    buffers take a few vectorised numpy passes. ASCII code points (ids, labels, splits and
     groups nearly always are) are the bytes themselves; other text goes
     through ``np.char.encode``. Rows of one length (zero-padded ids) have no
     NUL padding to drop; otherwise the padding is every zero byte, unless a
-    string holds a NUL of its own (then a per-row length mask, 2.5x slower).
+    string holds a NUL of its own (then a per-row length mask, slower).
     """
     values = np.asarray(values)
     values = np.ascontiguousarray(values if values.dtype.kind == "U" else values.astype(str))

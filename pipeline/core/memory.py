@@ -4,11 +4,11 @@ Stages allocate and free shard-sized buffers over and over (decode a file,
 encode a shard, write it). Two allocators kept those pages after they were
 freed: arrow's default pool (mimalloc) and glibc's malloc, whose threshold
 for giving a big block its own mapping rises to the size of the last big
-block freed, so the next ones come from a heap that rarely shrinks. An import
-of 2M precomputed vectors peaked at 810 MB that way, with ~300 MB live; with
-arrow's system pool and a fixed 4 MB mapping threshold it peaks at 557 MB,
-for 15 % more time (benchmarks/sources.py, measured on this machine). Called
-once per process, first thing, by the CLI.
+block freed, so the next ones come from a heap that rarely shrinks: a
+stage's peak held far more than was live. With arrow's system pool and a
+fixed mapping threshold the peak follows what is live, for a little more
+time (``benchmarks/sources.py`` measures peak RSS and rows/s). Called once
+per process, first thing, by the CLI.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ def release_freed() -> None:
 
     Blocks under the mapping threshold (a batch's ids, arrow's decode
     buffers) come from the heap, and glibc returns only the free space at its
-    top: what a part or a shard freed in the middle stayed resident, so an
-    import's RSS after planning 1M rows was 221 MB of which 52 MB free heap,
-    against 22 MB for 200k rows (measured here). Called between shards; it
-    takes about a millisecond.
+    top: what a part or a shard freed in the middle stays resident, so the
+    free heap an import holds grows with the rows it planned. Called between
+    shards; it is cheap next to a shard.
     """
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):

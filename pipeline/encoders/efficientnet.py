@@ -70,12 +70,12 @@ class EfficientNetEncoder(Encoder):
 
 def fold_batchnorm(model: Any) -> Any:
     """Fold every eval-mode BatchNorm into the convolution before it, and symmetric "same" padding into
-    the convolution's own padding; the forward is the same function (to float rounding, ~1e-7).
+    the convolution's own padding; the forward is the same function (to float rounding).
 
     Why: at inference a BatchNorm is a per-channel affine map, so ``bn(conv(x))`` is one convolution
     with scaled weights and a bias, and a separate zero-padding pass copies every activation once
-    more. On this machine's 2 CPU cores the two passes took 30 % of EfficientNet-lite0's forward
-    (32 images: 1.05 s, folded 0.72 s; ``tests/test_encoders_families.py`` checks the equality).
+    more: two passes over every activation that fold away (``tests/test_encoders_families.py`` checks
+    the equality).
     """
     import torch
     from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding

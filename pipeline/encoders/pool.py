@@ -49,8 +49,8 @@ def prepared_batches(preprocess: Preprocess, payload: np.ndarray, batches: list[
     """``(row positions, prepared batch)`` for each batch, in order.
 
     ``workers=0``, or no more batches than the ``2 * workers`` kept in
-    flight (then starting processes, seconds when the preprocess unpickles
-    a library, costs more than the overlap saves), runs ``preprocess`` inline.
+    flight (then starting processes, slow when the preprocess unpickles a
+    library, costs more than the overlap saves), runs ``preprocess`` inline.
     """
     if workers <= 0 or len(batches) <= 2 * workers:
         for index in batches:

@@ -114,7 +114,7 @@ class PixelTower(Tower):
     """An image tower: uint8 pixels from the workers, normalised on the device, then ``forward``.
 
     ``channels_last`` feeds NHWC memory to convolutional models (their
-    weights converted likewise), ~1.2x faster on CPU; transformers gain nothing.
+    weights converted likewise), faster on CPU; transformers gain nothing.
     """
 
     name = modality = "image"

@@ -4,22 +4,22 @@ Rank of a query = 1 + the gallery rows scoring above its best positive (the
 gallery rows of its group). Exact retrieval metrics (recall@k, MRR, ranks)
 need this count over the *whole* gallery, not a top-k list.
 
-Why blocks: at small d a score costs few FLOPs (96 at d=48) but 4 bytes to
-write and read back, so a score matrix larger than the caches makes the count
-memory-bound: 125k x 250k at d=48 took 305 s where its arithmetic takes
-35-60 s. Here each block of ``chunk`` queries x ``block`` gallery rows (4 MB
-of float32 by default) is scored by one BLAS call and counted while it is
-still in cache; ``benchmarks/search.py`` measures the result against the
-machine's matrix-multiply rate in the same run.
+Why blocks: at small d a score costs few FLOPs (2d) but 4 bytes to write
+and read back, so a score matrix larger than the caches makes the count
+memory-bound, several times slower than its arithmetic. Here each block of
+``chunk`` queries x ``block`` gallery rows (``CHUNK`` x ``BLOCK`` float32 by
+default) is scored by one BLAS call and counted while it is still in cache;
+``benchmarks/search.py`` measures the result against the machine's
+matrix-multiply rate in the same run.
 
 Exactness: the threshold (the best positive score) is first read from a
 small product of the chunk with its positives' rows, then checked against the
 positives' scores in the blocks themselves; a chunk where the two differ is
 counted again against the block values. Two scores within ``TIE`` of each
 other are a tie: a BLAS kernel rounds a dot product by the column's place in
-its panel, so identical gallery rows score up to about 3 float32 ulps apart
-(measured at d = 8 to 2048), and a duplicate of the positive must tie with it
-wherever it sits. Every tie rule comes from the same pass:
+its panel, so identical gallery rows can score a few float32 ulps apart, and
+a duplicate of the positive must tie with it wherever it sits. Every tie rule
+comes from the same pass:
 
 * ``optimistic``: 1 + #(rows scoring > b), ties go to the positive;
 * ``pessimistic``: 1 + #(negatives scoring >= b);
@@ -46,8 +46,8 @@ from scipy.special import gammaln
 TIES = ("expected", "optimistic", "pessimistic")
 #: scores this close are tied (17 float32 ulps at 1.0, above the BLAS spread between identical rows)
 TIE = 1e-6
-#: queries x gallery rows per CPU score block (16 MB of float32: measured fastest on 2 cores among
-#: 256-4096 x 1024-16384, benchmarks/search.py; per-call BLAS overhead outweighs cache misses below it)
+#: queries x gallery rows per CPU score block (16 MB of float32): smaller blocks pay more per-call BLAS overhead
+#: than they save in cache misses (benchmarks/search.py times the ranks against the machine's matmul rate)
 CHUNK, BLOCK = 1024, 4096
 #: the same on a GPU, where one launch should hold far more work
 GPU_CHUNK, GPU_BLOCK = 8192, 65536
@@ -62,7 +62,7 @@ def group_codes(query_groups: np.ndarray, gallery_groups: np.ndarray) -> tuple[n
 
 def cuda_available() -> bool:
     """Whether torch can use a CUDA device, without importing torch on a machine that has no GPU driver
-    (the import alone costs ~2 s of every eval process)."""
+    (the import alone costs an eval process more than most tasks' work)."""
     if os.environ.get("BRIDGE_DEVICE") == "cpu":
         return False
     if "torch" not in sys.modules and not (os.path.exists("/dev/nvidiactl")
@@ -95,7 +95,7 @@ class _Numpy:
 
     def count(self, s: np.ndarray, threshold: np.ndarray, inclusive: bool) -> np.ndarray:
         """Per row, entries above (or at) the row's threshold: a compare into a reused bool buffer and a
-        byte-wise sum (about 2x faster than ``count_nonzero(axis=1)``, which converts to int first)."""
+        byte-wise sum (faster than ``count_nonzero(axis=1)``, which converts to int first)."""
         if self.hits.size < s.size:
             self.hits = np.empty(s.size, dtype=bool)
         hit = self.hits[:s.size].reshape(s.shape)

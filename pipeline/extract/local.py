@@ -17,9 +17,8 @@ def write_shards_local(writer: SetWriter, plan: SetPlan, todo: list[int], progre
 
     A shard's file is built before the next shard is read, not while it is encoded, and only the wait
     for the disk (``SetWriter``'s commit thread) overlaps the next shard: building shard i while i + 1
-    was read and encoded held two shards at once, so peak memory grew with the shard count. With that,
-    the part cache released once read and the vectors stored as they are encoded, an import of 2M
-    vectors (d=48) peaks at 317 MB against 268 MB for 200k rows; it peaked at 478 MB against 315 MB.
+    is read and encoded would hold two shards at once, so peak memory would grow with the shard count
+    (``benchmarks/scale.py`` and ``benchmarks/sources.py`` measure the peak against the vectors' bytes).
     """
     cfg = plan.cfg
     workers = default_workers() if cfg.workers is None else cfg.workers

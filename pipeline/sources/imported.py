@@ -57,8 +57,8 @@ class VectorsOptions(SourceOptions):
     seed: int = 0
 
 
-#: rows decoded per Parquet batch: a whole 250k-row file read at once left ~270 MB of decode buffers in
-#: arrow's pool (RSS), batches of this size ~180 MB less (measured on a 250k x 48 float-list file)
+#: rows decoded per Parquet batch: a whole file read at once leaves its decode buffers resident in arrow's
+#: pool; batches bound them (benchmarks/sources.py measures this source's peak RSS)
 READ_BATCH = 32768
 
 

@@ -117,8 +117,8 @@ def verify_shard(directory: Path, shard: dict[str, Any], fmt: str, keep_bytes: b
                  expect: dict[str, Any] | None = None) -> Path | bytes:
     """Check a manifest entry against its file; a disagreement is a BridgeError naming the file.
 
-    Always hashes the bytes (sha256 runs at about 1 GB/s here, and the bytes
-    are read anyway): a cached "verified" flag keyed on the file's stat was
+    Always hashes the bytes (they are read anyway; ``benchmarks/store.py``
+    times reads with and without the check): a cached "verified" flag keyed on the file's stat was
     fooled by a shard rewritten with its old mtime put back (``cp -p``,
     ``rsync -t``) and can never see bit rot. ``expect`` holds the manifest's
     ``dim`` and ``dtype``, which the shard records too and must agree with.
@@ -196,7 +196,7 @@ def same_source(shard: dict[str, Any], sources: list[str] | None) -> bool:
 
 class _Digest:
     """sha256 of ``data``, computed in a thread: hashing a shard costs about what writing and syncing it
-    does (0.14 s and 0.16 s for 256 MB here), so the two overlap instead of adding up."""
+    does, so the two overlap instead of adding up."""
 
     def __init__(self, data: memoryview) -> None:
         self._result: list[str] = []
@@ -219,8 +219,7 @@ class SetWriter:
 
     A shard is encoded and written to its temp file by ``write_shard``; making
     it durable and listing it (fsync, rename, directory fsync, manifest
-    rewrite: about 25 ms of waiting on the disk per shard here, more than
-    ``np.save`` of the same vectors takes in all) runs in a thread while the
+    rewrite: mostly waiting on the disk) runs in a thread while the
     caller reads and encodes the next shard. One shard is in flight at a time;
     ``flush`` waits for it and raises what it raised, and ``finish`` and
     ``adopt`` flush first. A kill at any moment still leaves a manifest that
@@ -352,9 +351,9 @@ class SetWriter:
 def _put(columns: dict[str, np.ndarray], name: str, values: np.ndarray, start: int, total: int) -> None:
     """Write a shard's ``values`` at row ``start`` of column ``name``, allocated for ``total`` rows.
 
-    Filled in place, not concatenated from per-shard parts at the end, which held a set's strings twice
-    (a least-squares fit's load at 1M captions peaked at 615 MB, now 541 MB, measured here). Allocated at the first shard's
-    string width and widened when a later shard's strings are longer: numpy would truncate them silently.
+    Filled in place, not concatenated from per-shard parts at the end, which would hold a set's strings
+    twice. Allocated at the first shard's string width and widened when a later shard's strings are
+    longer: numpy would truncate them silently.
     """
     column = columns.get(name)
     if column is None or column.dtype.itemsize < values.dtype.itemsize:
@@ -454,9 +453,8 @@ class EmbeddingSet:
         Memory is what the kept rows take plus one shard: the split column is
         read first (one column of each shard), then each shard's other
         columns and vectors are filtered before they are kept. Reading every
-        row and indexing afterwards held the whole set twice (a 1M-row
-        caption set for a fit on its 750k train rows: 2.3 GB, measured by
-        benchmarks/scale.py).
+        row and indexing afterwards would hold the whole set twice
+        (``benchmarks/scale.py`` measures a fit's peak against its vectors' bytes).
         """
         shards = self.manifest["shards"]
         keep = [None] * len(shards) if splits is None else \

@@ -1,7 +1,7 @@
 """Copies of an embedding set that other tools read as float vectors (``bridge export``).
 
-The store's shards keep each vector as ``fixed_size_binary`` (a memcpy to read,
-20x faster than decoding a Parquet LIST, ``formats.ParquetFormat``), which
+The store's shards keep each vector as ``fixed_size_binary`` (a memcpy to read
+instead of decoding a Parquet LIST, ``formats.ParquetFormat``), which
 pandas, Polars, DuckDB and embedding-reader see as opaque bytes. An export
 writes the same rows in the layouts those tools expect:
 

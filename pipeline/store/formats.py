@@ -66,8 +66,9 @@ class ParquetFormat:
 
     The field metadata records ``dtype`` and ``dim``. A Parquet LIST column
     (arrow's fixed_size_list) would be self-describing to other tools, but
-    decoding its repetition levels reads 20x slower than this column, which
-    is a plain memcpy into numpy (measured in benchmarks/store.py).
+    decoding its repetition levels is far slower than reading this column,
+    which is a plain memcpy into numpy (benchmarks/store.py times the reads
+    against ``np.load``).
     """
 
     suffix = ".parquet"
@@ -81,15 +82,14 @@ class ParquetFormat:
         arrays = _string_arrays([columns[name] for name in META_COLUMNS]) + [blob]
         schema = pa.schema([pa.field(name, pa.string()) for name in META_COLUMNS] + [field])
         table = pa.Table.from_arrays(arrays, schema=schema)
-        # no dictionaries: zstd alone shrinks a column of few values (labels, splits) to the same few kB,
-        # faster (2 ms against 3.3 ms per 250k labels), and on ``group``, often as many values as rows, the
-        # dictionary was built and then dropped (a 250k x 48 shard: 33 ms against 38 ms, measured here)
+        # no dictionaries: zstd alone shrinks a column of few values (labels, splits) as far, and faster,
+        # and on ``group``, often as many values as rows, a dictionary would be built and then dropped
         options = {"compression": {"embedding": "NONE", **{c: "ZSTD" for c in META_COLUMNS}},
                    "use_dictionary": False, "write_statistics": False,
                    "row_group_size": max(rows, 1), "data_page_size": min(embedding.nbytes + (1 << 20), MAX_PAGE),
                    "max_rows_per_page": max(rows, 1)}  # pyarrow's default splits pages every 20k rows
         # into a buffer sized for the shard up front: a growing output stream reallocates and copies the
-        # vectors several times (0.21 s against 0.13 s for 250k x 512 float16, measured here)
+        # vectors several times
         buffer = pa.allocate_buffer(embedding.nbytes + 2 * sum(a.nbytes for a in arrays[:-1]) + (1 << 20))
         writer = pa.FixedSizeBufferWriter(buffer)
         try:
@@ -115,11 +115,11 @@ class ParquetFormat:
                            dim, dtype)
 
     # ParquetFile.read, not pq.read_table: read_table goes through pyarrow.dataset, whose import alone
-    # costs 0.4 s of every stage that reads a set (measured here: 0.41 s against 0.004 s for one shard)
+    # costs every stage that reads a set far more than reading a shard
     def read_meta(self, source: Path | bytes, columns: tuple[str, ...] = META_COLUMNS) -> dict[str, np.ndarray]:
         """The metadata ``columns`` only (Parquet is columnar: a split filter reads one column of the shard)."""
         table = pq.ParquetFile(_parquet_source(source)).read(columns=list(columns))
-        # not to_numpy: arrow converts strings to numpy through pandas (0.3 s to import)
+        # not to_numpy: arrow converts strings to numpy through pandas (a slow import)
         return {name: numpy_strings(table.column(name)) for name in columns}
 
     def read_embedding(self, source: Path | bytes) -> np.ndarray:
@@ -180,7 +180,7 @@ def _string_arrays(columns: list[np.ndarray]) -> list[pa.Array]:
 
 #: the rows compared by ``_checked_offset``: every CHECK_STRIDE-th and the last. The block is one contiguous
 #: run, so a wrong offset or an encoding that transforms the bytes shows in every row; comparing all of them
-#: cost 4 ms of a 250k x 48 shard's 54 ms encode (measured here). A prime, so no periodic structure hides.
+#: would add a share of every encode and catch nothing more. A prime, so no periodic structure hides.
 CHECK_STRIDE = 61
 
 
