@@ -6,8 +6,9 @@ training curves in each fitted bridge's ``bridge.json``, and the project's
 ``report.yaml`` when it has one (papers' claims and committed sweep tables,
 ``papers.py``), so the report stage depends on those files alone. A task's
 headline metric and columns are its kind's (``evaluate/tasks.py``).
-Preservation ratios follow METHODS.md: method / reference x 100, the
-reference being the task named in ``eval.tasks.<task>.reference``.
+Preservation ratios follow docs/methods.md ("Evaluation protocol"): method /
+reference x 100, the reference being the task named in
+``eval.tasks.<task>.reference``.
 
 Figures are drawn on a ``Figure`` of their own with the Agg canvas, never
 through pyplot's global state, so importing this module in a notebook leaves

@@ -2,7 +2,8 @@
 name views, three seeds.
 
 The lane is a grid (method x view x seed), so its params are written rather than typed: edit the constants
-here, run ``python write_params.py`` in this folder, then ``bridge dvc`` (the README's lane commands).
+here, run ``python write_params.py`` in this folder, then ``bridge dvc`` (then ``make molecules`` runs the
+lane; its page: docs/lanes/molecules.md).
 
 * A seed is a dataset: its own seeded draw of ``SIZE`` molecules and its own 80/20 split by molecule, so
   the spread over seeds is the sampling noise of both (the closed-form bridges have no seed of their own).

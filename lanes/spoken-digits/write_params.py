@@ -84,6 +84,6 @@ def params() -> dict:
 if __name__ == "__main__":
     out = Path(__file__).with_name("params.yaml")
     header = ("# Written by write_params.py (the lane's grid: edit it there, then `python write_params.py` and\n"
-              "# `bridge dvc`). The spoken-digits lane: README \"Real lanes\", docs/lanes/spoken-digits.md.\n")
+              "# `bridge dvc`). The spoken-digits lane: docs/lanes/spoken-digits.md.\n")
     out.write_text(header + yaml.safe_dump(params(), sort_keys=False, width=120))
     print(f"wrote {out}")

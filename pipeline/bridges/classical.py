@@ -1,7 +1,7 @@
 """Closed-form baselines: naive PCA, orthogonal Procrustes after centring, CCA.
 
 All numpy, fitted in float64, applied in float32. They are the post-hoc
-baselines the papers compare against (METHODS.md, "Common baselines").
+baselines the papers compare against (docs/methods.md, "Closed-form baselines").
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ProcrustesParams(MethodParams):
 class ProcrustesBridge(ArrayBridge):
     """Orthogonal Procrustes after centring: rotate the centred source onto the centred target.
 
-    Roles: ``source`` and ``target`` (paired by group). ``W = U V^T`` from the
+    Roles: ``source`` and ``target`` (paired by id, else by group). ``W = U V^T`` from the
     SVD of ``X_c^T Y_c`` (semi-orthogonal when the dims differ). Source maps to
     ``(n(x) - mu_s) W + mu_t``; target vectors pass through (``n(y)``), so the
     shared space is the target tower's own space, as for ``linear``.
@@ -117,7 +117,7 @@ class CCAParams(MethodParams):
 class CCABridge(ArrayBridge):
     """Canonical correlation analysis: both sides map into a shared ``k``-dim canonical space.
 
-    Roles: ``source`` and ``target`` (paired by group). Whitening each side with
+    Roles: ``source`` and ``target`` (paired by id, else by group). Whitening each side with
     its regularised covariance and taking the SVD of the whitened
     cross-covariance gives the canonical directions; outputs are the
     L2-normalised canonical coordinates ``(x - mean) W``.

@@ -1,4 +1,4 @@
-"""MLP heads around a cycle of spaces ("Bridging Modalities" project, METHODS.md section 5).
+"""MLP heads around a cycle of spaces ("Bridging Modalities" project; docs/methods.md, "Cycle heads").
 
 One head per hop of a closed chain of >= 3 spaces, e.g. audio -> text ->
 video -> audio. The notebook trains each hop with ``1 - cos(head(x), y_true)``

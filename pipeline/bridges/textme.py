@@ -30,7 +30,7 @@ from embridge.core.vectors import Space, Vectors, normalize, pair_by_group, pair
 
 
 class ProjectorParams(TrainParams):
-    """TextME's projector, loss and centring; defaults are the paper's (METHODS.md section 1)."""
+    """TextME's projector, loss and centring; defaults are the paper's (docs/methods.md, "TextME")."""
 
     hidden: int = Field(0, ge=0, description="hidden width; 0 means 2 x input dim")
     batchnorm: bool = False

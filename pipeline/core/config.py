@@ -143,7 +143,7 @@ class TaskSide(StrictModel):
 
 
 class TaskSpec(StrictModel):
-    kind: str = Field(description="a task kind of pipeline/evaluate/kinds.py (`bridge tasks`)")
+    kind: str = Field(description="a task kind (`bridge tasks`; declared in pipeline/evaluate/tasks.py)")
     query: TaskSide
     gallery: TaskSide | None = Field(None, description="retrieval gallery, class prompts, or gap partner")
     reference: str | None = Field(None, description="task whose score is the preservation reference")

@@ -1,6 +1,6 @@
 """Where everything lives on disk: one object, the only place a path of an artifact is built.
 
-``dvc.yaml`` names the same paths (``tests/test_layout.py`` checks that they
+``dvc.yaml`` names the same paths (``tests/test_house.py`` checks that they
 agree). Every path is built from names that pass ``check_name`` and is
 refused if it would leave the project root, so no params value can make a
 stage read or write outside its own folder.
@@ -21,7 +21,6 @@ DVC outputs live under ``artifacts/``; work that must survive a stage rerun
 ``projection(task)``    ``artifacts/projections/<task>.csv``: 2-D points the report draws
 ``report()``            ``artifacts/report``
 ``index(set, bridge)``  ``artifacts/indexes/<set>/<bridge or none>.faiss``: ``bridge search``'s index
-``sweep()``             ``benchmarks/results/emergent_sweep.csv``: committed, drawn by the report if present
 ``logs(stage, name)``   ``.bridge/logs/<stage>/<name>.json``: timings, never a DVC output
 ``cache(*names)``       ``.bridge/cache/.../<last>.json``: e.g. media file digests
 ``lock(*names)``        ``.bridge/locks/.../<last>.lock``
@@ -93,10 +92,6 @@ class Layout:
     def index(self, set_name: str, bridge: str | None = None) -> Path:
         """The FAISS index ``bridge search`` builds over a set (through a bridge), with a ``.json`` card."""
         return self._under(ARTIFACTS / "indexes", set_name, bridge or "none", suffix=".faiss")
-
-    def sweep(self) -> Path:
-        """``benchmarks/emergent_sweep.py --out``'s table: a committed input of the report, not a DVC output."""
-        return self._under(Path("benchmarks/results"), "emergent_sweep", suffix=".csv")
 
     # -- work that outlives a stage rerun --------------------------------------------------
     def partial(self, set_path: str) -> Path:

@@ -3,9 +3,12 @@ bridge methods and task kinds.
 
 Each entry is declared once, as data: a name, where its code lives
 (``module:attr``, imported on first use so that listing or validating never
-imports torch), a one-line summary, and whatever the kind needs to say about
-itself (an encoder family's towers, a task kind's headline metric and plot
-columns). ``bridge encoders|sources|methods|tasks`` print these tables.
+imports torch), a one-line summary, and whatever must be known about it
+without importing it (an encoder family's towers, whether a method needs
+torch, the shape of a task kind's sides). What a task kind produces (its
+headline, columns, plot and protocol words) is declared beside its runner:
+``evaluate/tasks.py``'s ``TaskKind``. ``bridge encoders|sources|methods|tasks``
+print these tables.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The gap story the bridges rely on: the two towers sit in separate cones, a
 near-constant offset apart (the *group gap*), and that offset is orthogonal
 to the directions along which items of one modality differ. These numbers
 test each part of the story on N paired rows (row k of ``text`` pairs with
-row k of ``modal``), after L2 normalisation. Callers pass a sample (METHODS:
-a few thousand pairs); the arrays are held in float64.
+row k of ``modal``), after L2 normalisation. Callers pass a sample (a few
+thousand pairs); the arrays are held in float64.
 
 Random choices (the split into halves, the pairs for orthogonality and
 distances) are seeded.
