@@ -88,7 +88,15 @@ def load(path: str | Path, *, frozen: bool = False) -> Bridge:
     >>> b.is_fitted, b.transform(x[:5], role="source").shape, len(b.content_sha256)
     (True, (5, 4), 64)
     """
-    return Bridge.load(path, frozen=frozen)
+    folder = Path(path)
+    if (folder / "publish.json").is_file():  # a published folder: its files as the publish recorded them
+        from embridge.publish import verify_folder
+
+        problem = verify_folder(folder)
+        if problem is not None:
+            raise BridgeError(f"{folder}: not the folder `bridge publish` wrote ({problem}); download or "
+                              "publish it again")
+    return Bridge.load(folder, frozen=frozen)
 
 
 def open_set(path: str | Path) -> EmbeddingSet:

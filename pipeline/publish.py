@@ -70,24 +70,6 @@ NO_LICENSE = "other"
 #: a Hub licence identifier (apache-2.0, mit, cc-by-4.0, other): nothing else reaches the card's front matter
 LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
-#: method -> the paper (or baseline) it implements, as METHODS.md names them
-PAPERS: dict[str, str] = {
-    "textme": "TextME: text-only modality expansion (arXiv:2602.03098)",
-    "paired_mlp": "TextME's paired upper bound: its projector trained on (modal, anchor) pairs (arXiv:2602.03098)",
-    "pca_naive": "TextME's naive baseline: each space's own PCA to the anchor dim (arXiv:2602.03098)",
-    "emergent": "EmergentBridge: proxy synthesis + orthogonal regulariser (arXiv:2604.11043)",
-    "gaussian": "Perfect alignment and Gaussian transfer, Kamboj & Do (arXiv:2503.15352)",
-    "centrobind": "CentroBind: adaptive centroid anchors (arXiv:2410.02086)",
-    "fabind": "FABind, the fixed-anchor (ImageBind-style) baseline of CentroBind (arXiv:2410.02086)",
-    "cycle": "MLP heads with a cycle transformation (the 'Bridging Modalities' project; no paper)",
-    "offset": "Centroid offsets: TextME's centring (arXiv:2602.03098) and 'Mind the Gap' (Liang et al., "
-              "arXiv:2203.02053)",
-    "linear": "Least squares / ridge regression between paired embeddings (a common post-hoc baseline)",
-    "procrustes": "Orthogonal Procrustes after centring (a common post-hoc baseline)",
-    "cca": "Canonical correlation analysis (a common post-hoc baseline)",
-}
-
-
 @dataclass
 class Published:
     """What ``publish`` wrote and measured."""
@@ -559,11 +541,22 @@ def task_problem(params: Params, layout: Layout, task: str, card: dict[str, Any]
 # -- the model card -------------------------------------------------------------------------------------------
 
 def paper(bridge: Any) -> str:
-    """What the method implements: its paper (``PAPERS``), or for a user-defined method the first line of its
-    class docstring."""
-    if bridge.method in PAPERS:
-        return PAPERS[bridge.method]
-    doc = (type(bridge).__doc__ or "").strip()
+    """What the method implements: a built-in method's paper (its ``core/catalog.py`` entry), or for a
+    user-defined method the first line of its class docstring (the class imported when it can be: a bridge
+    loaded frozen is applied from its graph, without its class)."""
+    from embridge.core.catalog import METHODS
+
+    if bridge.method in METHODS:
+        return METHODS.get(bridge.method).info["paper"]
+    from embridge.bridges.base import FrozenBridge, method_class
+
+    cls: Any = type(bridge)
+    if cls is FrozenBridge:
+        try:
+            cls = method_class(bridge.method)
+        except BridgeError:
+            cls = None
+    doc = ((cls.__doc__ if cls is not None else "") or "").strip()
     first = doc.splitlines()[0].strip() if doc else ""
     return f"{bridge.method} (a user-defined method)" + (f": {first}" if first else "")
 

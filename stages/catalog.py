@@ -43,7 +43,8 @@ def sources() -> None:
 
 def methods() -> None:
     """Lists the bridge methods (params.yaml: fit.bridges.<name>.method)."""
-    _show(METHODS, "bridge methods (fit.bridges.<name>.method)", {"torch": "torch"})
+    _show(METHODS, "bridge methods (fit.bridges.<name>.method; your own: python:<module>:<Class>)",
+          {"torch": "torch", "implements": "paper"})
 
 
 def tasks() -> None:

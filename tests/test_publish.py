@@ -458,6 +458,13 @@ def test_publish_json_lists_every_file_and_verify_finds_a_swap(published: Path, 
     assert "onnx/source.onnx differs from the sha256" in verify_folder(copy)
     (copy / "onnx" / "source.onnx").unlink()
     assert "onnx/source.onnx, listed in publish.json, is missing" in verify_folder(copy)
+    # the public loader checks a published folder as recorded before it reads the bridge from it
+    import embridge
+
+    assert embridge.load(published).content_sha256 == record["content_sha256"] if "content_sha256" in record \
+        else embridge.load(published).is_fitted
+    with pytest.raises(embridge.BridgeError, match="not the folder `bridge publish` wrote .onnx/source.onnx"):
+        embridge.load(copy)
 
 
 def test_a_symlinked_out_is_refused(project: Path, published: Path, tmp_path: Path) -> None:

@@ -66,25 +66,40 @@ SOURCES = Registry("source", [
 ])
 
 
-def _method(name: str, target: str, summary: str, torch: bool) -> Entry:
-    """A bridge method in ``pipeline/bridges/<module>``; ``torch`` says whether loading it imports torch."""
-    return Entry(name, f"embridge.bridges.{target}", summary, {"torch": torch})
+def _method(name: str, target: str, summary: str, torch: bool, paper: str) -> Entry:
+    """A bridge method in ``pipeline/bridges/<module>``; ``torch`` says whether loading it imports torch,
+    ``paper`` what it implements (a model card cites it: ``publish.py``; docs/methods.md has the references)."""
+    return Entry(name, f"embridge.bridges.{target}", summary, {"torch": torch, "paper": paper})
+
 
 
 #: every bridge method: declared once, imported on first use so numpy-only methods never import torch
 METHODS = Registry("bridge method", [
-    _method("offset", "offset:OffsetBridge", "centre or shift two spaces by their centroids", torch=False),
-    _method("linear", "linear:LinearBridge", "least squares / ridge map, paired rows", torch=False),
-    _method("pca_naive", "classical:PCANaiveBridge", "PCA of each space to the target dim", torch=False),
-    _method("procrustes", "classical:ProcrustesBridge", "orthogonal Procrustes, paired rows", torch=False),
-    _method("cca", "classical:CCABridge", "canonical correlation into a shared space", torch=False),
-    _method("textme", "textme:TextMEBridge", "TextME: centring + text-only projector", torch=True),
-    _method("paired_mlp", "textme:PairedMLPBridge", "TextME's upper bound: projector on pairs", torch=True),
-    _method("centrobind", "binding:CentroBindBridge", "CentroBind: bind to centroid anchors", torch=True),
-    _method("fabind", "binding:FABindBridge", "FABind: bind to one fixed anchor modality", torch=True),
-    _method("emergent", "emergent:EmergentBridge", "EmergentBridge: diffusion proxies + orthogonal regulariser", torch=True),
-    _method("gaussian", "gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)", torch=False),
-    _method("cycle", "cycle:CycleBridge", "cycle-consistent MLP heads", torch=True),
+    _method("offset", "offset:OffsetBridge", "centre or shift two spaces by their centroids", torch=False,
+            paper="Centroid offsets: TextME's centring (arXiv:2602.03098) and 'Mind the Gap' (Liang et al., "
+                  "arXiv:2203.02053)"),
+    _method("linear", "linear:LinearBridge", "least squares / ridge map, paired rows", torch=False,
+            paper="Least squares / ridge regression between paired embeddings (a common post-hoc baseline)"),
+    _method("pca_naive", "classical:PCANaiveBridge", "PCA of each space to a common dim", torch=False,
+            paper="TextME's naive baseline: each space's own PCA to a common dim (arXiv:2602.03098)"),
+    _method("procrustes", "classical:ProcrustesBridge", "orthogonal Procrustes, paired rows", torch=False,
+            paper="Orthogonal Procrustes after centring (a common post-hoc baseline)"),
+    _method("cca", "classical:CCABridge", "canonical correlation into a shared space", torch=False,
+            paper="Canonical correlation analysis (a common post-hoc baseline)"),
+    _method("textme", "textme:TextMEBridge", "TextME: centring + text-only projector", torch=True,
+            paper="TextME: text-only modality expansion (arXiv:2602.03098)"),
+    _method("paired_mlp", "textme:PairedMLPBridge", "TextME's upper bound: projector on pairs", torch=True,
+            paper="TextME's paired upper bound: its projector trained on (modal, anchor) pairs (arXiv:2602.03098)"),
+    _method("centrobind", "binding:CentroBindBridge", "CentroBind: bind to centroid anchors", torch=True,
+            paper="CentroBind: adaptive centroid anchors (arXiv:2410.02086)"),
+    _method("fabind", "binding:FABindBridge", "FABind: bind to one fixed anchor modality", torch=True,
+            paper="FABind, the fixed-anchor (ImageBind-style) baseline of CentroBind (arXiv:2410.02086)"),
+    _method("emergent", "emergent:EmergentBridge", "EmergentBridge: diffusion proxies + orthogonal regulariser", torch=True,
+            paper="EmergentBridge: proxy synthesis + orthogonal regulariser (arXiv:2604.11043)"),
+    _method("gaussian", "gaussian:GaussianBridge", "Gaussian perfect alignment (Kamboj & Do)", torch=False,
+            paper="Perfect alignment and Gaussian transfer, Kamboj & Do (arXiv:2503.15352)"),
+    _method("cycle", "cycle:CycleBridge", "cycle-consistent MLP heads", torch=True,
+            paper="MLP heads with a cycle transformation (the 'Bridging Modalities' project; no paper)"),
 ])
 
 
