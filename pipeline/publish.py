@@ -309,10 +309,8 @@ def option_drift(params: Params, encoder: str, recorded: dict[str, Any], model_p
     if recorded.get("normalized") is False:
         return ("its set was extracted unnormalised (manifest encoder.normalized false), while `bridge embed` "
                 "and the folder L2-normalise the tower's output; re-extract with extract.normalize true")
-    if options.max_seq_length is not None:  # the manifest does not record it: equal to the default only
-        return (f"{key}.max_seq_length is {options.max_seq_length}, and the set's manifest does not record the "
-                "max_seq_length it was extracted with, so the folder cannot be checked against it; publish with "
-                "the option unset (the model's own), or --sentence-transformers none")
+    if options.max_seq_length != recorded.get("max_seq_length"):  # recorded when set (absent: the model's own)
+        return differs("max_seq_length", options.max_seq_length, recorded.get("max_seq_length"))
     return None
 
 

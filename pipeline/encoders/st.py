@@ -67,6 +67,7 @@ class STEncoder(Encoder):
         text_prompt = options.prompt if options.prompt is not None else (model.prompts or {}).get(options.prompt_name)
         extra = {"prompt": text_prompt} if text_prompt is not None else {}
         extra |= {"truncate_dim": options.truncate_dim} if options.truncate_dim is not None else {}
+        extra |= {"max_seq_length": options.max_seq_length} if options.max_seq_length is not None else {}
         self._identity = {"model": f"st:{spec}", **resolved.identity, **extra}
         self.towers = {"text": STTextTower(runtime.prepare(model), runtime, prompt)}
 
