@@ -489,7 +489,7 @@ class FrozenBridge(Bridge):
     """A saved bridge applied from its card's inference graph and its weights: numpy only, no training.
 
     Why: evaluation and embedding only transform, and the method's own module imports torch
-    (about 2 s per process). The graph was written by the method itself at save time, so
+    (seconds per process, more than the work). The graph was written by the method itself at save time, so
     this applies exactly the ops its ``_transform`` ran after fitting.
     """
 

@@ -77,7 +77,7 @@ HASH_BLOCK = 16384
 
 def _hash_joined(h: Any, values: Sequence[Any], as_str: Callable[[Any], str]) -> None:
     """``h.update("\\x1f".join(map(as_str, values)).encode())``, the same digest, built ``HASH_BLOCK`` rows at a
-    time: the whole join made a Python string per row of a shard at once (15 MB for 250k ids)."""
+    time: the whole join made a Python string per row of a shard at once."""
     for i, block in enumerate(_blocks(values)):
         h.update((("\x1f" if i else "") + "\x1f".join(map(as_str, block))).encode())
 
@@ -191,8 +191,8 @@ def first_duplicate(parts: Callable[[], Iterator[tuple[Any, np.ndarray]]], hashe
 
 def parquet_batches(file: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[Any]:
     """The record batches of a Parquet file, read through a 4 MB buffer rather than a column chunk at a time:
-    pyarrow's default pre-buffers a row group's chunks whole (71 MB held to decode a 200k x 48 float-list
-    file; 42 MB buffered, and 25 % faster, measured here)."""
+    pyarrow's default pre-buffers a row group's chunks whole, so memory grew with the row group
+    (``benchmarks/sources.py`` measures a source's peak memory)."""
     import pyarrow.parquet as pq
 
     yield from pq.ParquetFile(file, buffer_size=4 << 20, pre_buffer=False).iter_batches(batch_size=batch_size,
@@ -295,8 +295,7 @@ class PartedRows:
     whatever the dataset's size. The last part read is kept: shards read in
     order touch each part once per pass. It is let go once a slice reaches its
     end, and before another part is read, so a shard's caller frees the part
-    by dropping the shard and two parts are never held at once (an import of
-    2M vectors peaked 80 MB higher from its second part on).
+    by dropping the shard and two parts are never held at once.
     """
 
     modality: str

@@ -275,11 +275,10 @@ class EncoderConfig:
     ``I + d G`` before the shared content basis. Real towers are trained
     jointly but not to one map, so a caption and its clip agree only roughly
     beyond the constant gap; with ``d = 0`` they agree exactly and a text-only
-    projector (TextME) keeps ~100 % of the paired upper bound. The default 0.8
-    puts TextME at 73-89 % of paired on ten world seeds of the default
-    pipeline's world (the paper: 74-88 %), PCA-naive near chance, and leaves
-    the gap one direction, orthogonal to the content (measured in
-    tests/test_world_realism.py).
+    projector (TextME) keeps all of the paired upper bound. The default 0.8
+    puts TextME in the paper's range of the paired bound, PCA-naive near
+    chance, and leaves the gap one direction, orthogonal to the content
+    (tests/test_world_realism.py holds these over world seeds).
     """
 
     kind: str = "bimodal"
