@@ -51,6 +51,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use (PEP 562)."""
     if name not in _PUBLIC:
         raise AttributeError(f"module 'embridge' has no attribute {name!r}")
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
@@ -59,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """The public names beside the module's own, for ``dir()``, ``help()`` and completion."""
     return sorted({*globals(), *__all__})
 
 

@@ -100,8 +100,8 @@ def load(path: str | Path, *, frozen: bool = False) -> Bridge:
 
 
 def open_set(path: str | Path) -> EmbeddingSet:
-    """The embedding set in folder ``path`` (``artifacts/embeddings/<dataset>/<encoder>/<tower>``), its
-    manifest and every shard's checksum verified before a row is read.
+    """The embedding set in folder ``path`` (``artifacts/embeddings/<dataset>/<encoder>/<tower>``): its
+    manifest is checked now, and each shard's checksum before any of its rows is read.
 
     >>> s = embridge.open_set(tiny_set)
     >>> s.rows, s.dim, s.manifest["encoder"]["tower"]
@@ -141,7 +141,7 @@ def list_encoders() -> list[str]:
 
 
 def list_sources() -> list[str]:
-    """The dataset kinds params.yaml's ``datasets.<name>.kind`` names.
+    """The source kinds params.yaml's ``datasets.<name>.source`` names.
 
     >>> "table" in embridge.list_sources()
     True
