@@ -36,13 +36,16 @@ from embridge.core.files import atomic_write, atomic_write_json, write_dir
 from embridge.core.layout import Layout
 from embridge.evaluate.tasks import headline, task_kind
 from embridge.papers import (
+    Measured,
     ReportConfig,
     SweepFigure,
+    check_sweep_names,
     claim_rows,
     load_report_config,
-    sweep_metrics,
+    measures_any,
+    number,
+    sweep_measured,
     sweep_rows,
-    typed_row,
 )
 
 GAP_STATS = ("gap_length", "centroid_proximity_text", "centroid_proximity_modal", "gap_direction_consistency",
@@ -61,7 +64,15 @@ class Row:
 
     @property
     def score(self) -> float:
-        return self.metrics[headline(self.spec.kind, self.spec.options)]
+        return self.number(headline(self.spec.kind, self.spec.options))
+
+    def number(self, metric: str) -> float:
+        """``metric`` as a finite number, else one line naming the metrics file and key (a ``true``, a string,
+        a NaN is never printed as a number)."""
+        source = str(Layout().metrics(self.task))
+        if metric not in self.metrics:
+            raise BridgeError(f"{source}: has no {metric!r}; rerun `bridge eval {self.task}`")
+        return number(self.metrics[metric], source, metric)
 
     @property
     def spread(self) -> float | None:
@@ -97,7 +108,8 @@ def preservation(row: Row, by_task: dict[str, Row]) -> float | None:
     ref = row.spec.reference
     if ref is None or by_task[ref].score == 0:
         return None
-    return 100.0 * row.score / by_task[ref].score
+    kept = 100.0 * row.score / by_task[ref].score
+    return kept if np.isfinite(kept) else None
 
 
 def build_report(params: Params, root: Path = Path(".")) -> Path:
@@ -109,12 +121,14 @@ def build_report(params: Params, root: Path = Path(".")) -> Path:
 
 def _write_report(params: Params, root: Path, out: Path) -> None:
     rows = summary_rows(params, root)
-    bad = [r.task for r in rows if r.score is not None and not np.isfinite(r.score)]
-    if bad:
-        raise BridgeError(f"{Layout(root).metrics(bad[0])}: headline is not finite ({len(bad)} tasks); rerun "
-                          "`bridge eval` for them; the report was not changed")
+    for r in rows:
+        try:
+            r.score
+        except BridgeError as e:
+            raise BridgeError(f"{e} (the headline); rerun `bridge eval {r.task}`; the report was not changed") from None
     by_task = {r.task: r for r in rows}
     config = load_report_config(root)
+    check_sweep_names(config, params.eval.tasks)
     table = []
     for r in rows:
         kept = preservation(r, by_task)
@@ -157,11 +171,15 @@ def protocol_line(task: str, root: Path = Path(".")) -> str:
 
 def markdown_table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
     """A markdown table: ``align`` holds one ``l`` or ``r`` per column (left by default); a ``|`` inside a
-    cell is escaped, so every row has the header's number of cells."""
+    cell or header is escaped and a line break becomes ``<br>``, so every row is one line with the header's
+    number of cells."""
+    def cell(text: object) -> str:
+        return re.sub(r"\r\n|\r|\n", "<br>", str(text).replace("|", "\\|"))
+
     def line(cells: list[str]) -> str:
         if len(cells) != len(header):
             raise ValueError(f"a row of {len(cells)} cells under a header of {len(header)}: {cells}")
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(cell(c) for c in cells) + " |"
 
     rule = "|" + "".join(" ---: |" if a == "r" else " --- |" for a in align.ljust(len(header), "l"))
     return [line(header), rule, *(line(r) for r in rows)]
@@ -173,17 +191,30 @@ def paper_table(rows: list[Row], params: Params, root: Path = Path("."), section
     number for each (``papers.py``); a sweep's row at the pipeline's setting stands in as a task named
     after the sweep."""
     config = load_report_config(root) if config is None else config
-    metrics = {r.task: r.metrics for r in rows} | sweep_metrics(config, params)
-    return claim_rows(metrics, section, config)
+    return claim_rows(measured(rows, params, config), section, config)
+
+
+def measured(rows: list[Row], params: Params, config: ReportConfig) -> Measured:
+    """What the claims read: each task's metrics (checked against its file) and each sweep's row."""
+    check_sweep_names(config, params.eval.tasks)
+    sweeps = sweep_measured(config, params)
+    files = {r.task: str(Layout().metrics(r.task)) for r in rows}
+    return Measured({r.task: r.metrics for r in rows} | sweeps.metrics, files | (sweeps.files or {}),
+                    sweeps.absent, sweeps.broken)
+
+
+def claim_sections(rows: list[Row], params: Params, config: ReportConfig) -> list[tuple[str, list[dict[str, str]]]]:
+    """(title, rows) of each claims section that names a task or sweep of the project (a lane measures the
+    real claims only, the default pipeline the synthetic ones)."""
+    names = {r.task for r in rows} | set(config.sweeps)
+    return [(part.title, paper_table(rows, params, section=section, config=config))
+            for section, part in config.claims.items() if measures_any(config, section, names)]
 
 
 def _papers_section(rows: list[Row], params: Params, config: ReportConfig) -> list[str]:
     lines = []
-    for section, part in config.claims.items():
-        table = paper_table(rows, params, section=section, config=config)
-        if not any(r["ours"] for r in table):
-            continue  # a lane (lanes/) measures the real claims only, the default pipeline the synthetic ones
-        lines += [f"## {part.title}", ""]
+    for title, table in claim_sections(rows, params, config):
+        lines += [f"## {title}", ""]
         lines += markdown_table(["paper", "claim", "paper says", "ours", "verdict"],
                                 [list(r.values()) for r in table], "lllrl") + [""]
     return lines
@@ -193,25 +224,37 @@ def _papers_section(rows: list[Row], params: Params, config: ReportConfig) -> li
 SEEDED_TASK = re.compile(r"^(?P<name>.+)-s(?P<seed>\d+)$")
 
 
+def _seedless(spec: TaskSpec, seed: str) -> str:
+    """The task's spec with its seed's ``-s<k>`` suffix taken out of every name it holds: two tasks of one
+    ``<name>`` are seeds of one experiment only when these agree (kind, sets, bridges, options)."""
+    return re.sub(rf'-s{seed}(?=[-"])', "-s{seed}", json.dumps(spec.model_dump(mode="json"), sort_keys=True))
+
+
 def seed_table(rows: list[Row]) -> list[dict[str, str]]:
-    """Tasks run once per dataset seed (named ``<name>-s<k>``, two seeds or more), one row per ``<name>``:
-    mean ± std (ddof 1) of each metric its kind prints, and of its preservation ratio when it has a
-    reference. A dataset seed redraws the items and the split, so the spread is sampling noise."""
+    """Tasks run once per dataset seed (named ``<name>-s<k>``, two seeds or more, everything but the seed
+    alike), one row per ``<name>``: mean ± std (ddof 1) of each metric its kind prints, and of its
+    preservation ratio when it has a reference. A dataset seed redraws the items and the split, so the
+    spread is sampling noise. Tasks of one ``<name>`` that differ in more than the seed (another bridge, set
+    or kind) are not averaged together: each alike group of two or more is its own row, labelled with its
+    seeds."""
     by_task = {r.task: r for r in rows}
-    groups: dict[str, list[Row]] = {}
+    groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
         match = SEEDED_TASK.match(r.task)
         if match:
-            groups.setdefault(match["name"], []).append(r)
+            groups.setdefault((match["name"], _seedless(r.spec, match["seed"])), []).append(r)
+    split = {name for name, _ in groups if sum(n == name for n, _ in groups) > 1}
     out = []
-    for name, members in groups.items():
+    for (name, _), members in groups.items():
         if len(members) < 2:
             continue
         first = members[0]
-        cells = {"task": name, "kind": first.spec.kind, "bridge": SEEDED_TASK.sub(r"\g<name>", first.method)}
+        label = name if name not in split else \
+            f"{name} (seeds {', '.join(SEEDED_TASK.match(m.task)['seed'] for m in members)})"  # type: ignore[index]
+        cells = {"task": label, "kind": first.spec.kind, "bridge": SEEDED_TASK.sub(r"\g<name>", first.method)}
         for metric in task_kind(first.spec.kind).columns:
-            values = [m.metrics[metric] for m in members if metric in m.metrics]
-            if len(values) == len(members):
+            if all(metric in m.metrics for m in members):
+                values = [m.number(metric) for m in members]
                 cells[metric] = f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
         kept = [preservation(m, by_task) for m in members]
         if all(k is not None for k in kept):
@@ -339,7 +382,7 @@ def _sweep_sections(config: ReportConfig, out: Path) -> list[str]:
     config lays them out (``papers.Sweep``)."""
     lines: list[str] = []
     for name, sweep in config.sweeps.items():
-        data = [typed_row(d) for d in sweep_rows(config, name)]
+        data = sweep_rows(config, name)
         if not data:
             continue
         where = f"{config.path}: sweeps.{name}"
@@ -443,8 +486,8 @@ def _gap_section(params: Params, root: Path, rows: list[Row], out: Path) -> list
     for r in gaps:
         table = []
         for stat in GAP_STATS:
-            raw, bridged = r.metrics.get(f"raw/{stat}"), r.metrics.get(f"bridged/{stat}")
-            table.append([r.task, stat, f"{raw:.4f}", "" if bridged is None else f"{bridged:.4f}"])
+            raw, bridged = (r.number(k) if k in r.metrics else None for k in (f"raw/{stat}", f"bridged/{stat}"))
+            table.append([r.task, stat, "" if raw is None else f"{raw:.4f}", "" if bridged is None else f"{bridged:.4f}"])
         lines += markdown_table(["task", "statistic", "raw", "bridged"], table, "llrr")
         figure = f"gap_{r.task}.png"
         _projection_figure(Layout(root).projection(r.task), r, out / figure)
@@ -507,25 +550,50 @@ def results_page(index: str, source: str = "artifacts/report/index.md") -> str:
 
 
 def write_results_page(out: Path, root: Path = Path(".")) -> Path:
-    """Write ``out`` (``docs/results.md``) from ``<root>/artifacts/report/index.md``."""
+    """Write ``out`` (``docs/results.md``) from ``<root>/artifacts/report/index.md``. ``out`` may not lie
+    under ``artifacts/`` (DVC's outputs, the page's own input among them); an unreadable, empty or
+    title-only index is one line, as is an ``out`` that cannot be written."""
     index = Layout(root).report() / "index.md"
+    artifacts = index.parent.parent.resolve()
+    target = out.resolve()
+    if target == artifacts or artifacts in target.parents:
+        raise BridgeError(f"{out}: inside {artifacts} (DVC's outputs, this page's input {index} among them); "
+                          "write the page elsewhere, e.g. docs/results.md")
     try:
-        text = index.read_text()
+        text = index.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BridgeError(f"{index}: missing (run `dvc repro` first: the page is the report stage's output)") from None
+    except UnicodeDecodeError as e:
+        raise BridgeError(f"{index}: not UTF-8 text (byte {e.start}); rerun `dvc repro`") from None
+    except OSError as e:
+        raise BridgeError(f"{index}: cannot read ({e.strerror or type(e).__name__})") from None
+    if not text.strip() or text.strip() == "# bridge report":
+        raise BridgeError(f"{index}: holds no report (empty or only its title); rerun `dvc repro`")
     source = (Layout().report() / "index.md").as_posix()  # as the project names it, wherever it is
-    atomic_write(out, lambda tmp: tmp.write_text(results_page(text, source)))
+    try:
+        atomic_write(out, lambda tmp: tmp.write_text(results_page(text, source), encoding="utf-8"))
+    except OSError as e:
+        raise BridgeError(f"{out}: cannot write ({e.strerror or type(e).__name__})") from None
     return out
 
 
-if __name__ == "__main__":  # `python -m embridge.report docs/results.md`: what `make results` runs
+def main(argv: list[str] | None = None) -> int:
+    """``python -m embridge.report docs/results.md``: what ``make results`` runs."""
+    import argparse
     import sys
 
-    if len(sys.argv) != 2:
-        print("usage: python -m embridge.report OUT.md", file=sys.stderr)
-        sys.exit(2)
+    parser = argparse.ArgumentParser(prog="python -m embridge.report",
+                                     description="Write the results page (docs/results.md) from the report of the "
+                                                 "current artifacts (artifacts/report/index.md).")
+    parser.add_argument("out", metavar="OUT", type=Path, help="the page to write, e.g. docs/results.md")
+    args = parser.parse_args(argv)
     try:
-        print(f"wrote {write_results_page(Path(sys.argv[1]))}")
+        print(f"wrote {write_results_page(args.out)}")
     except BridgeError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

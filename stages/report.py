@@ -18,8 +18,8 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
     from embridge.papers import load_report_config
     from embridge.report import (
         build_report,
+        claim_sections,
         emergent_matrix,
-        paper_table,
         preservation,
         protocol_line,
         seed_table,
@@ -61,12 +61,8 @@ def report(params: Path = ParamsOption, overrides: list[str] = SetOption) -> Non
         for r in part:
             over.add_row(*(r.get(c, "") for c in columns))
         console.print(over)
-    config = load_report_config()
-    for section, part in config.claims.items():
-        claims = paper_table(rows, cfg, section=section, config=config)
-        if not any(r["ours"] for r in claims):
-            continue  # a lane (lanes/) measures the real claims only, the default pipeline the synthetic ones
-        papers = Table(title=part.title)
+    for title, claims in claim_sections(rows, cfg, load_report_config()):
+        papers = Table(title=title)
         for column in ("paper", "claim", "paper says", "ours", "verdict"):
             papers.add_column(column, justify="right" if column == "ours" else "left")
         for row in claims:
