@@ -147,12 +147,13 @@ class Claim(StrictModel):
         measured (a task the project lacks, a sweep not run, an undefined ratio). ``where`` is the claim's
         key path, for the errors."""
         seeded = any(ref.seeded for _, ref in self.refs)
+        names = [ref.name(seed) for seed in (seeds if seeded else [None]) for _, ref in self.refs]
+        unknown = [name for name in names if not measured.knows(name)]
+        if unknown:
+            return ("its tasks are not in params.yaml" if len(unknown) == len(names)
+                    else f"its task {unknown[0]} is not in params.yaml")
         values = []
         for seed in seeds if seeded else [None]:
-            unknown = [ref.name(seed) for _, ref in self.refs if not measured.knows(ref.name(seed))]
-            if unknown:
-                return ("its tasks are not in params.yaml" if len(unknown) == len(self.refs)
-                        else f"its task {unknown[0]} is not in params.yaml")
             got = {}
             for label, ref in self.refs:
                 got[label] = measured.read(ref.name(seed), ref.metric, f"{where}.{label}")
@@ -205,15 +206,6 @@ class ClaimSection(StrictModel):
     @classmethod
     def _distinct(cls, seeds: list[int]) -> list[int]:
         return _distinct_seeds(seeds) or []
-
-    @model_validator(mode="after")
-    def _seeds_where_named(self) -> ClaimSection:
-        for i, claim in enumerate(self.claims):
-            for label, ref in claim.refs:
-                if ref.seeded and not self.seeds_of(claim):
-                    raise ValueError(f"claims.{i}.{label}.task: {ref.task!r} holds {{seed}} but the claim has no "
-                                     "seeds (give `seeds` to the claim or its section)")
-        return self
 
     def seeds_of(self, claim: Claim) -> list[int]:
         return self.seeds if claim.seeds is None else claim.seeds
@@ -321,6 +313,12 @@ def _load(path: Path, root: Path, optional: bool = False, seen: tuple[Path, ...]
     config: ReportConfig = validate(ReportConfig, raw, context=str(path))
     for name in config.sweeps:
         check_name(name, f"{path}: sweeps")
+    for section, part in config.claims.items():
+        for i, claim in enumerate(part.claims):
+            for label, ref in claim.refs:
+                if ref.seeded and not part.seeds_of(claim):
+                    raise BridgeError(f"{path}: claims.{section}.claims.{i}.{label}.task: {ref.task!r} holds {{seed}} "
+                                      "but the claim has no seeds (give `seeds` to the claim or its section)")
     config._path, config._files = path, (*seen, path)
     if config.claims_from is not None:
         if config.claims:

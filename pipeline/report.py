@@ -559,6 +559,8 @@ def write_results_page(out: Path, root: Path = Path(".")) -> Path:
     if target == artifacts or artifacts in target.parents:
         raise BridgeError(f"{out}: inside {artifacts} (DVC's outputs, this page's input {index} among them); "
                           "write the page elsewhere, e.g. docs/results.md")
+    if out.is_dir():
+        raise BridgeError(f"{out}: is a directory; OUT is the page to write, e.g. docs/results.md")
     try:
         text = index.read_text(encoding="utf-8")
     except FileNotFoundError:
