@@ -123,7 +123,7 @@ def _write_report(params: Params, root: Path, out: Path) -> None:
     rows = summary_rows(params, root)
     for r in rows:
         try:
-            r.score
+            _ = r.score  # a finite number, else one line naming its metrics file
         except BridgeError as e:
             raise BridgeError(f"{e} (the headline); rerun `bridge eval {r.task}`; the report was not changed") from None
     by_task = {r.task: r for r in rows}
