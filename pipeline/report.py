@@ -71,7 +71,7 @@ class Row:
         a NaN is never printed as a number)."""
         source = str(Layout().metrics(self.task))
         if metric not in self.metrics:
-            raise BridgeError(f"{source}: has no {metric!r}; rerun `bridge eval {self.task}`")
+            raise BridgeError(f"{source}: has no {metric!r}")
         return number(self.metrics[metric], source, metric)
 
     @property

@@ -245,3 +245,33 @@ def test_docs_results_md_is_what_make_results_writes() -> None:
         (_, value), *_ = numbers.items()  # the headline
         assert f"| {task} |" in page.read_text() and f"{value:.4f}" in page.read_text(), task
     assert np.isfinite([v for n in summary.values() for v in n.values()]).all()
+
+
+
+def _bool_metric_read_by_a_claim(project: Path) -> None:
+    metrics = project / "artifacts/metrics/clip-zeroshot-raw.json"
+    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "top5": True}))
+    config = yaml.safe_load((project / "report.yaml").read_text())
+    config["claims"]["mine"]["claims"][0]["b"]["metric"] = "top5"
+    (project / "report.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (lambda p: (p / "report.yaml").write_text((p / "report.yaml").read_text() + "sweeps: {}\n"),
+     "report.yaml: not valid YAML at line"),  # a second `sweeps` key
+    (lambda p: (p / "report.yaml").write_bytes(b"claims: {\xff}\n"), "report.yaml: not UTF-8 text (byte 9)"),
+    (_bool_metric_read_by_a_claim,  # a `true` is not 1.0
+     ("artifacts/metrics/clip-zeroshot-raw.json: top5 is 'True', not a finite number (read by report.yaml: "
+      "claims.mine.claims.0.b)")),
+    (lambda p: (p / "results/alpha_sweep.csv").write_text(SWEEP.replace("61.50", "nan")),
+     "results/alpha_sweep.csv: line 2: column 'r1' is 'nan', not a finite number"),
+])
+def test_a_hostile_report_input_is_one_line_and_keeps_the_last_report(project: Path, tmp_path: Path, edit,
+                                                                     expected: str) -> None:
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy)
+    edit(copy)
+    before = (copy / "artifacts/report/index.md").read_bytes()
+    code, err = cli(copy, "report")
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert (copy / "artifacts/report/index.md").read_bytes() == before
