@@ -13,8 +13,9 @@ reference x 100, the reference being the task named in
 Figures are drawn on a ``Figure`` of their own with the Agg canvas, never
 through pyplot's global state, so importing this module in a notebook leaves
 its matplotlib backend as it was. Every table goes through
-:func:`markdown_table`, which escapes ``|`` in cells, so a table always has
-as many cells in each row as in its header.
+:func:`markdown_table`, which escapes ``|`` and turns line breaks into ``<br>``
+in cells and headers, so a table always has one line per row and as many
+cells in each row as in its header.
 """
 
 from __future__ import annotations
