@@ -373,6 +373,22 @@ def _typed(row: dict[str, str], where: str) -> dict[str, Any]:
     return out
 
 
+#: params.yaml's collections of entries a project names itself: a claim on an entry the project does not
+#: have is not measured here (a lane or a cut-down project shares report.yaml), not an error
+NAMED = ("fit.bridges", "eval.tasks", "extract.sets", "datasets", "encoders", "worlds")
+
+
+def _absent_entry(params: BaseModel, key: str) -> str | None:
+    """``fit.bridges.x`` when ``key`` (``fit.bridges.x.params.proxy_weight``) reads an entry of a named
+    collection that params.yaml does not have, else None."""
+    for collection in NAMED:
+        if key.startswith(collection + "."):
+            entry = key[len(collection) + 1:].split(".")[0]
+            found = _param(params, collection)
+            return f"{collection}.{entry}" if isinstance(found, dict) and entry not in found else None
+    return None
+
+
 def _param(params: BaseModel, key: str) -> Any:
     """The value at ``key`` (``fit.bridges.x.params.proxy_weight``) in params, or None where it is absent."""
     node: Any = params
@@ -443,10 +459,14 @@ def sweep_measured(config: ReportConfig, params: BaseModel) -> Measured:
         want = {}
         for column, v in sweep.row.items():
             want[column] = _param(params, v["param"]) if isinstance(v, dict) else v
+            entry = _absent_entry(params, v["param"]) if isinstance(v, dict) else None
+            if entry is not None:
+                absent[name] = f"sweep {name} is read at {v['param']}, and {entry} is not in params.yaml"
+                break
             if want[column] is None:
                 broken[name] = (f"sweeps.{name}.row.{column}: params.yaml has no {v['param']!r}"  # type: ignore[index]
                                 f" (the value the row is read at)")
-        if name in broken:
+        if name in broken or name in absent:
             continue
         if not path.exists():
             absent[name] = f"sweep {name}'s table {path} is absent (run its benchmark with --out)"

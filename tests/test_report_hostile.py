@@ -241,3 +241,17 @@ def test_the_results_page_refuses_bad_paths_in_one_line(tmp_path: Path, monkeypa
     assert not (tmp_path / "page.md").exists()
     with pytest.raises(BridgeError):
         write_results_page(Path(out), tmp_path)
+
+
+def test_a_sweep_read_at_a_bridge_the_project_lacks_is_not_measured(tmp_path: Path) -> None:
+    """A cut-down project (a lane, a team's copy) shares report.yaml: a sweep read at a bridge it does not have
+    is not measured, as a claim on an absent task is; a bridge it has without the key is still an error."""
+    from embridge.core.config import Params
+
+    config = _config(tmp_path, SWEEP.replace("knob.lam", "fit.bridges.emergent.params.lam"))
+    (tmp_path / "s.csv").write_text(CSV)
+    lacks = Params.model_validate({"fit": {"bridges": {}}})
+    row, = claim_rows(sweep_measured(config, lacks), "s", config)
+    assert row["ours"] == "" and row["verdict"] == ("not measured: sweep sw is read at "
+                                                    "fit.bridges.emergent.params.lam, and fit.bridges.emergent is "
+                                                    "not in params.yaml")
