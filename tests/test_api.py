@@ -349,3 +349,13 @@ def test_a_user_method_that_misbehaves_is_refused_before_a_number_or_a_file(tmp_
 
 def test_read_set_takes_one_split_as_a_string(tiny_set: Path) -> None:
     assert set(embridge.read_set(tiny_set, splits="train").splits.tolist()) == {"train"}
+
+
+def test_a_frozen_bridge_is_not_saved_as_another(tmp_path: Path) -> None:
+    """Its card would lose the method's params (a frozen load keeps only the graph and weights)."""
+    x = np.random.default_rng(4).normal(size=(200, 8)).astype(np.float32)
+    embridge.fit("textme", {"text": x, "modal": x + 1, "anchor": x[:, :4]}, epochs=1).save(tmp_path / "t")
+    frozen = embridge.load(tmp_path / "t", frozen=True)
+    with pytest.raises(BridgeError, match="loaded frozen .to transform only.: copy its folder"):
+        frozen.save(tmp_path / "u")
+    assert not (tmp_path / "u").exists()

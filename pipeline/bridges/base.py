@@ -317,9 +317,7 @@ class Bridge(ABC):
 
         try:
             self.content_sha256 = write_dir(path, write)["content_sha256"]
-        except (NotADirectoryError, FileExistsError, PermissionError, OSError) as e:
-            if isinstance(e, BridgeError):
-                raise
+        except OSError as e:
             raise BridgeError(f"{path}: cannot write the bridge ({e.strerror or e})") from None
 
     def _checked_state(self) -> dict[str, np.ndarray]:
@@ -514,6 +512,12 @@ class FrozenBridge(Bridge):
 
     def _transform(self, role: str, vectors: np.ndarray) -> np.ndarray:
         return graph.run(self.graphs[role], self.weights, vectors)
+
+    def save(self, path: str | Path) -> None:
+        """Refused: a frozen bridge holds its graph and weights but not its method's params, so a card written
+        from it would not be the bridge it was loaded from."""
+        raise BridgeError(f"bridge {self.label} was loaded frozen (to transform only): copy its folder, or "
+                          "load it with frozen=False to save it")
 
     def state(self) -> dict[str, np.ndarray]:
         return self.weights
